@@ -1,0 +1,113 @@
+//! One error type for every handler, rendered the way Mastodon does: `{"error": "..."}` with
+//! Mastodon's status codes (OAuth endpoints use Doorkeeper's `error_description` form).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tusk_core::ValidationErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("The access token is invalid")]
+    InvalidToken,
+    #[error("This method requires an authenticated user")]
+    UserRequired,
+    #[error("This action is outside the authorized scopes")]
+    OutsideScopes,
+    #[error("This action is not allowed")]
+    Forbidden,
+    #[error("Record not found")]
+    NotFound,
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{description}")]
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: &'static str,
+    },
+    /// A dependency is down or overloaded: the client should retry shortly.
+    #[error("Service temporarily unavailable")]
+    Unavailable(String),
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// For causes that are bugs or impossible states: logged in full, shown as a bare 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::OutsideScopes | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UserRequired | Self::Validation(_) | Self::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::OAuth { status, .. } => *status,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Self::Validation(errors) => {
+                json!({ "error": errors.to_string(), "details": errors.details() })
+            }
+            Self::OAuth {
+                error, description, ..
+            } => json!({ "error": error, "error_description": description }),
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                json!({ "error": self.to_string() })
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(%cause, "dependency unavailable");
+                json!({ "error": self.to_string() })
+            }
+            other => json!({ "error": other.to_string() }),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"Doorkeeper\", error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<tusk_store::StoreError> for ApiError {
+    fn from(error: tusk_store::StoreError) -> Self {
+        match error {
+            tusk_store::StoreError::NotFound => Self::NotFound,
+            tusk_store::StoreError::Unavailable(cause) => Self::Unavailable(cause.to_string()),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<tusk_cache::CacheError> for ApiError {
+    fn from(error: tusk_cache::CacheError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}

@@ -1,0 +1,89 @@
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::Value;
+use tusk_core::{Scopes, token};
+use tusk_store::NewApp;
+
+use crate::extract::{Params, lenient};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+pub struct CreateApp {
+    #[serde(default)]
+    client_name: String,
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    scopes: Option<String>,
+    #[serde(default)]
+    website: Option<String>,
+}
+
+/// The out-of-band redirect: the code is shown to the user instead of sent anywhere.
+pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+fn valid_redirect(uri: &str) -> bool {
+    uri == OOB_REDIRECT
+        || uri.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty() && !rest.is_empty() && !uri.contains(char::is_whitespace)
+        })
+}
+
+/// `POST /api/v1/apps`: registers a client; its secret is shown once and stored as a hash.
+pub async fn create(
+    State(state): State<AppState>,
+    Params(params): Params<CreateApp>,
+) -> Result<Json<Value>, ApiError> {
+    let name = params.client_name.trim();
+    if name.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "Validation failed: Application name can't be blank".into(),
+        ));
+    }
+    if name.chars().count() > 60 {
+        return Err(ApiError::Unprocessable(
+            "Validation failed: Application name is too long (maximum is 60 characters)".into(),
+        ));
+    }
+    if params.redirect_uris.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "Validation failed: Redirect URI can't be blank".into(),
+        ));
+    }
+    if !params.redirect_uris.iter().all(|uri| valid_redirect(uri)) {
+        return Err(ApiError::Unprocessable(
+            "Validation failed: Redirect URI must be an absolute URI.".into(),
+        ));
+    }
+    let scopes = Scopes::parse(params.scopes.as_deref().unwrap_or_default())
+        .map_err(|_| ApiError::Unprocessable("Validation failed: Scopes are invalid".into()))?;
+    let client_id = token::generate();
+    let client_secret = token::generate();
+    let app = state
+        .store
+        .create_app(&NewApp {
+            name,
+            website: params.website.as_deref().filter(|w| !w.is_empty()),
+            redirect_uris: &params.redirect_uris.join("\n"),
+            scopes: &scopes.to_string(),
+            client_id: &client_id,
+            client_secret_hash: &token::digest(&client_secret),
+        })
+        .await?;
+    Ok(Json(crate::entities::application(&app, &client_secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris() {
+        assert!(valid_redirect("urn:ietf:wg:oauth:2.0:oob"));
+        assert!(valid_redirect("https://app.example/callback"));
+        assert!(valid_redirect("myapp://oauth"));
+        assert!(!valid_redirect("/relative"));
+        assert!(!valid_redirect("not a uri://x"));
+    }
+}

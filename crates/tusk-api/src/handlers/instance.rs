@@ -1,0 +1,75 @@
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use tusk_core::{PageRange, StatusText};
+
+use crate::AppState;
+
+const VERSION: &str = concat!("4.3.0 (compatible; Tusk ", env!("CARGO_PKG_VERSION"), ")");
+const DESCRIPTION: &str =
+    "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
+
+fn configuration() -> Value {
+    json!({
+        "urls": { "streaming": null },
+        "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
+        "statuses": {
+            "max_characters": StatusText::MAX_CHARS,
+            "max_media_attachments": 0,
+            "characters_reserved_per_url": 23,
+        },
+        "media_attachments": {
+            "supported_mime_types": [],
+            "image_size_limit": 0,
+            "image_matrix_limit": 0,
+            "video_size_limit": 0,
+            "video_frame_rate_limit": 0,
+            "video_matrix_limit": 0,
+        },
+        "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
+        "timelines": { "max_page_size": PageRange::MAX_LIMIT },
+    })
+}
+
+/// `GET /api/v1/instance` (Mastodon's older shape, still read by many apps).
+pub async fn v1(State(state): State<AppState>) -> Json<Value> {
+    let domain = &state.instance.domain;
+    Json(json!({
+        "uri": domain,
+        "title": "Tusk",
+        "short_description": DESCRIPTION,
+        "description": DESCRIPTION,
+        "email": "",
+        "version": VERSION,
+        "urls": { "streaming_api": null },
+        "stats": { "user_count": 0, "status_count": 0, "domain_count": 0 },
+        "thumbnail": null,
+        "languages": ["en"],
+        "registrations": true,
+        "approval_required": false,
+        "invites_enabled": false,
+        "configuration": configuration(),
+        "contact_account": null,
+        "rules": [],
+    }))
+}
+
+/// `GET /api/v2/instance`.
+pub async fn v2(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "domain": state.instance.domain,
+        "title": "Tusk",
+        "version": VERSION,
+        "source_url": "https://github.com/tusk-social/tusk",
+        "description": DESCRIPTION,
+        "usage": { "users": { "active_month": 0 } },
+        "thumbnail": { "url": format!("{}/thumbnail.png", state.instance.base_url()) },
+        "icon": [],
+        "languages": ["en"],
+        "configuration": configuration(),
+        "registrations": { "enabled": true, "approval_required": false, "message": null, "url": null },
+        "api_versions": { "mastodon": 2 },
+        "contact": { "email": "", "account": null },
+        "rules": [],
+    }))
+}

@@ -1,0 +1,8 @@
+//! Request handlers, one module per resource; each handler is a few lines over a service call.
+
+pub mod accounts;
+pub mod apps;
+pub mod instance;
+pub mod oauth;
+pub mod statuses;
+pub mod timelines;

@@ -1,0 +1,36 @@
+//! Every public route, pointing at `handlers::<resource>::<action>`.
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::handlers::{accounts, apps, instance, oauth, statuses, timelines};
+use crate::{AppState, middleware};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/instance", get(instance::v1))
+        .route("/api/v2/instance", get(instance::v2))
+        .route("/api/v1/apps", post(apps::create))
+        .route("/oauth/token", post(oauth::token))
+        .route("/api/v1/accounts", post(accounts::create))
+        .route(
+            "/api/v1/accounts/verify_credentials",
+            get(accounts::verify_credentials),
+        )
+        .route("/api/v1/accounts/{id}", get(accounts::show))
+        .route("/api/v1/accounts/{id}/follow", post(accounts::follow))
+        .route("/api/v1/accounts/{id}/unfollow", post(accounts::unfollow))
+        .route("/api/v1/statuses", post(statuses::create))
+        .route("/api/v1/statuses/{id}", get(statuses::show))
+        .route("/api/v1/timelines/home", get(timelines::home))
+        .fallback(|| async { crate::ApiError::NotFound })
+        // metrics see every request, matched or not, with its final status
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::record_metrics,
+        ))
+        // one span per request, so every log line of a request carries its method and path
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

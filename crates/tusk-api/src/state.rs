@@ -1,0 +1,58 @@
+use std::sync::Arc;
+
+use tusk_cache::Cache;
+use tusk_core::Instance;
+use tusk_queue::Publisher;
+use tusk_store::Store;
+use tusk_telemetry::Metrics;
+
+use crate::passwords::PasswordHasher;
+
+/// What the api needs besides its connections.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub instance: Instance,
+    /// How many argon2 hashes may run at once (`TUSK_PASSWORD_HASHERS`); more wait in line, so a
+    /// sign-up flood cannot take every core from timeline reads.
+    pub password_hashers: usize,
+}
+
+/// Everything a handler reaches, built once at start-up and shared by every request.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<App>);
+
+pub struct App {
+    pub(crate) store: Store,
+    pub(crate) cache: Cache,
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) metrics: Metrics,
+    pub(crate) instance: Instance,
+    pub(crate) passwords: PasswordHasher,
+}
+
+impl AppState {
+    pub fn new(
+        settings: ApiSettings,
+        store: Store,
+        cache: Cache,
+        publisher: Arc<Publisher>,
+        metrics: Metrics,
+    ) -> Self {
+        Self(Arc::new(App {
+            store,
+            cache,
+            publisher,
+            metrics,
+            instance: settings.instance,
+            passwords: PasswordHasher::new(settings.password_hashers),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,88 @@
+//! A read-through cache of rows as JSON: `{prefix}{kind}:{id}` with a TTL. Reads are pipelined
+//! GETs rather than MGET, which a Redis Cluster refuses across slots.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tusk_core::Id;
+
+use crate::{Cache, Result};
+
+/// What is cached and for how long. Statuses barely change; accounts carry counts, so they
+/// live briefly and are dropped on every change that moves a count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntityKind {
+    Status,
+    Account,
+}
+
+impl EntityKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Account => "account",
+        }
+    }
+
+    fn ttl(self) -> Duration {
+        match self {
+            Self::Status => Duration::from_secs(24 * 3600),
+            Self::Account => Duration::from_secs(60),
+        }
+    }
+}
+
+impl Cache {
+    /// The cached entries for `ids`, `None` where missing (or unreadable after an upgrade).
+    pub async fn get_entities<T: DeserializeOwned>(
+        &self,
+        kind: EntityKind,
+        ids: &[Id],
+    ) -> Result<Vec<Option<T>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.get(self.keys.entity(kind.name(), *id));
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        Ok(raw
+            .into_iter()
+            .map(|json| json.and_then(|j| serde_json::from_str(&j).ok()))
+            .collect())
+    }
+
+    pub async fn put_entities<T: Serialize>(
+        &self,
+        kind: EntityKind,
+        entries: &[(Id, &T)],
+    ) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (id, entry) in entries {
+            pipe.set_ex(
+                self.keys.entity(kind.name(), *id),
+                serde_json::to_string(entry)?,
+                kind.ttl().as_secs(),
+            )
+            .ignore();
+        }
+        self.run(&pipe).await
+    }
+
+    pub async fn invalidate_entities(&self, kind: EntityKind, ids: &[Id]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.del(self.keys.entity(kind.name(), *id)).ignore();
+        }
+        self.run(&pipe).await
+    }
+}

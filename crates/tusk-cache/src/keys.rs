@@ -1,0 +1,26 @@
+//! Key names are part of the operator contract (see the README). `{prefix}` defaults to `tusk:`.
+
+use tusk_core::Id;
+
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `{prefix}feed:home:{account_id}`: sorted set of status ids, score = id.
+    pub fn home_feed(&self, account: Id) -> String {
+        format!("{}feed:home:{account}", self.prefix)
+    }
+
+    /// `{prefix}{kind}:{id}`: a cached entity as JSON.
+    pub fn entity(&self, kind: &str, id: Id) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+}

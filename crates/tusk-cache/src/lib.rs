@@ -1,0 +1,56 @@
+//! Redis: home feeds and the entity cache. Everything here can be lost and rebuilt from
+//! PostgreSQL. Works on a single Redis and on a Redis Cluster: no command touches two keys.
+
+mod connection;
+mod entities;
+mod feed;
+mod keys;
+
+pub use connection::RedisConnection;
+pub use entities::EntityKind;
+pub use keys::Keys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cache entry could not be encoded: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = CacheError> = std::result::Result<T, E>;
+
+/// A handle on Redis with this deployment's key prefix; cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    conn: RedisConnection,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// `url` is one `redis://` URL, or several separated by commas for a Redis Cluster.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        Ok(Self {
+            conn: RedisConnection::open(url).await?,
+            keys: Keys::new(prefix),
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! Tusk's domain: ids, validated input types, events and the instance's identity. No I/O here.
+
+pub mod event;
+pub mod html;
+pub mod id;
+pub mod instance;
+pub mod pagination;
+pub mod scope;
+pub mod token;
+pub mod validation;
+
+pub use event::Event;
+pub use id::Id;
+pub use instance::Instance;
+pub use pagination::PageRange;
+pub use scope::{Scope, Scopes};
+pub use validation::{
+    Email, FieldError, Password, StatusText, Username, ValidationErrors, Visibility,
+};
+
+/// Mastodon's `FeedManager::MAX_ITEMS`: how many entries a home feed keeps.
+pub const HOME_FEED_MAX_ITEMS: usize = 800;

@@ -1,0 +1,107 @@
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::Mutex;
+use tusk_core::Event;
+
+use crate::{QueueError, Result, Topology};
+
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+/// AMQP delivery mode 2: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+
+/// Publishes events with publisher confirms. Connects on first use and again after any
+/// failure, so a RabbitMQ restart costs the failed publishes only (their outbox rows stay).
+pub struct Publisher {
+    url: String,
+    name: String,
+    topology: Topology,
+    link: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("topology", &self.topology)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    pub fn new(url: &str, name: &str, topology: Topology) -> Self {
+        Self {
+            url: url.to_owned(),
+            name: name.to_owned(),
+            topology,
+            link: Mutex::new(None),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Returns once the broker has confirmed that it stored the message.
+    pub async fn publish(&self, event: &Event) -> Result<()> {
+        let channel = self.channel().await?;
+        let result = tokio::time::timeout(TIMEOUT, self.publish_on(&channel, event))
+            .await
+            .unwrap_or(Err(QueueError::Timeout(TIMEOUT)));
+        if matches!(result, Err(QueueError::Amqp(_) | QueueError::Timeout(_))) {
+            // the link is suspect: the next publish opens a fresh one
+            *self.link.lock().await = None;
+        }
+        result
+    }
+
+    /// Whether the publisher holds a live connection (connecting first if it has none).
+    pub async fn is_connected(&self) -> bool {
+        self.channel().await.is_ok()
+    }
+
+    async fn publish_on(&self, channel: &Channel, event: &Event) -> Result<()> {
+        let payload = serde_json::to_vec(event)?;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(PERSISTENT)
+            .with_content_type("application/json".into());
+        let confirmation = channel
+            .basic_publish(
+                self.topology.exchange.as_str().into(),
+                event.routing_key().into(),
+                // mandatory: an event no queue would take comes back, and is not counted as sent
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &payload,
+                properties,
+            )
+            .await?
+            .await?;
+        match confirmation {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => {
+                Err(QueueError::Unroutable(event.routing_key().to_owned()))
+            }
+            Confirmation::Nack(_) | Confirmation::NotRequested => Err(QueueError::Nacked),
+        }
+    }
+
+    async fn channel(&self) -> Result<Channel> {
+        let mut link = self.link.lock().await;
+        if let Some((connection, channel)) = link.as_ref() {
+            if connection.status().connected() && channel.status().connected() {
+                return Ok(channel.clone());
+            }
+        }
+        let connection = crate::connect(&self.url, &self.name).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        self.topology.declare(&channel).await?;
+        *link = Some((connection, channel.clone()));
+        Ok(channel)
+    }
+}

@@ -1,0 +1,148 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tusk_core::{Email, Id, Username};
+
+use crate::{Result, Store, StoreError, TokenRow};
+
+/// An account with its counts, as the api renders it.
+#[derive(Clone, Debug, sqlx::FromRow, Serialize, Deserialize)]
+pub struct AccountRow {
+    pub id: Id,
+    pub username: String,
+    pub display_name: String,
+    pub note: String,
+    pub locked: bool,
+    pub bot: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_status_at: Option<DateTime<Utc>>,
+    pub followers_count: i64,
+    pub following_count: i64,
+    pub statuses_count: i64,
+}
+
+/// Counts are computed from the indexes instead of kept in counter columns: a sign-up surge makes
+/// thousands of new users follow the same few accounts, and a counter row would serialize them.
+/// The api caches the result in Redis.
+const SELECT_ACCOUNTS: &str = "\
+    SELECT a.id, a.username, a.display_name, a.note, a.locked, a.bot, a.created_at, a.last_status_at, \
+      (SELECT count(*) FROM follows f WHERE f.target_account_id = a.id) AS followers_count, \
+      (SELECT count(*) FROM follows f WHERE f.account_id = a.id) AS following_count, \
+      (SELECT count(*) FROM statuses s WHERE s.account_id = a.id) AS statuses_count \
+    FROM accounts a WHERE a.id = ANY($1)";
+
+/// A sign-up, validated; the password is already hashed.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub username: &'a Username,
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub locale: Option<&'a str>,
+    /// The app the user signed up through, and the first token's scopes and hash.
+    pub application_id: Id,
+    pub scopes: &'a str,
+    pub token_hash: &'a [u8],
+}
+
+/// Which unique fields of a sign-up are already taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignupConflicts {
+    pub username_taken: bool,
+    pub email_taken: bool,
+}
+
+/// What the password grant needs to check a sign-in.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub account_id: Id,
+    pub password_hash: String,
+}
+
+impl Store {
+    pub async fn accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>> {
+        Ok(sqlx::query_as(SELECT_ACCOUNTS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn account(&self, id: Id) -> Result<AccountRow> {
+        self.accounts(&[id])
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn signup_conflicts(
+        &self,
+        username: &Username,
+        email: &Email,
+    ) -> Result<SignupConflicts> {
+        let (username_taken, email_taken): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE lower(username) = lower($1)), \
+                    EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))",
+        )
+        .bind(username.as_str())
+        .bind(email.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SignupConflicts {
+            username_taken,
+            email_taken,
+        })
+    }
+
+    /// Creates the account, its user and its first access token in one transaction. A username or
+    /// email taken by a concurrent sign-up fails with `Conflict` and writes nothing.
+    pub async fn create_user(&self, new: &NewUser<'_>) -> Result<(Id, TokenRow)> {
+        let mut tx = self.pool.begin().await?;
+        let account_id: Id =
+            sqlx::query_scalar("INSERT INTO accounts (username) VALUES ($1) RETURNING id")
+                .bind(new.username.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO users (account_id, email, password_hash, locale) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(account_id)
+        .bind(new.email.as_str())
+        .bind(new.password_hash)
+        .bind(new.locale)
+        .execute(&mut *tx)
+        .await?;
+        let token = crate::tokens::insert(
+            &mut tx,
+            new.application_id,
+            Some(account_id),
+            new.scopes,
+            new.token_hash,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((account_id, token))
+    }
+
+    /// Looks a user up by email, or by username when `login` has no `@`.
+    pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
+        let query = if login.contains('@') {
+            "SELECT account_id, password_hash FROM users WHERE lower(email) = lower($1)"
+        } else {
+            "SELECT u.account_id, u.password_hash FROM users u JOIN accounts a ON a.id = u.account_id \
+             WHERE lower(a.username) = lower($1)"
+        };
+        Ok(sqlx::query_as(query)
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The email and locale of a local account, for `verify_credentials`.
+    pub async fn user_locale(&self, account_id: Id) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT locale FROM users WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+}

@@ -1,0 +1,112 @@
+use tusk_core::{Event, Id};
+
+use crate::outbox::{self, OutboxEntry};
+use crate::{Result, Store, StoreError};
+
+/// The follow state between two accounts, seen from the first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relationship {
+    pub following: bool,
+    pub followed_by: bool,
+}
+
+impl Store {
+    /// Makes `account_id` follow `target`. Returns the `FollowCreated` event when the follow is
+    /// new, `None` when it already existed. `NotFound` when the target does not exist.
+    pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
+        let mut tx = self.pool.begin().await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
+                .bind(target)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO follows (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let entry = if inserted == 1 {
+            Some(
+                outbox::enqueue(
+                    &mut tx,
+                    Event::FollowCreated {
+                        account_id,
+                        target_account_id: target,
+                    },
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Ends the follow, if there was one. Returns the `FollowRemoved` event when one was removed.
+    pub async fn unfollow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
+        let mut tx = self.pool.begin().await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
+                .bind(target)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        let removed =
+            sqlx::query("DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2")
+                .bind(account_id)
+                .bind(target)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let entry = if removed == 1 {
+            Some(
+                outbox::enqueue(
+                    &mut tx,
+                    Event::FollowRemoved {
+                        account_id,
+                        target_account_id: target,
+                    },
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    pub async fn relationship(&self, account_id: Id, target: Id) -> Result<Relationship> {
+        let (following, followed_by): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = $2), \
+                    EXISTS (SELECT 1 FROM follows WHERE account_id = $2 AND target_account_id = $1)",
+        )
+        .bind(account_id)
+        .bind(target)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Relationship {
+            following,
+            followed_by,
+        })
+    }
+
+    /// Every follower of `account_id` (the fan-out audience), in id order.
+    pub async fn follower_ids(&self, account_id: Id) -> Result<Vec<Id>> {
+        Ok(sqlx::query_scalar(
+            "SELECT account_id FROM follows WHERE target_account_id = $1 ORDER BY account_id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,70 @@
+//! PostgreSQL, Tusk's source of truth: the pool, the migrations and every query.
+//! A change and the outbox event announcing it are always written in one transaction.
+
+mod accounts;
+mod apps;
+mod error;
+mod follows;
+mod outbox;
+mod statuses;
+mod tokens;
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub use accounts::{AccountRow, Credentials, NewUser, SignupConflicts};
+pub use apps::{AppRow, NewApp};
+pub use error::StoreError;
+pub use follows::Relationship;
+pub use outbox::OutboxEntry;
+pub use statuses::{NewStatus, StatusRow};
+pub use tokens::TokenRow;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on the database; cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Builds the pool without connecting: the process starts while PostgreSQL is down, and
+    /// `/readyz` tells when it is reachable. Every acquire waits at most 5 s, then fails fast.
+    pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)?;
+        Ok(Self { pool })
+    }
+
+    /// Creates the database named in `url` if it does not exist yet.
+    pub async fn create_database_if_missing(url: &str) -> Result<()> {
+        if !sqlx::Postgres::database_exists(url).await? {
+            sqlx::Postgres::create_database(url).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// A round trip, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,68 @@
+//! The worker: consumes events from RabbitMQ and does the fan-out work off the request path,
+//! and relays outbox events the api could not publish. Jobs are listed in [`jobs`].
+
+mod consumer;
+mod jobs;
+mod relay;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tusk_cache::Cache;
+use tusk_queue::Topology;
+use tusk_store::Store;
+use tusk_telemetry::Metrics;
+
+pub use jobs::JobError;
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub amqp_url: String,
+    pub topology: Topology,
+    /// Unacked messages RabbitMQ hands this worker at once (`TUSK_WORKER_PREFETCH`).
+    pub prefetch: u16,
+    /// Jobs run concurrently (`TUSK_WORKER_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How often the outbox relay and the queue-depth sampler run.
+    pub poll_interval: Duration,
+    /// Outbox events younger than this are left to the api that wrote them.
+    pub relay_min_age: Duration,
+}
+
+/// What every job gets.
+#[derive(Clone)]
+pub struct Worker {
+    pub(crate) store: Store,
+    pub(crate) cache: Cache,
+    pub(crate) metrics: Metrics,
+    pub(crate) settings: WorkerSettings,
+    /// Whether the consumer holds a live RabbitMQ connection, for `/readyz`.
+    pub(crate) consuming: Arc<AtomicBool>,
+}
+
+impl Worker {
+    pub fn new(settings: WorkerSettings, store: Store, cache: Cache, metrics: Metrics) -> Self {
+        Self {
+            store,
+            cache,
+            metrics,
+            settings,
+            consuming: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the consumer is connected to RabbitMQ.
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs the consumer, the outbox relay and the queue sampler until `shutdown` is cancelled;
+    /// then stops taking messages, finishes the ones in hand and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let relay = tokio::spawn(relay::run(self.clone(), shutdown.clone()));
+        consumer::run(self, shutdown).await;
+        let _ = relay.await;
+    }
+}

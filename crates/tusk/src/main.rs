@@ -1,0 +1,258 @@
+//! `tusk`: one binary, the role chosen by subcommand. Every setting is an environment variable
+//! (or the matching flag) with a default for a local machine; `tusk <command> --help` lists them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use tusk::{Connections, Deps, Shutdown};
+use tusk_api::ApiSettings;
+use tusk_core::Instance;
+use tusk_telemetry::LogFormat;
+use tusk_worker::WorkerSettings;
+
+#[derive(Parser)]
+#[command(
+    name = "tusk",
+    version,
+    about = "A Mastodon-compatible server core that scales out tier by tier"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the public Mastodon client API (stateless; run as many replicas as needed).
+    Api(ApiCommand),
+    /// Run the fan-out workers and the outbox relay (run as many replicas as needed).
+    Worker(WorkerCommand),
+    /// Create the database if missing, apply migrations, declare the RabbitMQ topology, exit.
+    Migrate(MigrateCommand),
+    /// Run the api and the worker in one process (a laptop or a small instance).
+    All(AllCommand),
+}
+
+#[derive(Args)]
+struct ConnectionArgs {
+    /// PostgreSQL, the source of truth.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tusk"
+    )]
+    database_url: String,
+    /// Connections per process to PostgreSQL.
+    #[arg(long, env = "TUSK_DB_POOL_SIZE", default_value_t = 20)]
+    db_pool_size: u32,
+    /// Redis; several comma-separated URLs mean a Redis Cluster.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "TUSK_REDIS_PREFIX", default_value = "tusk:")]
+    redis_prefix: String,
+    /// RabbitMQ.
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+    /// Prefix of the RabbitMQ exchange and queue names.
+    #[arg(long, env = "TUSK_QUEUE_PREFIX", default_value = "tusk")]
+    queue_prefix: String,
+    /// Log format: json (one object per line) or pretty. Filter with RUST_LOG.
+    #[arg(long, env = "TUSK_LOG_FORMAT", default_value = "json")]
+    log_format: LogFormat,
+    /// Seconds between turning /readyz false and stopping, on SIGTERM.
+    #[arg(long, env = "TUSK_SHUTDOWN_DELAY", default_value_t = 0)]
+    shutdown_delay: u64,
+}
+
+impl ConnectionArgs {
+    fn connections(&self) -> Connections {
+        Connections {
+            database_url: self.database_url.clone(),
+            database_pool_size: self.db_pool_size,
+            redis_url: self.redis_url.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            amqp_url: self.amqp_url.clone(),
+            queue_prefix: self.queue_prefix.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// Address of the public API.
+    #[arg(long, env = "TUSK_LISTEN", default_value = "0.0.0.0:3000")]
+    listen: SocketAddr,
+    /// The instance's domain, as it appears in URLs and account addresses.
+    #[arg(long, env = "TUSK_DOMAIN", default_value = "localhost:3000")]
+    domain: String,
+    /// Build public URLs with https.
+    #[arg(long, env = "TUSK_HTTPS", default_value_t = false)]
+    https: bool,
+    /// Password hashes computed at once (0: one per core).
+    #[arg(long, env = "TUSK_PASSWORD_HASHERS", default_value_t = 0)]
+    password_hashers: usize,
+}
+
+impl ApiArgs {
+    fn settings(&self) -> ApiSettings {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        ApiSettings {
+            instance: Instance {
+                domain: self.domain.clone(),
+                https: self.https,
+            },
+            password_hashers: if self.password_hashers == 0 {
+                cores
+            } else {
+                self.password_hashers
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Unacknowledged messages RabbitMQ hands one worker at once.
+    #[arg(long, env = "TUSK_WORKER_PREFETCH", default_value_t = 64)]
+    prefetch: u16,
+    /// Jobs one worker runs concurrently.
+    #[arg(long, env = "TUSK_WORKER_CONCURRENCY", default_value_t = 16)]
+    concurrency: usize,
+    /// Milliseconds between outbox relay runs and queue-depth samples.
+    #[arg(long, env = "TUSK_POLL_INTERVAL_MS", default_value_t = 2000)]
+    poll_interval_ms: u64,
+    /// Seconds an outbox event is left to the api that wrote it before the relay publishes it.
+    #[arg(long, env = "TUSK_RELAY_MIN_AGE", default_value_t = 10)]
+    relay_min_age: u64,
+}
+
+impl WorkerArgs {
+    fn settings(&self, conn: &Connections) -> WorkerSettings {
+        WorkerSettings {
+            amqp_url: conn.amqp_url.clone(),
+            topology: conn.topology(),
+            prefetch: self.prefetch,
+            concurrency: self.concurrency.max(1),
+            poll_interval: Duration::from_millis(self.poll_interval_ms.max(10)),
+            relay_min_age: Duration::from_secs(self.relay_min_age),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ApiCommand {
+    #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "TUSK_ADMIN_LISTEN", default_value = "0.0.0.0:9100")]
+    admin_listen: SocketAddr,
+}
+
+#[derive(Args)]
+struct WorkerCommand {
+    #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "TUSK_ADMIN_LISTEN", default_value = "0.0.0.0:9101")]
+    admin_listen: SocketAddr,
+}
+
+#[derive(Args)]
+struct MigrateCommand {
+    #[command(flatten)]
+    connections: ConnectionArgs,
+}
+
+#[derive(Args)]
+struct AllCommand {
+    #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "TUSK_ADMIN_LISTEN", default_value = "0.0.0.0:9100")]
+    admin_listen: SocketAddr,
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    use anyhow::Context as _;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} address {addr}"))
+}
+
+fn start_shutdown(args: &ConnectionArgs) -> Shutdown {
+    let shutdown = Shutdown::default();
+    tokio::spawn(
+        shutdown
+            .clone()
+            .on_signal(Duration::from_secs(args.shutdown_delay)),
+    );
+    shutdown
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate(cmd) => {
+            tusk_telemetry::init_logging(cmd.connections.log_format);
+            tusk::migrate(&cmd.connections.connections()).await?;
+            tracing::info!("migrated");
+        }
+        Command::Api(cmd) => {
+            tusk_telemetry::init_logging(cmd.connections.log_format);
+            let conn = cmd.connections.connections();
+            let listener = bind(cmd.api.listen, "api").await?;
+            let admin = bind(cmd.admin_listen, "admin").await?;
+            tracing::info!(listen = %cmd.api.listen, admin = %cmd.admin_listen, "tusk api starting");
+            let deps = Deps::connect(&conn).await?;
+            let shutdown = start_shutdown(&cmd.connections);
+            tusk::run_api(deps, &conn, cmd.api.settings(), listener, admin, shutdown).await?;
+        }
+        Command::Worker(cmd) => {
+            tusk_telemetry::init_logging(cmd.connections.log_format);
+            let conn = cmd.connections.connections();
+            let admin = bind(cmd.admin_listen, "admin").await?;
+            tracing::info!(admin = %cmd.admin_listen, "tusk worker starting");
+            let deps = Deps::connect(&conn).await?;
+            let shutdown = start_shutdown(&cmd.connections);
+            tusk::run_worker(deps, cmd.worker.settings(&conn), admin, shutdown).await?;
+        }
+        Command::All(cmd) => {
+            tusk_telemetry::init_logging(cmd.connections.log_format);
+            let conn = cmd.connections.connections();
+            let listener = bind(cmd.api.listen, "api").await?;
+            let admin = bind(cmd.admin_listen, "admin").await?;
+            tracing::info!(listen = %cmd.api.listen, admin = %cmd.admin_listen, "tusk all starting");
+            let deps = Deps::connect(&conn).await?;
+            let shutdown = start_shutdown(&cmd.connections);
+            let worker = cmd.worker.settings(&conn);
+            tusk::run_all(
+                deps,
+                &conn,
+                cmd.api.settings(),
+                worker,
+                listener,
+                admin,
+                shutdown,
+            )
+            .await?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
