@@ -27,8 +27,8 @@ impl EntityKind {
 
     fn ttl(self) -> Duration {
         match self {
-            Self::Status => Duration::from_secs(24 * 3600),
-            Self::Account => Duration::from_secs(60),
+            Self::Status => Duration::from_hours(24),
+            Self::Account => Duration::from_mins(1),
         }
     }
 }

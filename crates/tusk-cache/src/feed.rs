@@ -137,7 +137,11 @@ impl Cache {
         Ok(parse_ids(members))
     }
 
+    /// Sends a pipeline of writes; an empty one (nothing to merge, say) is not sent at all.
     pub(crate) async fn run(&self, pipe: &Pipeline) -> Result<()> {
+        if pipe.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn.clone();
         let () = pipe.query_async(&mut conn).await?;
         Ok(())

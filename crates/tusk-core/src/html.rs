@@ -34,18 +34,18 @@ fn linkify(line: &str) -> String {
 
 pub fn status_to_html(text: &str) -> String {
     let normalized = text.replace("\r\n", "\n");
-    normalized
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|paragraph| {
-            let lines: Vec<String> = paragraph
-                .trim_matches('\n')
-                .split('\n')
-                .map(linkify)
-                .collect();
-            format!("<p>{}</p>", lines.join("<br />"))
-        })
-        .collect()
+    let mut html = String::with_capacity(normalized.len() + 16);
+    for paragraph in normalized.split("\n\n").filter(|p| !p.trim().is_empty()) {
+        let lines: Vec<String> = paragraph
+            .trim_matches('\n')
+            .split('\n')
+            .map(linkify)
+            .collect();
+        html.push_str("<p>");
+        html.push_str(&lines.join("<br />"));
+        html.push_str("</p>");
+    }
+    html
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn timestamp_is_the_high_bits() {
-        let id = Id((1_667_000_000_000 << 16) | 513);
+        let id = Id((1_667_000_000_000 << 16) | 0x201);
         assert_eq!(id.unix_ms(), 1_667_000_000_000);
         assert!(Id::from_unix_ms(1_667_000_000_000) < id);
     }

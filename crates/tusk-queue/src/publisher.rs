@@ -90,10 +90,11 @@ impl Publisher {
 
     async fn channel(&self) -> Result<Channel> {
         let mut link = self.link.lock().await;
-        if let Some((connection, channel)) = link.as_ref() {
-            if connection.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some((connection, channel)) = link.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         let connection = crate::connect(&self.url, &self.name).await?;
         let channel = connection.create_channel().await?;

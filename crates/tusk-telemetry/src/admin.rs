@@ -69,10 +69,11 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     if failures.is_empty() {
         (StatusCode::OK, "ok\n".to_owned())
     } else {
-        let body: String = failures
+        let lines: Vec<String> = failures
             .iter()
-            .map(|(name, error)| format!("{name}: {error}\n"))
+            .map(|(name, error)| format!("{name}: {error}"))
             .collect();
+        let body = lines.join("\n") + "\n";
         (StatusCode::SERVICE_UNAVAILABLE, body)
     }
 }

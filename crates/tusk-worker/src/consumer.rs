@@ -97,18 +97,16 @@ async fn handle(worker: &Worker, delivery: Delivery) {
             return;
         }
     };
-    let result = jobs::perform(worker, event).await;
-    let acked = match result {
-        Ok(()) => delivery.ack(BasicAckOptions::default()).await,
-        Err(_) => {
-            tokio::time::sleep(RETRY_DELAY).await;
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    multiple: false,
-                })
-                .await
-        }
+    // a failed job was logged and counted; its message goes back for another try
+    let acked = if jobs::perform(worker, event).await.is_ok() {
+        delivery.ack(BasicAckOptions::default()).await
+    } else {
+        tokio::time::sleep(RETRY_DELAY).await;
+        let requeue = BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        };
+        delivery.nack(requeue).await
     };
     if let Err(error) = acked {
         // the channel is gone; RabbitMQ redelivers the message to another consumer

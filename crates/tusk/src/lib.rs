@@ -57,11 +57,11 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c().map(|_| ());
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await,
-            };
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return ctrl_c.await;
+        };
         tokio::select! {
             () = ctrl_c => {}
             _ = term.recv() => {}
@@ -239,7 +239,7 @@ pub async fn run_worker(
     let mut checks = deps.checks();
     checks.push(worker_check(worker.clone()));
     let readiness = Readiness::new(checks, shutdown.drain.clone());
-    let (_, admin) = tokio::join!(
+    let ((), admin) = tokio::join!(
         worker.run(shutdown.stop.clone()),
         serve_admin(admin, &deps, readiness, shutdown.stop.clone())
     );

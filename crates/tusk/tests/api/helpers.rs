@@ -1,0 +1,342 @@
+//! `TestApp::spawn()` starts an isolated Tusk (api + worker) on loopback ports.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::Rng as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tusk::{Connections, Deps, Shutdown};
+use tusk_api::ApiSettings;
+use tusk_core::Instance;
+use tusk_worker::WorkerSettings;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub admin: String,
+    pub worker_admin: String,
+    pub http: reqwest::Client,
+    pub deps: Deps,
+    pub conn: Connections,
+    shutdown: Shutdown,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.drain.cancel();
+        self.shutdown.stop.cancel();
+    }
+}
+
+async fn loopback() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+impl TestApp {
+    /// A fresh database `tusk_test_<random>`, Redis prefix `tusk_test_<random>:` and queues
+    /// `tusk_test_<random>.*` in the `tusk-test` vhost (deploy/local/test.sh creates it).
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut WorkerSettings)) -> Self {
+        let name = format!("tusk_test_{:016x}", rand::rng().random::<u64>());
+        let conn = Connections {
+            database_url: format!(
+                "{}/{name}",
+                env_or("TUSK_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+            ),
+            database_pool_size: 5,
+            redis_url: env_or("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_prefix: format!("{name}:"),
+            amqp_url: env_or(
+                "TUSK_TEST_AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/tusk-test",
+            ),
+            queue_prefix: name.clone(),
+        };
+        tusk::migrate(&conn)
+            .await
+            .expect("migrate (are the servers up and the tusk-test vhost created? run deploy/local/test.sh)");
+        let deps = Deps::connect(&conn).await.expect("connect");
+        let (api_listener, api_addr) = loopback().await;
+        let (admin_listener, admin_addr) = loopback().await;
+        let (worker_listener, worker_addr) = loopback().await;
+        let shutdown = Shutdown::default();
+        let settings = ApiSettings {
+            instance: Instance {
+                domain: format!("{api_addr}"),
+                https: false,
+            },
+            password_hashers: 2,
+        };
+        let mut worker_settings = WorkerSettings {
+            amqp_url: conn.amqp_url.clone(),
+            topology: conn.topology(),
+            prefetch: 16,
+            concurrency: 4,
+            poll_interval: Duration::from_millis(200),
+            relay_min_age: Duration::from_secs(1),
+        };
+        tweak(&mut worker_settings);
+        // api and worker get their own connections and metrics, as separate processes would
+        let api_deps = Deps::connect(&conn).await.expect("connect");
+        let worker_deps = Deps::connect(&conn).await.expect("connect");
+        let api_conn = conn.clone();
+        let api_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tusk::run_api(
+                api_deps,
+                &api_conn,
+                settings,
+                api_listener,
+                admin_listener,
+                api_shutdown,
+            )
+            .await
+            .expect("api");
+        });
+        tokio::spawn(tusk::run_worker(
+            worker_deps,
+            worker_settings,
+            worker_listener,
+            shutdown.clone(),
+        ));
+        let app = Self {
+            base: format!("http://{api_addr}"),
+            admin: format!("http://{admin_addr}"),
+            worker_admin: format!("http://{worker_addr}"),
+            http: reqwest::Client::new(),
+            deps,
+            conn,
+            shutdown,
+        };
+        eventually("the worker to be ready", || async {
+            app.http
+                .get(format!("{}/readyz", app.worker_admin))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers an app with `read write follow` and returns (client_id, client_secret).
+    pub async fn register_app(&self) -> (String, String) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/apps"))
+            .form(&[
+                ("client_name", "tests"),
+                ("redirect_uris", "urn:ietf:wg:oauth:2.0:oob"),
+                ("scopes", "read write follow"),
+            ])
+            .send()
+            .await
+            .expect("apps");
+        assert_eq!(response.status(), StatusCode::OK);
+        let app: Value = response.json().await.expect("json");
+        (
+            app["client_id"].as_str().expect("id").to_owned(),
+            app["client_secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    /// A `client_credentials` token of a fresh app.
+    pub async fn app_token(&self) -> String {
+        let (id, secret) = self.register_app().await;
+        let response = self
+            .http
+            .post(self.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+                ("scope", "read write follow"),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(response.status(), StatusCode::OK);
+        let token: Value = response.json().await.expect("json");
+        token["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Signs `username` up and returns its user token and account id.
+    pub async fn sign_up(&self, username: &str) -> User {
+        let app_token = self.app_token().await;
+        let response = self
+            .http
+            .post(self.url("/api/v1/accounts"))
+            .bearer_auth(&app_token)
+            .json(&json!({
+                "username": username,
+                "email": format!("{username}@example.org"),
+                "password": "correct horse battery",
+                "agreement": true,
+                "locale": "en",
+            }))
+            .send()
+            .await
+            .expect("sign up");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        let token: Value = response.json().await.expect("json");
+        let token = token["access_token"].as_str().expect("token").to_owned();
+        let me: Value = self
+            .get_json(&token, "/api/v1/accounts/verify_credentials")
+            .await;
+        User {
+            token,
+            id: me["id"].as_str().expect("id").to_owned(),
+        }
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn post_status(&self, user: &User, text: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/api/v1/statuses"))
+            .bearer_auth(&user.token)
+            .json(&json!({ "status": text }))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    pub async fn follow(&self, user: &User, target: &User) -> Value {
+        self.relationship_call(user, target, "follow").await
+    }
+
+    pub async fn unfollow(&self, user: &User, target: &User) -> Value {
+        self.relationship_call(user, target, "unfollow").await
+    }
+
+    async fn relationship_call(&self, user: &User, target: &User, action: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/accounts/{}/{action}", target.id)))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .expect(action);
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    /// The ids on the first page of `user`'s home timeline.
+    pub async fn home_ids(&self, user: &User, query: &str) -> Vec<String> {
+        let page = self
+            .get_json(&user.token, &format!("/api/v1/timelines/home{query}"))
+            .await;
+        page.as_array()
+            .expect("array")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    pub async fn metrics(&self, admin: &str) -> String {
+        self.http
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+pub struct User {
+    pub token: String,
+    pub id: String,
+}
+
+impl TestApp {
+    /// Waits until the worker has run `job` successfully `count` times, so that a test can
+    /// order its steps after an asynchronous effect (a follow's merge, say).
+    pub async fn wait_for_jobs(&self, job: &str, count: u64) {
+        let series = format!("tusk_jobs_total{{job=\"{job}\",outcome=\"ok\"}}");
+        eventually(&format!("{count} {job} jobs"), || async {
+            metric_value(&self.metrics(&self.worker_admin).await, &series) >= count
+        })
+        .await;
+    }
+
+    /// Whether `status_id` sits in `user`'s home feed in Redis. Unlike the API, this cannot be
+    /// satisfied by a rebuild from PostgreSQL: only a fan-out puts it there.
+    pub async fn in_redis_feed(&self, user: &User, status_id: &str) -> bool {
+        let feed = self
+            .deps
+            .cache
+            .home_feed_ids(user.id.parse().unwrap())
+            .await
+            .unwrap();
+        feed.iter().any(|id| id.to_string() == status_id)
+    }
+}
+
+/// Waits (at most 15 s) for an eventually consistent effect, such as a fan-out.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A counter's value in a Prometheus text page (0 when absent).
+pub fn metric_value(text: &str, series: &str) -> u64 {
+    let value = text.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse::<f64>().ok())
+    });
+    value.map_or(0, |v| v as u64)
+}
+
+/// Asserts the status and the Mastodon error shape, and returns the body.
+pub async fn expect_error(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert!(body["error"].is_string(), "no error message in {body}");
+    body
+}

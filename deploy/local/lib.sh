@@ -1,0 +1,192 @@
+# shellcheck shell=bash
+# Shared helpers for the local stack scripts (up.sh, down.sh, test.sh). Source it, don't run it.
+#
+# Provides: TUSK_ROOT (repo root), CARGO_TARGET_DIR (exported, shared between clones),
+# log/warn/die, ensure_cargo, ensure_postgres, ensure_redis, ensure_rabbitmq, ensure_services,
+# wait_http URL SECONDS [PID].
+#
+# The servers are only ever started (never stopped): PostgreSQL, Redis and RabbitMQ are probed
+# first, installed from Debian packages if missing, started if not answering, then waited for.
+
+# Repo root: this file lives in <root>/deploy/local/.
+TUSK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export TUSK_ROOT
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tusk/target}"
+
+# How long to wait for each server to answer after starting it.
+: "${TUSK_PG_WAIT:=60}"
+: "${TUSK_REDIS_WAIT:=30}"
+: "${TUSK_RABBITMQ_WAIT:=120}"
+
+# --- logging ---------------------------------------------------------------------------------
+
+# Colours only when stderr is a terminal.
+if [[ -t 2 ]]; then
+    _c_blue=$'\033[1;34m' _c_yellow=$'\033[1;33m' _c_red=$'\033[1;31m' _c_off=$'\033[0m'
+else
+    _c_blue='' _c_yellow='' _c_red='' _c_off=''
+fi
+log() { printf '%s==>%s %s\n' "$_c_blue" "$_c_off" "$*" >&2; }
+warn() { printf '%swarning:%s %s\n' "$_c_yellow" "$_c_off" "$*" >&2; }
+die() {
+    printf '%serror:%s %s\n' "$_c_red" "$_c_off" "$*" >&2
+    exit 1
+}
+
+# --- generic helpers ------------------------------------------------------------------------
+
+# Run `apt-get update` at most once per script run, then install the given packages.
+_apt_updated=0
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+    if [[ $_apt_updated == 0 ]]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        _apt_updated=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# wait_until SECONDS WHAT CMD...: run CMD every second until it succeeds; die after SECONDS.
+wait_until() {
+    local seconds=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "$what did not answer within ${seconds}s"
+        sleep 1
+    done
+}
+
+# wait_http URL SECONDS [PID]: poll URL until it returns 2xx. Returns 0 when it does, 1 on
+# timeout, 2 if PID (when given) exits first.
+wait_http() {
+    local url=$1 seconds=$2 pid=${3:-}
+    local deadline=$((SECONDS + seconds))
+    until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+        if [[ -n $pid ]] && ! pid_alive "$pid"; then
+            return 2
+        fi
+        ((SECONDS < deadline)) || return 1
+        sleep 1
+    done
+}
+
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+    local pid=$1 state
+    kill -0 "$pid" 2>/dev/null || return 1
+    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+# --- cargo ------------------------------------------------------------------------------------
+
+ensure_cargo() {
+    if ! command -v cargo >/dev/null && [[ -f $HOME/.cargo/env ]]; then
+        # shellcheck source=/dev/null
+        source "$HOME/.cargo/env"
+    fi
+    command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+    mkdir -p "$CARGO_TARGET_DIR"
+}
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+ensure_postgres() {
+    if command -v pg_isready >/dev/null && pg_up; then
+        log "PostgreSQL: running"
+        return
+    fi
+    local fresh=0
+    if ! command -v pg_ctlcluster >/dev/null || [[ -z $(ls -A /etc/postgresql 2>/dev/null) ]]; then
+        apt_install postgresql
+        fresh=1
+    fi
+    local version
+    version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
+    [[ -n $version ]] || die "no PostgreSQL cluster under /etc/postgresql"
+    if [[ $fresh == 1 ]]; then
+        # A fresh Debian cluster asks for passwords over TCP; the local stack uses trust auth
+        # (postgres@127.0.0.1 without a password), like the preconfigured machine.
+        local hba="/etc/postgresql/$version/main/pg_hba.conf"
+        log "PostgreSQL: setting trust auth for local TCP connections in $hba"
+        sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main reload 2>/dev/null || true
+    fi
+    if ! pg_up; then
+        log "PostgreSQL: starting cluster $version/main"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+            pg_up || die "PostgreSQL cluster $version/main failed to start (see /var/log/postgresql/)"
+    fi
+    wait_until "$TUSK_PG_WAIT" "PostgreSQL on 127.0.0.1:5432 (see /var/log/postgresql/)" pg_up
+    log "PostgreSQL: running"
+}
+
+# --- Redis ------------------------------------------------------------------------------------
+
+redis_up() { [[ $(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null) == PONG ]]; }
+
+ensure_redis() {
+    if command -v redis-cli >/dev/null && redis_up; then
+        log "Redis: running"
+        return
+    fi
+    command -v redis-server >/dev/null || apt_install redis-server
+    if ! redis_up; then
+        log "Redis: starting"
+        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
+    fi
+    wait_until "$TUSK_REDIS_WAIT" "Redis on 127.0.0.1:6379" redis_up
+    log "Redis: running"
+}
+
+# --- RabbitMQ ---------------------------------------------------------------------------------
+
+rabbitmq_up() { timeout 30 rabbitmqctl -q status >/dev/null 2>&1; }
+
+ensure_rabbitmq() {
+    if command -v rabbitmqctl >/dev/null && rabbitmq_up; then
+        log "RabbitMQ: running"
+        return
+    fi
+    command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+    if ! rabbitmq_up; then
+        log "RabbitMQ: starting (this takes a while)"
+        rabbitmq-server -detached
+        # await_startup fails straight away while the node's VM is still booting; retry it.
+        wait_until "$TUSK_RABBITMQ_WAIT" "RabbitMQ (see /var/log/rabbitmq/)" \
+            timeout 30 rabbitmqctl -q await_startup
+    fi
+    wait_until "$TUSK_RABBITMQ_WAIT" "RabbitMQ (see /var/log/rabbitmq/)" rabbitmq_up
+    log "RabbitMQ: running"
+}
+
+ensure_services() {
+    ensure_postgres
+    ensure_redis
+    ensure_rabbitmq
+}
+
+# --- tusk processes (api, worker) -------------------------------------------------------------
+
+TUSK_RUN_DIR="$TUSK_ROOT/.tusk"
+
+# running_pid ROLE: print the pid from .tusk/ROLE.pid if that process is alive and is
+# `tusk ROLE`; fail otherwise (no pid file, stale pid, or the pid now belongs to someone else).
+running_pid() {
+    local role=$1 pid_file="$TUSK_RUN_DIR/$1.pid" pid argv
+    [[ -f $pid_file ]] || return 1
+    pid=$(<"$pid_file")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    pid_alive "$pid" || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tusk ]] || return 1
+    # argv must be "<path>/tusk ROLE ...".
+    mapfile -d "" -t argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
+    [[ ${argv[1]:-} == "$role" ]] || return 1
+    echo "$pid"
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run the workspace tests against the local servers: make sure PostgreSQL, Redis and RabbitMQ
+# run, wipe what earlier test runs left (RabbitMQ vhost tusk-test, databases tusk_test_*, Redis
+# keys tusk_test_*), then `cargo test --release --workspace "$@"` and exit with its status.
+# Test runs from all clones on this machine share those names, so they take turns (a lock file).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TEST_VHOST=tusk-test
+LOCK_FILE=/tmp/tusk-test.lock
+
+# One test run at a time per machine: wiping would pull the rug from under a concurrent run.
+exec 9>"$LOCK_FILE"
+if ! flock -n 9; then
+    log "another test run holds $LOCK_FILE; waiting for it to finish"
+    flock 9
+fi
+
+ensure_services
+ensure_cargo
+
+log "RabbitMQ: recreating vhost $TEST_VHOST"
+if rabbitmqctl -q list_vhosts name | grep -qxF "$TEST_VHOST"; then
+    rabbitmqctl -q delete_vhost "$TEST_VHOST"
+fi
+rabbitmqctl -q add_vhost "$TEST_VHOST"
+rabbitmqctl -q set_permissions -p "$TEST_VHOST" guest ".*" ".*" ".*"
+
+log "PostgreSQL: dropping databases tusk_test_*"
+psql -h 127.0.0.1 -U postgres -d postgres -X -q -v ON_ERROR_STOP=1 <<'SQL'
+SELECT format('DROP DATABASE %I WITH (FORCE)', datname)
+FROM pg_database
+WHERE datname LIKE 'tusk\_test\_%'
+\gexec
+SQL
+
+log "Redis: deleting keys tusk_test_*"
+redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'tusk_test_*' |
+    xargs -r -d '\n' -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
+
+export TUSK_TEST_AMQP_URL="${TUSK_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/$TEST_VHOST}"
+
+log "cargo test --release --workspace $*"
+status=0
+# 9>&-: test processes must not inherit (and keep holding) the lock.
+(cd "$TUSK_ROOT" && cargo test --release --workspace "$@") 9>&- || status=$?
+log "cargo test exited with status $status"
+exit "$status"
