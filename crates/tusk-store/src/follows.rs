@@ -1,3 +1,4 @@
+use sqlx::{Postgres, Transaction};
 use tusk_core::{Event, Id};
 
 use crate::outbox::{self, OutboxEntry};
@@ -10,74 +11,59 @@ pub struct Relationship {
     pub followed_by: bool,
 }
 
+/// `NotFound` unless the account exists.
+async fn ensure_account(tx: &mut Transaction<'_, Postgres>, id: Id) -> Result<()> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
 impl Store {
     /// Makes `account_id` follow `target`. Returns the `FollowCreated` event when the follow is
     /// new, `None` when it already existed. `NotFound` when the target does not exist.
     pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
-        let mut tx = self.pool.begin().await?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
-                .bind(target)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !exists {
-            return Err(StoreError::NotFound);
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO follows (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(account_id)
-        .bind(target)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let entry = if inserted == 1 {
-            Some(
-                outbox::enqueue(
-                    &mut tx,
-                    Event::FollowCreated {
-                        account_id,
-                        target_account_id: target,
-                    },
-                )
-                .await?,
-            )
-        } else {
-            None
+        let insert = "INSERT INTO follows (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        let event = Event::FollowCreated {
+            account_id,
+            target_account_id: target,
         };
-        tx.commit().await?;
-        Ok(entry)
+        self.change_follow(insert, account_id, target, event).await
     }
 
     /// Ends the follow, if there was one. Returns the `FollowRemoved` event when one was removed.
     pub async fn unfollow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
+        let delete = "DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2";
+        let event = Event::FollowRemoved {
+            account_id,
+            target_account_id: target,
+        };
+        self.change_follow(delete, account_id, target, event).await
+    }
+
+    /// Runs `statement` on the pair, and writes `event` in the same transaction if it changed a row.
+    async fn change_follow(
+        &self,
+        statement: &'static str,
+        account_id: Id,
+        target: Id,
+        event: Event,
+    ) -> Result<Option<OutboxEntry>> {
         let mut tx = self.pool.begin().await?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
-                .bind(target)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !exists {
-            return Err(StoreError::NotFound);
-        }
-        let removed =
-            sqlx::query("DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2")
-                .bind(account_id)
-                .bind(target)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        let entry = if removed == 1 {
-            Some(
-                outbox::enqueue(
-                    &mut tx,
-                    Event::FollowRemoved {
-                        account_id,
-                        target_account_id: target,
-                    },
-                )
-                .await?,
-            )
+        ensure_account(&mut tx, target).await?;
+        let changed = sqlx::query(statement)
+            .bind(account_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let entry = if changed == 1 {
+            Some(outbox::enqueue(&mut tx, event).await?)
         } else {
             None
         };

@@ -13,13 +13,8 @@ async fn account_count(app: &TestApp) -> i64 {
 }
 
 async fn sign_up_with(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url("/api/v1/accounts"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+    app.post_json_as(app.url("/api/v1/accounts"), token, &body)
         .await
-        .unwrap()
 }
 
 fn good(username: &str) -> Value {
@@ -296,7 +291,7 @@ async fn unknown_accounts_are_404_and_self_follow_is_403() {
         "/api/v1/accounts/abc",
         "/api/v1/accounts/-1",
     ] {
-        let response = app.http.get(app.url(path)).send().await.unwrap();
+        let response = app.get(app.url(path)).await;
         let body = expect_error(response, StatusCode::NOT_FOUND).await;
         assert_eq!(body["error"], "Record not found");
     }

@@ -9,21 +9,11 @@ async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
     for base in [&app.admin, &app.worker_admin] {
         assert_eq!(
-            app.http
-                .get(format!("{base}/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            app.get(format!("{base}/healthz")).await.status(),
             StatusCode::OK
         );
         assert_eq!(
-            app.http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            app.get(format!("{base}/readyz")).await.status(),
             StatusCode::OK
         );
     }
@@ -33,7 +23,7 @@ async fn health_readiness_and_metrics() {
         "/api/v1/instance",
         "/nowhere",
     ] {
-        app.http.get(app.url(path)).send().await.unwrap();
+        app.get(app.url(path)).await;
     }
     let metrics = app.metrics(&app.admin).await;
     assert_eq!(
@@ -72,22 +62,16 @@ async fn health_readiness_and_metrics() {
 async fn instance_endpoints_describe_the_server() {
     let app = TestApp::spawn().await;
     let v1: serde_json::Value = app
-        .http
         .get(app.url("/api/v1/instance"))
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(v1["configuration"]["statuses"]["max_characters"], 500);
     assert_eq!(v1["registrations"], true);
     let v2: serde_json::Value = app
-        .http
         .get(app.url("/api/v2/instance"))
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -136,6 +136,41 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A GET without a token.
+    pub async fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        self.http.get(url).send().await.expect("GET")
+    }
+
+    /// A GET with a bearer token.
+    pub async fn get_as(
+        &self,
+        url: impl reqwest::IntoUrl,
+        token: impl std::fmt::Display,
+    ) -> reqwest::Response {
+        self.http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// A POST of a JSON body with a bearer token.
+    pub async fn post_json_as(
+        &self,
+        url: impl reqwest::IntoUrl,
+        token: impl std::fmt::Display,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// Registers an app with `read write follow` and returns (client_id, client_secret).
     pub async fn register_app(&self) -> (String, String) {
         let response = self

@@ -196,30 +196,17 @@ async fn home_pages_by_limit_max_id_since_id_and_min_id() {
 #[tokio::test]
 async fn reading_home_needs_a_user_token_with_read() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/api/v1/timelines/home"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(app.url("/api/v1/timelines/home")).await;
     expect_error(response, StatusCode::UNAUTHORIZED).await;
     let app_token = app.app_token().await;
     let response = app
-        .http
-        .get(app.url("/api/v1/timelines/home"))
-        .bearer_auth(&app_token)
-        .send()
-        .await
-        .unwrap();
+        .get_as(app.url("/api/v1/timelines/home"), &app_token)
+        .await;
     let body = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["error"], "This method requires an authenticated user");
     let response = app
-        .http
-        .get(app.url("/api/v1/timelines/home"))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
+        .get_as(app.url("/api/v1/timelines/home"), "not-a-token")
+        .await;
     expect_error(response, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -256,26 +243,8 @@ async fn direct_statuses_stay_out_of_follower_homes() {
         "/api/v1/statuses/{}",
         direct["id"].as_str().unwrap()
     ));
-    expect_error(
-        app.http
-            .get(&url)
-            .bearer_auth(&alice.token)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_eq!(
-        app.http
-            .get(&url)
-            .bearer_auth(&bob.token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    expect_error(app.get_as(&url, &alice.token).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(app.get_as(&url, &bob.token).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

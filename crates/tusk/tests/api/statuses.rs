@@ -16,14 +16,7 @@ async fn status_count(app: &TestApp) -> i64 {
 async fn a_status_renders_like_mastodons() {
     let app = TestApp::spawn().await;
     let alice = app.sign_up("alice").await;
-    let response = app
-        .http
-        .post(app.url("/api/v1/statuses"))
-        .bearer_auth(&alice.token)
-        .json(&json!({ "status": "<b>hi</b>\n\nsecond", "spoiler_text": "cw", "language": "en", "visibility": "unlisted" }))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json_as(app.url("/api/v1/statuses"), &alice.token, &json!({ "status": "<b>hi</b>\n\nsecond", "spoiler_text": "cw", "language": "en", "visibility": "unlisted" })).await;
     assert_eq!(response.status(), StatusCode::OK);
     let status: Value = response.json().await.unwrap();
     let id = status["id"].as_str().unwrap();
@@ -57,11 +50,8 @@ async fn a_status_renders_like_mastodons() {
 
     // anyone may read it, with or without a token, and sees the same status
     let fetched: Value = app
-        .http
         .get(app.url(&format!("/api/v1/statuses/{id}")))
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -179,13 +169,8 @@ async fn posting_needs_a_user_token_with_write() {
     expect_error(response, StatusCode::UNAUTHORIZED).await;
     let app_token = app.app_token().await;
     let response = app
-        .http
-        .post(app.url("/api/v1/statuses"))
-        .bearer_auth(&app_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .post_json_as(app.url("/api/v1/statuses"), &app_token, &body)
+        .await;
     expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     // a user token limited to reading
@@ -210,22 +195,13 @@ async fn posting_needs_a_user_token_with_write() {
         .unwrap();
     let read_only = token["access_token"].as_str().unwrap();
     let response = app
-        .http
-        .post(app.url("/api/v1/statuses"))
-        .bearer_auth(read_only)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .post_json_as(app.url("/api/v1/statuses"), read_only, &body)
+        .await;
     expect_error(response, StatusCode::FORBIDDEN).await;
     // but it reads
     assert_eq!(
-        app.http
-            .get(app.url("/api/v1/timelines/home"))
-            .bearer_auth(read_only)
-            .send()
+        app.get_as(app.url("/api/v1/timelines/home"), read_only)
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
@@ -237,19 +213,11 @@ async fn posting_needs_a_user_token_with_write() {
 async fn unknown_statuses_are_404() {
     let app = TestApp::spawn().await;
     for path in ["/api/v1/statuses/99999", "/api/v1/statuses/nope"] {
-        let body = expect_error(
-            app.http.get(app.url(path)).send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let body = expect_error(app.get(app.url(path)).await, StatusCode::NOT_FOUND).await;
         assert_eq!(body["error"], "Record not found");
     }
     expect_error(
-        app.http
-            .get(app.url("/api/v1/no/such/route"))
-            .send()
-            .await
-            .unwrap(),
+        app.get(app.url("/api/v1/no/such/route")).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -261,42 +229,22 @@ async fn private_statuses_are_for_followers() {
     let alice = app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
     let response = app
-        .http
-        .post(app.url("/api/v1/statuses"))
-        .bearer_auth(&bob.token)
-        .json(&json!({ "status": "followers only", "visibility": "private" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json_as(
+            app.url("/api/v1/statuses"),
+            &bob.token,
+            &json!({ "status": "followers only", "visibility": "private" }),
+        )
+        .await;
     let id = response.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let url = app.url(&format!("/api/v1/statuses/{id}"));
-    expect_error(
-        app.http.get(&url).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    expect_error(
-        app.http
-            .get(&url)
-            .bearer_auth(&alice.token)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    expect_error(app.get(&url).await, StatusCode::NOT_FOUND).await;
+    expect_error(app.get_as(&url, &alice.token).await, StatusCode::NOT_FOUND).await;
     app.follow(&alice, &bob).await;
     assert_eq!(
-        app.http
-            .get(&url)
-            .bearer_auth(&alice.token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_as(&url, &alice.token).await.status(),
         StatusCode::OK
     );
 }
