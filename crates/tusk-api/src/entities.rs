@@ -225,9 +225,7 @@ mod tests {
 
     #[test]
     fn times_are_mastodon_shaped() {
-        let t = DateTime::parse_from_rfc3339("2022-11-03T14:05:06.789Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2022-11-03T14:05:06.789Z").unwrap().with_timezone(&Utc);
         assert_eq!(time(t), "2022-11-03T14:05:06.789Z");
         assert_eq!(day(t), "2022-11-03T00:00:00.000Z");
     }

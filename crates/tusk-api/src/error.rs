@@ -26,11 +26,7 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{description}")]
-    OAuth {
-        status: StatusCode,
-        error: &'static str,
-        description: &'static str,
-    },
+    OAuth { status: StatusCode, error: &'static str, description: &'static str },
     /// A dependency is down or overloaded: the client should retry shortly.
     #[error("Service temporarily unavailable")]
     Unavailable(String),
@@ -67,9 +63,9 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => {
                 json!({ "error": errors.to_string(), "details": errors.details() })
             }
-            Self::OAuth {
-                error, description, ..
-            } => json!({ "error": error, "error_description": description }),
+            Self::OAuth { error, description, .. } => {
+                json!({ "error": error, "error_description": description })
+            }
             Self::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 json!({ "error": self.to_string() })
@@ -82,9 +78,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -26,37 +26,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let query = req.uri().query().unwrap_or_default().to_owned();
-        let mut pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(&query).unwrap_or_default();
+        let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap_or_default();
         if content_type.starts_with("application/json") {
             let bytes = body_bytes(req, state).await?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return parse_pairs(&pairs);
             }
-            return serde_json::from_slice(&bytes).map(Params).map_err(|e| {
-                ApiError::BadRequest(format!("Error while parsing request body: {e}"))
-            });
+            return serde_json::from_slice(&bytes)
+                .map(Params)
+                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")));
         }
         if content_type.starts_with("multipart/form-data") {
-            let mut multipart = Multipart::from_request(req, state).await.map_err(|e| {
-                ApiError::BadRequest(format!("Error while parsing request body: {e}"))
-            })?;
-            while let Some(field) = multipart.next_field().await.map_err(|e| {
-                ApiError::BadRequest(format!("Error while parsing request body: {e}"))
-            })? {
+            let mut multipart = Multipart::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?;
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?
+            {
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = field.text().await.map_err(|e| {
-                    ApiError::BadRequest(format!("Error while parsing request body: {e}"))
-                })?;
+                let value = field
+                    .text()
+                    .await
+                    .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?;
                 pairs.push((name, value));
             }
             return parse_pairs(&pairs);
         }
         // urlencoded, or no content type at all (Rails reads such a body as a form too)
         let bytes = body_bytes(req, state).await?;
-        let body = std::str::from_utf8(&bytes).map_err(|_| {
-            ApiError::BadRequest("Error while parsing request body: not UTF-8".into())
-        })?;
+        let body = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::BadRequest("Error while parsing request body: not UTF-8".into()))?;
         let body_pairs: Vec<(String, String)> = serde_urlencoded::from_str(body)
             .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?;
         pairs.extend(body_pairs);
@@ -64,10 +65,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
     }
 }
 
-async fn body_bytes<S: Send + Sync>(
-    req: Request,
-    state: &S,
-) -> Result<axum::body::Bytes, ApiError> {
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state)
         .await
         .map_err(|e| ApiError::BadRequest(format!("Error while reading request body: {e}")))
@@ -78,9 +76,7 @@ fn parse_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<Params
     let mut object = serde_json::Map::new();
     for (name, value) in pairs {
         if let Some(base) = name.strip_suffix("[]") {
-            let entry = object
-                .entry(base.to_owned())
-                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            let entry = object.entry(base.to_owned()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
             if let serde_json::Value::Array(list) = entry {
                 list.push(serde_json::Value::String(value.clone()));
             }
@@ -114,10 +110,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| ApiError::NotFound)?;
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
         raw.parse().map(PathId).map_err(|_| ApiError::NotFound)
     }
 }
@@ -152,27 +147,18 @@ impl Auth {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
             return Ok(Self(None));
         };
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::InvalidToken)?;
-        let row = state
-            .store
-            .token_by_hash(&tusk_core::token::digest(token))
-            .await?;
+        let row = state.store.token_by_hash(&tusk_core::token::digest(token)).await?;
         row.map(|r| Self(Some(r))).ok_or(ApiError::InvalidToken)
     }
 }
@@ -215,9 +201,7 @@ pub mod lenient {
     pub fn id_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<tusk_core::Id>, D::Error> {
         Ok(match Option::<Raw>::deserialize(d)? {
             Some(Raw::Num(n)) if n > 0 => Some(tusk_core::Id(n)),
-            Some(Raw::Str(s)) if !s.is_empty() => {
-                Some(s.parse().map_err(serde::de::Error::custom)?)
-            }
+            Some(Raw::Str(s)) if !s.is_empty() => Some(s.parse().map_err(serde::de::Error::custom)?),
             _ => None,
         })
     }

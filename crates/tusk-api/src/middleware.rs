@@ -8,11 +8,7 @@ use axum::response::Response;
 
 use crate::AppState;
 
-pub(crate) async fn record_metrics(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -14,9 +14,7 @@ pub(crate) struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Semaphore::new(concurrency.max(1)),
-        }
+        Self { permits: Semaphore::new(concurrency.max(1)) }
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
@@ -35,11 +33,8 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .map_err(ApiError::internal)

@@ -14,22 +14,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/apps", post(apps::create))
         .route("/oauth/token", post(oauth::token))
         .route("/api/v1/accounts", post(accounts::create))
-        .route(
-            "/api/v1/accounts/verify_credentials",
-            get(accounts::verify_credentials),
-        )
+        .route("/api/v1/accounts/verify_credentials", get(accounts::verify_credentials))
         .route("/api/v1/accounts/{id}", get(accounts::show))
         .route("/api/v1/accounts/{id}/follow", post(accounts::follow))
         .route("/api/v1/accounts/{id}/unfollow", post(accounts::unfollow))
         .route("/api/v1/statuses", post(statuses::create))
-        .route("/api/v1/statuses/{id}", get(statuses::show))
+        .route("/api/v1/statuses/{id}", get(statuses::show).delete(statuses::delete))
         .route("/api/v1/timelines/home", get(timelines::home))
         .fallback(|| async { crate::ApiError::NotFound })
         // metrics see every request, matched or not, with its final status
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::record_metrics,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         // one span per request, so every log line of a request carries its method and path
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -3,45 +3,90 @@
 
 use std::collections::HashMap;
 
-use tusk_cache::EntityKind;
+use tusk_cache::{EntityKind, Feed};
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
 use tusk_store::{AccountRow, StatusRow};
 
 use crate::entities::Status;
 use crate::{ApiError, AppState};
 
+/// A feed rebuild reads at most this many statuses per followed account.
+const REBUILD_PER_ACCOUNT: i64 = 40;
+
 impl AppState {
-    /// One page of `account`'s home timeline, newest first. A feed missing from Redis (evicted,
-    /// flushed, never built) is rebuilt from PostgreSQL, and the page is served from what was
-    /// rebuilt; with Redis down, the page comes from PostgreSQL alone.
+    /// One page of `account`'s home timeline, newest first: its home feed, merged with the
+    /// account feeds of the hybrid authors it follows (pulled at read time instead of pushed).
+    /// A feed missing from Redis (evicted, flushed, expired) is rebuilt from PostgreSQL and the
+    /// page is served from what was rebuilt; with Redis down, the page comes from PostgreSQL.
     pub(crate) async fn home_timeline(
         &self,
         account: Id,
         range: &PageRange,
     ) -> Result<Vec<Status>, ApiError> {
-        let ids = match self.cache.home_feed_page(account, range).await {
-            Ok(Some(ids)) => ids,
-            Ok(None) => {
-                let ids = self
-                    .store
-                    .home_timeline_ids(account, HOME_FEED_MAX_ITEMS as i64)
-                    .await?;
-                self.metrics.feed_regenerations_total.inc();
-                if let Err(error) = self.cache.store_rebuilt_feed(account, &ids).await {
-                    tracing::warn!(%error, "rebuilt home feed not stored");
-                }
-                range.select(ids)
-            }
+        let (touched, pulls) = tokio::join!(self.store.touch_active(account), self.hybrid_followees(account));
+        if let Err(error) = touched {
+            tracing::warn!(%error, "activity not recorded");
+        }
+        let mut feeds = vec![Feed::Home(account)];
+        feeds.extend(pulls?.into_iter().map(Feed::Account));
+        let pages = match self.cache.feed_pages(&feeds, range).await {
+            Ok(pages) => pages,
             Err(error) => {
                 tracing::warn!(%error, "home feed unreadable, serving from PostgreSQL");
-                range.select(
-                    self.store
-                        .home_timeline_ids(account, HOME_FEED_MAX_ITEMS as i64)
-                        .await?,
-                )
+                let ids = self
+                    .store
+                    .home_timeline_ids(account, REBUILD_PER_ACCOUNT, HOME_FEED_MAX_ITEMS as i64)
+                    .await?;
+                return self.render_statuses(&range.select(ids)).await;
             }
         };
-        self.render_statuses(&ids).await
+        let mut ids = Vec::new();
+        for (feed, page) in feeds.iter().zip(pages) {
+            match page {
+                Some(page) => ids.extend(page),
+                None => ids.extend(self.rebuild_feed(*feed, range).await?),
+            }
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        self.render_statuses(&range.select(ids)).await
+    }
+
+    /// Rebuilds a feed from PostgreSQL with bounded work, stores it, and returns its page.
+    async fn rebuild_feed(&self, feed: Feed, range: &PageRange) -> Result<Vec<Id>, ApiError> {
+        let ids = match feed {
+            Feed::Home(account) => {
+                self.metrics.feed_regenerations_total.inc();
+                self.store.home_timeline_ids(account, REBUILD_PER_ACCOUNT, HOME_FEED_MAX_ITEMS as i64).await?
+            }
+            Feed::Account(author) => {
+                self.store.recent_status_ids_for_followers(author, HOME_FEED_MAX_ITEMS as i64).await?
+            }
+        };
+        if let Err(error) = self.cache.store_rebuilt_feed(feed, &ids).await {
+            tracing::warn!(%error, ?feed, "rebuilt feed not stored");
+        }
+        Ok(range.select(ids))
+    }
+
+    /// The hybrid authors `account` follows, cached briefly (dropped when it follows or
+    /// unfollows someone).
+    async fn hybrid_followees(&self, account: Id) -> Result<Vec<Id>, ApiError> {
+        if let Ok(Some(Some(cached))) = self
+            .cache
+            .get_entities::<Vec<Id>>(EntityKind::HybridFollowees, &[account])
+            .await
+            .map(|mut v| v.pop())
+        {
+            return Ok(cached);
+        }
+        let followees = self.store.hybrid_followees(account).await?;
+        if let Err(error) =
+            self.cache.put_entities(EntityKind::HybridFollowees, &[(account, &followees)]).await
+        {
+            tracing::warn!(%error, "hybrid followees not cached");
+        }
+        Ok(followees)
     }
 
     /// Renders statuses in the order of `ids`, skipping any that no longer exist.
@@ -50,12 +95,8 @@ impl AppState {
         let mut author_ids: Vec<Id> = statuses.iter().map(|s| s.account_id).collect();
         author_ids.sort_unstable();
         author_ids.dedup();
-        let authors: HashMap<Id, AccountRow> = self
-            .load_accounts(&author_ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect();
+        let authors: HashMap<Id, AccountRow> =
+            self.load_accounts(&author_ids).await?.into_iter().map(|a| (a.id, a)).collect();
         let by_id: HashMap<Id, StatusRow> = statuses.into_iter().map(|s| (s.id, s)).collect();
         Ok(ids
             .iter()
@@ -88,20 +129,14 @@ impl AppState {
     }
 
     pub(crate) async fn load_account(&self, id: Id) -> Result<AccountRow, ApiError> {
-        self.load_accounts(&[id])
-            .await?
-            .pop()
-            .ok_or(ApiError::NotFound)
+        self.load_accounts(&[id]).await?.pop().ok_or(ApiError::NotFound)
     }
 
-    /// Drops cached accounts whose counts just changed.
-    pub(crate) async fn forget_accounts(&self, ids: &[Id]) {
-        if let Err(error) = self
-            .cache
-            .invalidate_entities(EntityKind::Account, ids)
-            .await
-        {
-            tracing::warn!(%error, "stale account left in cache until its TTL");
+    /// Drops cached entries that a write just made stale; they expire anyway, so a Redis
+    /// failure here costs staleness, not the request.
+    pub(crate) async fn forget(&self, kind: EntityKind, ids: &[Id]) {
+        if let Err(error) = self.cache.invalidate_entities(kind, ids).await {
+            tracing::warn!(%error, ?kind, "stale entry left in cache until its TTL");
         }
     }
 
@@ -126,12 +161,8 @@ impl AppState {
                 ids.iter().map(|_| None).collect()
             }
         };
-        let missing: Vec<Id> = ids
-            .iter()
-            .zip(&cached)
-            .filter(|(_, c)| c.is_none())
-            .map(|(id, _)| *id)
-            .collect();
+        let missing: Vec<Id> =
+            ids.iter().zip(&cached).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
         let mut found: Vec<T> = cached.into_iter().flatten().collect();
         if !missing.is_empty() {
             let fetched = fetch(missing).await?;

@@ -21,11 +21,7 @@ impl RedisConnection {
     /// A comma-separated list of URLs means a cluster; one URL, a single server (lazily
     /// connected, so the process starts while Redis is down and `/readyz` tells).
     pub async fn open(url: &str) -> redis::RedisResult<Self> {
-        let nodes: Vec<&str> = url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let nodes: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         if nodes.len() > 1 {
             let client = ClusterClient::builder(nodes)
                 .connection_timeout(CONNECT_TIMEOUT)
@@ -38,9 +34,7 @@ impl RedisConnection {
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
                 .set_number_of_retries(2);
-            Ok(Self::Single(ConnectionManager::new_lazy_with_config(
-                client, config,
-            )?))
+            Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, config)?))
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::{Cache, Result};
 pub enum EntityKind {
     Status,
     Account,
+    /// The hybrid authors an account follows (the feeds its home timeline pulls).
+    HybridFollowees,
 }
 
 impl EntityKind {
@@ -22,13 +24,14 @@ impl EntityKind {
         match self {
             Self::Status => "status",
             Self::Account => "account",
+            Self::HybridFollowees => "hybrid_followees",
         }
     }
 
     fn ttl(self) -> Duration {
         match self {
             Self::Status => Duration::from_hours(24),
-            Self::Account => Duration::from_mins(1),
+            Self::Account | Self::HybridFollowees => Duration::from_mins(1),
         }
     }
 }
@@ -49,17 +52,10 @@ impl Cache {
         }
         let mut conn = self.conn.clone();
         let raw: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-        Ok(raw
-            .into_iter()
-            .map(|json| json.and_then(|j| serde_json::from_str(&j).ok()))
-            .collect())
+        Ok(raw.into_iter().map(|json| json.and_then(|j| serde_json::from_str(&j).ok())).collect())
     }
 
-    pub async fn put_entities<T: Serialize>(
-        &self,
-        kind: EntityKind,
-        entries: &[(Id, &T)],
-    ) -> Result<()> {
+    pub async fn put_entities<T: Serialize>(&self, kind: EntityKind, entries: &[(Id, &T)]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }

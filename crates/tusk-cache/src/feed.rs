@@ -1,8 +1,12 @@
-//! Home feeds: one sorted set per account, score = member = status id, capped at 800 entries.
+//! Feeds: sorted sets of status ids, score = member = id, capped at 800 entries.
+//! - a **home feed** per user: what the fan-out writes and the home timeline reads;
+//! - an **account feed** per author: its own recent statuses, which the home timeline of its
+//!   followers pulls at read time when the author is too big to push to every follower (hybrid).
 //!
-//! A feed that is complete carries the member `0` (score 0) as its marker. Fan-out writes into a
-//! key that was evicted or flushed re-create it without the marker, so a reader can tell a
+//! A complete feed carries the member `0` (score 0) as its marker. Fan-out writes into a key that
+//! was evicted, flushed or expired re-create it without the marker, so a reader can tell a
 //! complete feed from a partial one and rebuild it from PostgreSQL instead of showing half a page.
+//! Every write and read sets the key's TTL, so feeds of users who stopped coming expire.
 //!
 //! Scores are doubles: ids above 2^53 round, so up to 32 neighbouring ids share a score. Ranges
 //! are therefore read with inclusive bounds and a little slack, then cut exactly on the ids.
@@ -16,124 +20,129 @@ const COMPLETE_MARKER: i64 = 0;
 /// How many ids can share one rounded score (2^57 / 2^52).
 const SCORE_SLACK: usize = 32;
 
+/// Which feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Feed {
+    Home(Id),
+    Account(Id),
+}
+
 fn score(id: Id) -> f64 {
     id.0 as f64
 }
 
-/// Adds `ids` to one feed and trims it to the newest 800 (the marker has the lowest rank, 0,
-/// and is kept).
-fn add_and_trim(pipe: &mut Pipeline, key: &str, ids: &[Id]) {
-    if ids.is_empty() {
-        return;
-    }
-    let members: Vec<(f64, i64)> = ids.iter().map(|id| (score(*id), id.0)).collect();
-    pipe.zadd_multiple(key, &members).ignore();
-    pipe.zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1))
-        .ignore();
-}
-
 fn parse_ids(members: Vec<i64>) -> Vec<Id> {
-    let mut ids: Vec<Id> = members
-        .into_iter()
-        .filter(|m| *m > COMPLETE_MARKER)
-        .map(Id)
-        .collect();
+    let mut ids: Vec<Id> = members.into_iter().filter(|m| *m > COMPLETE_MARKER).map(Id).collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids
 }
 
 impl Cache {
-    /// Writes one status into many feeds in one pipelined round trip (per node on a cluster).
-    pub async fn insert_into_feeds(&self, owners: &[Id], status: Id) -> Result<()> {
+    fn feed_key(&self, feed: Feed) -> String {
+        match feed {
+            Feed::Home(owner) => self.keys.home_feed(owner),
+            Feed::Account(author) => self.keys.account_feed(author),
+        }
+    }
+
+    /// Adds `ids` (and the marker, if `complete`) to one feed, trims it to the newest 800 (the
+    /// marker has rank 0 and stays) and renews its TTL.
+    fn add_and_trim(&self, pipe: &mut Pipeline, key: &str, ids: &[Id], complete: bool) {
+        let mut members: Vec<(f64, i64)> = ids.iter().map(|id| (score(*id), id.0)).collect();
+        if complete {
+            members.push((0.0, COMPLETE_MARKER));
+        }
+        if members.is_empty() {
+            return;
+        }
+        pipe.zadd_multiple(key, &members).ignore();
+        pipe.zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1)).ignore();
+        pipe.expire(key, self.feed_ttl_secs()).ignore();
+    }
+
+    /// Writes one status into many feeds in one pipelined round trip (one per node on a cluster).
+    pub async fn insert_into_feeds(&self, feeds: &[Feed], status: Id) -> Result<()> {
         let mut pipe = redis::pipe();
-        for owner in owners {
-            add_and_trim(&mut pipe, &self.keys.home_feed(*owner), &[status]);
+        for feed in feeds {
+            self.add_and_trim(&mut pipe, &self.feed_key(*feed), &[status], false);
         }
         self.run(&pipe).await
     }
 
-    /// Merges statuses into one feed (a new follow).
-    pub async fn merge_into_feed(&self, owner: Id, statuses: &[Id]) -> Result<()> {
-        let mut pipe = redis::pipe();
-        add_and_trim(&mut pipe, &self.keys.home_feed(owner), statuses);
-        self.run(&pipe).await
-    }
-
-    /// Removes statuses from one feed (an unfollow).
-    pub async fn remove_from_feed(&self, owner: Id, statuses: &[Id]) -> Result<()> {
+    /// Takes statuses out of many feeds in one pipelined round trip.
+    pub async fn remove_from_feeds(&self, feeds: &[Feed], statuses: &[Id]) -> Result<()> {
         if statuses.is_empty() {
             return Ok(());
         }
         let members: Vec<i64> = statuses.iter().map(|id| id.0).collect();
         let mut pipe = redis::pipe();
-        pipe.zrem(self.keys.home_feed(owner), members).ignore();
+        for feed in feeds {
+            pipe.zrem(self.feed_key(*feed), &members).ignore();
+        }
+        self.run(&pipe).await
+    }
+
+    /// Merges statuses into one feed (a new follow).
+    pub async fn merge_into_feed(&self, feed: Feed, statuses: &[Id]) -> Result<()> {
+        let mut pipe = redis::pipe();
+        self.add_and_trim(&mut pipe, &self.feed_key(feed), statuses, false);
         self.run(&pipe).await
     }
 
     /// Stores a feed rebuilt from PostgreSQL and marks it complete, in one command so that no
     /// reader sees the marker without the entries. Entries fan-out added meanwhile are kept.
-    pub async fn store_rebuilt_feed(&self, owner: Id, statuses: &[Id]) -> Result<()> {
-        let key = self.keys.home_feed(owner);
-        let mut members: Vec<(f64, i64)> = statuses.iter().map(|id| (score(*id), id.0)).collect();
-        members.push((0.0, COMPLETE_MARKER));
+    pub async fn store_rebuilt_feed(&self, feed: Feed, statuses: &[Id]) -> Result<()> {
         let mut pipe = redis::pipe();
-        pipe.zadd_multiple(&key, &members).ignore();
-        pipe.zremrangebyrank(&key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1))
-            .ignore();
+        self.add_and_trim(&mut pipe, &self.feed_key(feed), statuses, true);
         self.run(&pipe).await
     }
 
-    /// One page of a home feed, newest first, or `None` when the feed is missing or incomplete
-    /// and has to be rebuilt.
-    pub async fn home_feed_page(&self, owner: Id, range: &PageRange) -> Result<Option<Vec<Id>>> {
-        let key = self.keys.home_feed(owner);
+    /// One page of each feed, newest first, in one round trip; `None` for a feed that is missing
+    /// or incomplete and has to be rebuilt. Each feed read renews its TTL.
+    pub async fn feed_pages(&self, feeds: &[Feed], range: &PageRange) -> Result<Vec<Option<Vec<Id>>>> {
         let fetch = range.limit + SCORE_SLACK;
-        let upper = range
-            .max_id
-            .map_or_else(|| "+inf".to_owned(), |id| score(id).to_string());
+        let upper = range.max_id.map_or_else(|| "+inf".to_owned(), |id| score(id).to_string());
         // the marker (score 0) is never inside a page: the lower bound is exclusive of 0
-        let lower = range
-            .lower()
-            .map_or_else(|| "(0".to_owned(), |id| score(id).to_string());
+        let lower = range.lower().map_or_else(|| "(0".to_owned(), |id| score(id).to_string());
         let mut pipe = redis::pipe();
-        pipe.zscore(&key, COMPLETE_MARKER);
-        if range.from_bottom() {
-            pipe.cmd("ZRANGE")
-                .arg(&key)
-                .arg(&lower)
-                .arg(&upper)
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(fetch);
-        } else {
-            pipe.cmd("ZRANGE")
-                .arg(&key)
-                .arg(&upper)
-                .arg(&lower)
-                .arg("BYSCORE")
-                .arg("REV")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(fetch);
+        for feed in feeds {
+            let key = self.feed_key(*feed);
+            pipe.zscore(&key, COMPLETE_MARKER);
+            if range.from_bottom() {
+                pipe.cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(&lower)
+                    .arg(&upper)
+                    .arg("BYSCORE")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(fetch);
+            } else {
+                pipe.cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(&upper)
+                    .arg(&lower)
+                    .arg("BYSCORE")
+                    .arg("REV")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(fetch);
+            }
+            pipe.expire(&key, self.feed_ttl_secs()).ignore();
         }
         let mut conn = self.conn.clone();
-        let (marker, members): (Option<f64>, Vec<i64>) = pipe.query_async(&mut conn).await?;
-        if marker.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(range.select(parse_ids(members))))
+        let replies: Vec<(Option<f64>, Vec<i64>)> = pipe.query_async(&mut conn).await?;
+        Ok(replies
+            .into_iter()
+            .map(|(marker, members)| marker.map(|_| range.select(parse_ids(members))))
+            .collect())
     }
 
     /// Every id in a feed, newest first (for tests and diagnostics).
-    pub async fn home_feed_ids(&self, owner: Id) -> Result<Vec<Id>> {
+    pub async fn feed_ids(&self, feed: Feed) -> Result<Vec<Id>> {
         let mut conn = self.conn.clone();
-        let members: Vec<i64> = redis::cmd("ZRANGE")
-            .arg(self.keys.home_feed(owner))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
+        let members: Vec<i64> =
+            redis::cmd("ZRANGE").arg(self.feed_key(feed)).arg(0).arg(-1).query_async(&mut conn).await?;
         Ok(parse_ids(members))
     }
 

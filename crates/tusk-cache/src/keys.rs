@@ -9,14 +9,17 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
-        }
+        Self { prefix: prefix.to_owned() }
     }
 
     /// `{prefix}feed:home:{account_id}`: sorted set of status ids, score = id.
     pub fn home_feed(&self, account: Id) -> String {
         format!("{}feed:home:{account}", self.prefix)
+    }
+
+    /// `{prefix}feed:account:{account_id}`: an author's own recent statuses, for hybrid reads.
+    pub fn account_feed(&self, account: Id) -> String {
+        format!("{}feed:account:{account}", self.prefix)
     }
 
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.

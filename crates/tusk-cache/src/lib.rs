@@ -6,8 +6,11 @@ mod entities;
 mod feed;
 mod keys;
 
+use std::time::Duration;
+
 pub use connection::RedisConnection;
 pub use entities::EntityKind;
+pub use feed::Feed;
 pub use keys::Keys;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,23 +28,24 @@ pub type Result<T, E = CacheError> = std::result::Result<T, E>;
 pub struct Cache {
     conn: RedisConnection,
     keys: Keys,
+    feed_ttl: Duration,
 }
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache")
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
+        f.debug_struct("Cache").field("keys", &self.keys).finish_non_exhaustive()
     }
 }
 
 impl Cache {
     /// `url` is one `redis://` URL, or several separated by commas for a Redis Cluster.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        Ok(Self {
-            conn: RedisConnection::open(url).await?,
-            keys: Keys::new(prefix),
-        })
+    /// `feed_ttl`: how long a feed lives unread and unwritten (`TUSK_ACTIVE_DAYS`).
+    pub async fn connect(url: &str, prefix: &str, feed_ttl: Duration) -> Result<Self> {
+        Ok(Self { conn: RedisConnection::open(url).await?, keys: Keys::new(prefix), feed_ttl })
+    }
+
+    fn feed_ttl_secs(&self) -> i64 {
+        self.feed_ttl.as_secs().max(1) as i64
     }
 
     pub fn keys(&self) -> &Keys {

@@ -11,15 +11,11 @@ pub enum Event {
     /// A status was stored: put it into the author's and the followers' home feeds.
     StatusCreated { status_id: Id, account_id: Id },
     /// `account_id` now follows `target_account_id`: merge the target's recent statuses.
-    FollowCreated {
-        account_id: Id,
-        target_account_id: Id,
-    },
+    FollowCreated { account_id: Id, target_account_id: Id },
     /// `account_id` no longer follows `target_account_id`: remove the target's statuses.
-    FollowRemoved {
-        account_id: Id,
-        target_account_id: Id,
-    },
+    FollowRemoved { account_id: Id, target_account_id: Id },
+    /// A status was deleted: take it out of every feed it was written to.
+    StatusDeleted { status_id: Id, account_id: Id },
 }
 
 impl Event {
@@ -29,6 +25,7 @@ impl Event {
             Self::StatusCreated { .. } => "status.created",
             Self::FollowCreated { .. } => "follow.created",
             Self::FollowRemoved { .. } => "follow.removed",
+            Self::StatusDeleted { .. } => "status.deleted",
         }
     }
 }
@@ -39,15 +36,9 @@ mod tests {
 
     #[test]
     fn json_contract() {
-        let event = Event::StatusCreated {
-            status_id: Id(9),
-            account_id: Id(2),
-        };
+        let event = Event::StatusCreated { status_id: Id(9), account_id: Id(2) };
         let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "status_created", "status_id": "9", "account_id": "2"})
-        );
+        assert_eq!(json, serde_json::json!({"type": "status_created", "status_id": "9", "account_id": "2"}));
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
         assert_eq!(event.routing_key(), "status.created");
     }

@@ -36,11 +36,7 @@ pub fn status_to_html(text: &str) -> String {
     let normalized = text.replace("\r\n", "\n");
     let mut html = String::with_capacity(normalized.len() + 16);
     for paragraph in normalized.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        let lines: Vec<String> = paragraph
-            .trim_matches('\n')
-            .split('\n')
-            .map(linkify)
-            .collect();
+        let lines: Vec<String> = paragraph.trim_matches('\n').split('\n').map(linkify).collect();
         html.push_str("<p>");
         html.push_str(&lines.join("<br />"));
         html.push_str("</p>");

@@ -10,11 +10,7 @@ pub struct Instance {
 
 impl Instance {
     pub fn base_url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.https { "https" } else { "http" },
-            self.domain
-        )
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.domain)
     }
 
     pub fn account_url(&self, username: &str) -> String {
@@ -40,14 +36,8 @@ mod tests {
 
     #[test]
     fn builds_mastodon_style_urls() {
-        let instance = Instance {
-            domain: "tusk.example".into(),
-            https: true,
-        };
+        let instance = Instance { domain: "tusk.example".into(), https: true };
         assert_eq!(instance.account_url("alice"), "https://tusk.example/@alice");
-        assert_eq!(
-            instance.status_uri("alice", crate::Id(5)),
-            "https://tusk.example/users/alice/statuses/5"
-        );
+        assert_eq!(instance.status_uri("alice", crate::Id(5)), "https://tusk.example/users/alice/statuses/5");
     }
 }

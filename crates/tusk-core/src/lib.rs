@@ -4,6 +4,7 @@ pub mod event;
 pub mod html;
 pub mod id;
 pub mod instance;
+pub mod job;
 pub mod pagination;
 pub mod scope;
 pub mod token;
@@ -12,11 +13,10 @@ pub mod validation;
 pub use event::Event;
 pub use id::Id;
 pub use instance::Instance;
+pub use job::{FanoutBatch, FeedAction};
 pub use pagination::PageRange;
 pub use scope::{Scope, Scopes};
-pub use validation::{
-    Email, FieldError, Password, StatusText, Username, ValidationErrors, Visibility,
-};
+pub use validation::{Email, FieldError, Password, StatusText, Username, ValidationErrors, Visibility};
 
 /// Mastodon's `FeedManager::MAX_ITEMS`: how many entries a home feed keeps.
 pub const HOME_FEED_MAX_ITEMS: usize = 800;

@@ -16,22 +16,12 @@ impl PageRange {
     pub const MAX_LIMIT: usize = 40;
 
     /// Clamps `limit` to 1..=40 (default 20), as Mastodon does instead of refusing.
-    pub fn new(
-        max_id: Option<Id>,
-        since_id: Option<Id>,
-        min_id: Option<Id>,
-        limit: Option<i64>,
-    ) -> Self {
+    pub fn new(max_id: Option<Id>, since_id: Option<Id>, min_id: Option<Id>, limit: Option<i64>) -> Self {
         let limit = match limit {
             None => Self::DEFAULT_LIMIT,
             Some(n) => n.clamp(1, Self::MAX_LIMIT as i64) as usize,
         };
-        Self {
-            max_id,
-            since_id,
-            min_id,
-            limit,
-        }
+        Self { max_id, since_id, min_id, limit }
     }
 
     /// The exclusive lower bound (`min_id` wins over `since_id`, as in Mastodon).
@@ -50,10 +40,7 @@ impl PageRange {
 
     /// Cuts a newest-first list of candidates down to this page, newest first.
     pub fn select(&self, newest_first: impl IntoIterator<Item = Id>) -> Vec<Id> {
-        let mut inside: Vec<Id> = newest_first
-            .into_iter()
-            .filter(|id| self.contains(*id))
-            .collect();
+        let mut inside: Vec<Id> = newest_first.into_iter().filter(|id| self.contains(*id)).collect();
         if self.from_bottom() {
             let skip = inside.len().saturating_sub(self.limit);
             inside.drain(..skip);

@@ -34,14 +34,8 @@ const GRANULAR: &[&str] = &[
     "write:statuses",
 ];
 /// The legacy `follow` scope covers these.
-const FOLLOW_FAMILY: &[&str] = &[
-    "read:blocks",
-    "write:blocks",
-    "read:follows",
-    "write:follows",
-    "read:mutes",
-    "write:mutes",
-];
+const FOLLOW_FAMILY: &[&str] =
+    &["read:blocks", "write:blocks", "read:follows", "write:follows", "read:mutes", "write:mutes"];
 
 /// A validated, space-separated scope list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,14 +45,9 @@ impl Scopes {
     /// Parses `"read write:statuses"`; an empty string means Mastodon's default, `read`.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut scopes: Vec<String> = Vec::new();
-        for scope in raw
-            .split(|c: char| c.is_whitespace() || c == '+')
-            .filter(|s| !s.is_empty())
-        {
+        for scope in raw.split(|c: char| c.is_whitespace() || c == '+').filter(|s| !s.is_empty()) {
             if !TOP_LEVEL.contains(&scope) && !GRANULAR.contains(&scope) {
-                return Err(format!(
-                    "The requested scope is invalid, unknown, or malformed: {scope}"
-                ));
+                return Err(format!("The requested scope is invalid, unknown, or malformed: {scope}"));
             }
             if !scopes.iter().any(|s| s == scope) {
                 scopes.push(scope.to_owned());
@@ -82,17 +71,11 @@ impl Scopes {
 
     /// Whether every scope in `other` is also in `self` (a token may not exceed its app's scopes).
     pub fn contains_all(&self, other: &Scopes) -> bool {
-        other
-            .0
-            .iter()
-            .all(|s| self.0.contains(s) || self.allows_static(s))
+        other.0.iter().all(|s| self.0.contains(s) || self.allows_static(s))
     }
 
     fn allows_static(&self, scope: &str) -> bool {
-        GRANULAR
-            .iter()
-            .find(|g| **g == scope)
-            .is_some_and(|g| self.allows(g))
+        GRANULAR.iter().find(|g| **g == scope).is_some_and(|g| self.allows(g))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
@@ -113,14 +96,8 @@ mod tests {
     #[test]
     fn parses_and_defaults_to_read() {
         assert_eq!(Scopes::parse("").unwrap().to_string(), "read");
-        assert_eq!(
-            Scopes::parse("read write follow").unwrap().to_string(),
-            "read write follow"
-        );
-        assert_eq!(
-            Scopes::parse("read+write").unwrap().to_string(),
-            "read write"
-        );
+        assert_eq!(Scopes::parse("read write follow").unwrap().to_string(), "read write follow");
+        assert_eq!(Scopes::parse("read+write").unwrap().to_string(), "read write");
         assert!(Scopes::parse("read everything").is_err());
     }
 

@@ -14,46 +14,25 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn blank() -> Self {
-        Self {
-            error: "ERR_BLANK",
-            description: "can't be blank".into(),
-        }
+        Self { error: "ERR_BLANK", description: "can't be blank".into() }
     }
     pub fn invalid(description: &str) -> Self {
-        Self {
-            error: "ERR_INVALID",
-            description: description.into(),
-        }
+        Self { error: "ERR_INVALID", description: description.into() }
     }
     pub fn taken() -> Self {
-        Self {
-            error: "ERR_TAKEN",
-            description: "has already been taken".into(),
-        }
+        Self { error: "ERR_TAKEN", description: "has already been taken".into() }
     }
     pub fn reserved() -> Self {
-        Self {
-            error: "ERR_RESERVED",
-            description: "is reserved".into(),
-        }
+        Self { error: "ERR_RESERVED", description: "is reserved".into() }
     }
     pub fn accepted() -> Self {
-        Self {
-            error: "ERR_ACCEPTED",
-            description: "must be accepted".into(),
-        }
+        Self { error: "ERR_ACCEPTED", description: "must be accepted".into() }
     }
     pub fn too_long(max: usize) -> Self {
-        Self {
-            error: "ERR_TOO_LONG",
-            description: format!("is too long (maximum is {max} characters)"),
-        }
+        Self { error: "ERR_TOO_LONG", description: format!("is too long (maximum is {max} characters)") }
     }
     pub fn too_short(min: usize) -> Self {
-        Self {
-            error: "ERR_TOO_SHORT",
-            description: format!("is too short (minimum is {min} characters)"),
-        }
+        Self { error: "ERR_TOO_SHORT", description: format!("is too short (minimum is {min} characters)") }
     }
 }
 
@@ -81,9 +60,8 @@ impl ValidationErrors {
     pub fn details(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
         for (field, error) in &self.fields {
-            let entry = map
-                .entry((*field).to_owned())
-                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            let entry =
+                map.entry((*field).to_owned()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
             if let serde_json::Value::Array(list) = entry {
                 list.push(serde_json::json!(error));
             }
@@ -141,9 +119,7 @@ impl Username {
             return Err(FieldError::blank());
         }
         if !raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(FieldError::invalid(
-                "must contain only letters, numbers and underscores",
-            ));
+            return Err(FieldError::invalid("must contain only letters, numbers and underscores"));
         }
         if raw.len() > Self::MAX_LEN {
             return Err(FieldError::too_long(Self::MAX_LEN));
@@ -170,20 +146,14 @@ impl Email {
             return Err(FieldError::blank());
         }
         let valid = raw.len() <= 254
-            && !raw
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',')
             && raw.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && !domain.contains('@')
                     && domain.split('.').count() >= 2
                     && domain.split('.').all(|label| !label.is_empty())
             });
-        if valid {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(FieldError::invalid("is invalid"))
-        }
+        if valid { Ok(Self(raw.to_owned())) } else { Err(FieldError::invalid("is invalid")) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -233,10 +203,7 @@ pub struct StatusText(String);
 pub enum StatusTextError {
     #[error("Validation failed: Text can't be blank")]
     Blank,
-    #[error(
-        "Validation failed: Text character limit of {} exceeded",
-        StatusText::MAX_CHARS
-    )]
+    #[error("Validation failed: Text character limit of {} exceeded", StatusText::MAX_CHARS)]
     TooLong,
 }
 
@@ -304,18 +271,9 @@ mod tests {
         assert!(Username::parse("alice_99").is_ok());
         assert!(Username::parse(&"a".repeat(30)).is_ok());
         assert_eq!(Username::parse("").unwrap_err().error, "ERR_BLANK");
-        assert_eq!(
-            Username::parse(&"a".repeat(31)).unwrap_err().error,
-            "ERR_TOO_LONG"
-        );
-        assert_eq!(
-            Username::parse("bob smith").unwrap_err().error,
-            "ERR_INVALID"
-        );
-        assert_eq!(
-            Username::parse("bob-smith").unwrap_err().error,
-            "ERR_INVALID"
-        );
+        assert_eq!(Username::parse(&"a".repeat(31)).unwrap_err().error, "ERR_TOO_LONG");
+        assert_eq!(Username::parse("bob smith").unwrap_err().error, "ERR_INVALID");
+        assert_eq!(Username::parse("bob-smith").unwrap_err().error, "ERR_INVALID");
         assert_eq!(Username::parse("bøb").unwrap_err().error, "ERR_INVALID");
         assert_eq!(Username::parse("Admin").unwrap_err().error, "ERR_RESERVED");
     }
@@ -323,19 +281,10 @@ mod tests {
     #[test]
     fn emails() {
         assert!(Email::parse("a@example.org").is_ok());
-        assert_eq!(
-            Email::parse(" a@example.org ").unwrap().as_str(),
-            "a@example.org"
-        );
-        for bad in [
-            "a",
-            "a@",
-            "@example.org",
-            "a@example",
-            "a@@example.org",
-            "a b@example.org",
-            "a@example..org",
-        ] {
+        assert_eq!(Email::parse(" a@example.org ").unwrap().as_str(), "a@example.org");
+        for bad in
+            ["a", "a@", "@example.org", "a@example", "a@@example.org", "a b@example.org", "a@example..org"]
+        {
             assert_eq!(Email::parse(bad).unwrap_err().error, "ERR_INVALID", "{bad}");
         }
         assert_eq!(Email::parse("").unwrap_err().error, "ERR_BLANK");
@@ -344,18 +293,9 @@ mod tests {
     #[test]
     fn passwords() {
         assert!(Password::parse("12345678").is_ok());
-        assert_eq!(
-            Password::parse("1234567").unwrap_err().error,
-            "ERR_TOO_SHORT"
-        );
-        assert_eq!(
-            Password::parse(&"x".repeat(73)).unwrap_err().error,
-            "ERR_TOO_LONG"
-        );
-        assert_eq!(
-            format!("{:?}", Password::parse("hunter2hunter2").unwrap()),
-            "Password(***)"
-        );
+        assert_eq!(Password::parse("1234567").unwrap_err().error, "ERR_TOO_SHORT");
+        assert_eq!(Password::parse(&"x".repeat(73)).unwrap_err().error, "ERR_TOO_LONG");
+        assert_eq!(format!("{:?}", Password::parse("hunter2hunter2").unwrap()), "Password(***)");
     }
 
     #[test]
@@ -363,10 +303,7 @@ mod tests {
         assert!(StatusText::parse("hello").is_ok());
         assert!(StatusText::parse(&"é".repeat(500)).is_ok());
         assert_eq!(StatusText::parse("  \n"), Err(StatusTextError::Blank));
-        assert_eq!(
-            StatusText::parse(&"x".repeat(501)),
-            Err(StatusTextError::TooLong)
-        );
+        assert_eq!(StatusText::parse(&"x".repeat(501)), Err(StatusTextError::TooLong));
         assert_eq!(
             StatusTextError::TooLong.to_string(),
             "Validation failed: Text character limit of 500 exceeded"
@@ -391,9 +328,6 @@ mod tests {
         );
         let details = serde_json::Value::Object(errors.details());
         assert_eq!(details["username"][0]["error"], "ERR_TAKEN");
-        assert_eq!(
-            details["password"][0]["description"],
-            "is too short (minimum is 8 characters)"
-        );
+        assert_eq!(details["password"][0]["description"], "is too short (minimum is 8 characters)");
     }
 }

@@ -10,6 +10,7 @@ mod publisher;
 mod topology;
 
 pub use publisher::Publisher;
+pub use topology::RETRY_DELAYS;
 pub use topology::Topology;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 use tusk_core::Event;
@@ -22,37 +23,32 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("topology", &self.topology)
-            .finish_non_exhaustive()
+        f.debug_struct("Publisher").field("topology", &self.topology).finish_non_exhaustive()
     }
 }
 
 impl Publisher {
     pub fn new(url: &str, name: &str, topology: Topology) -> Self {
-        Self {
-            url: url.to_owned(),
-            name: name.to_owned(),
-            topology,
-            link: Mutex::new(None),
-        }
+        Self { url: url.to_owned(), name: name.to_owned(), topology, link: Mutex::new(None) }
     }
 
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
-    /// Returns once the broker has confirmed that it stored the message.
+    /// Publishes an event to the events exchange; returns once the broker has confirmed that
+    /// it stored the message.
     pub async fn publish(&self, event: &Event) -> Result<()> {
-        let channel = self.channel().await?;
-        let result = tokio::time::timeout(TIMEOUT, self.publish_on(&channel, event))
-            .await
-            .unwrap_or(Err(QueueError::Timeout(TIMEOUT)));
-        if matches!(result, Err(QueueError::Amqp(_) | QueueError::Timeout(_))) {
-            // the link is suspect: the next publish opens a fresh one
-            *self.link.lock().await = None;
-        }
-        result
+        let payload = serde_json::to_vec(event)?;
+        let exchange = self.topology.exchange.clone();
+        self.publish_all(&exchange, event.routing_key(), &[(payload, FieldTable::default())]).await
+    }
+
+    /// Publishes messages straight into `queue` (through the default exchange) and returns once
+    /// the broker confirmed every one of them. The confirms are awaited together, so a plan job
+    /// that emits a hundred batches pays for about one round trip.
+    pub async fn publish_to_queue(&self, queue: &str, messages: &[(Vec<u8>, FieldTable)]) -> Result<()> {
+        self.publish_all("", queue, messages).await
     }
 
     /// Whether the publisher holds a live connection (connecting first if it has none).
@@ -60,32 +56,21 @@ impl Publisher {
         self.channel().await.is_ok()
     }
 
-    async fn publish_on(&self, channel: &Channel, event: &Event) -> Result<()> {
-        let payload = serde_json::to_vec(event)?;
-        let properties = BasicProperties::default()
-            .with_delivery_mode(PERSISTENT)
-            .with_content_type("application/json".into());
-        let confirmation = channel
-            .basic_publish(
-                self.topology.exchange.as_str().into(),
-                event.routing_key().into(),
-                // mandatory: an event no queue would take comes back, and is not counted as sent
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &payload,
-                properties,
-            )
-            .await?
-            .await?;
-        match confirmation {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_)) => {
-                Err(QueueError::Unroutable(event.routing_key().to_owned()))
-            }
-            Confirmation::Nack(_) | Confirmation::NotRequested => Err(QueueError::Nacked),
+    async fn publish_all(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        messages: &[(Vec<u8>, FieldTable)],
+    ) -> Result<()> {
+        let channel = self.channel().await?;
+        let result = tokio::time::timeout(TIMEOUT, publish_on(&channel, exchange, routing_key, messages))
+            .await
+            .unwrap_or(Err(QueueError::Timeout(TIMEOUT)));
+        if matches!(result, Err(QueueError::Amqp(_) | QueueError::Timeout(_))) {
+            // the link is suspect: the next publish opens a fresh one
+            *self.link.lock().await = None;
         }
+        result
     }
 
     async fn channel(&self) -> Result<Channel> {
@@ -98,11 +83,43 @@ impl Publisher {
         }
         let connection = crate::connect(&self.url, &self.name).await?;
         let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
         self.topology.declare(&channel).await?;
         *link = Some((connection, channel.clone()));
         Ok(channel)
     }
+}
+
+async fn publish_on(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    messages: &[(Vec<u8>, FieldTable)],
+) -> Result<()> {
+    let mut confirms = Vec::with_capacity(messages.len());
+    for (payload, headers) in messages {
+        let properties = BasicProperties::default()
+            .with_delivery_mode(PERSISTENT)
+            .with_content_type("application/json".into())
+            .with_headers(headers.clone());
+        let confirm = channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                // mandatory: a message no queue would take comes back, and is not counted as sent
+                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                payload,
+                properties,
+            )
+            .await?;
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        match confirm.await? {
+            Confirmation::Ack(None) => {}
+            Confirmation::Ack(Some(_)) => return Err(QueueError::Unroutable(routing_key.to_owned())),
+            Confirmation::Nack(_) | Confirmation::NotRequested => return Err(QueueError::Nacked),
+        }
+    }
+    Ok(())
 }

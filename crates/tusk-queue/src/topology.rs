@@ -1,17 +1,40 @@
+use std::time::Duration;
+
 use lapin::options::{
-    BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Consumer, ExchangeKind};
 
 use crate::Result;
 
+/// How long a failed message waits before each retry. After the last one it is parked.
+pub const RETRY_DELAYS: [Duration; 3] =
+    [Duration::from_secs(1), Duration::from_secs(10), Duration::from_mins(1)];
+
 /// The names of Tusk's exchange and queues under one prefix (tests use their own prefix).
+///
+/// - `{p}.events`: topic exchange the api publishes events to;
+/// - `{p}.fanout`: quorum queue of events (`status.*`, `follow.*`, `account.*`): plan jobs;
+/// - `{p}.deliver`: quorum queue of fan-out batches, fed by the plan jobs;
+/// - `{queue}.retry.{N}s`: a failed message waits here N seconds, then goes back to `{queue}`;
+/// - `{queue}.parked`: a message that failed every retry, kept for an operator to inspect.
 #[derive(Clone, Debug)]
 pub struct Topology {
     pub exchange: String,
     pub fanout_queue: String,
+    pub deliver_queue: String,
+}
+
+fn long(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+fn quorum() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    // quorum queues replicate across the cluster's nodes and survive a node's loss
+    arguments.insert("x-queue-type".into(), long("quorum"));
+    arguments
 }
 
 impl Topology {
@@ -19,16 +42,27 @@ impl Topology {
         Self {
             exchange: format!("{prefix}.events"),
             fanout_queue: format!("{prefix}.fanout"),
+            deliver_queue: format!("{prefix}.deliver"),
         }
+    }
+
+    /// The queues workers consume.
+    pub fn work_queues(&self) -> [&str; 2] {
+        [&self.fanout_queue, &self.deliver_queue]
+    }
+
+    pub fn retry_queue(queue: &str, delay: Duration) -> String {
+        format!("{queue}.retry.{}s", delay.as_secs())
+    }
+
+    pub fn parked_queue(queue: &str) -> String {
+        format!("{queue}.parked")
     }
 
     /// Declares everything; idempotent, so every process does it on connect and a broker that
     /// lost its definitions heals itself.
     pub async fn declare(&self, channel: &Channel) -> Result<()> {
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
+        let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
         channel
             .exchange_declare(
                 self.exchange.as_str().into(),
@@ -37,20 +71,22 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        let mut arguments = FieldTable::default();
-        // quorum queues replicate across the cluster's nodes and survive a node's loss
-        arguments.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-        let options = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .queue_declare(self.fanout_queue.as_str().into(), options, arguments)
-            .await?;
-        for pattern in ["status.*", "follow.*"] {
+        for queue in self.work_queues() {
+            declare_queue(channel, queue, quorum()).await?;
+            for delay in RETRY_DELAYS {
+                let mut arguments = quorum();
+                arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+                // expired messages go back to the work queue through the default exchange
+                arguments.insert("x-dead-letter-exchange".into(), long(""));
+                arguments.insert("x-dead-letter-routing-key".into(), long(queue));
+                // at-least-once dead-lettering: a message is not dropped on its way back
+                arguments.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+                arguments.insert("x-overflow".into(), long("reject-publish"));
+                declare_queue(channel, &Self::retry_queue(queue, delay), arguments).await?;
+            }
+            declare_queue(channel, &Self::parked_queue(queue), quorum()).await?;
+        }
+        for pattern in ["status.*", "follow.*", "account.*"] {
             channel
                 .queue_bind(
                     self.fanout_queue.as_str().into(),
@@ -64,21 +100,14 @@ impl Topology {
         Ok(())
     }
 
-    /// Starts consuming `queue` with manual acks and at most `prefetch` unacked messages.
-    pub async fn consume(
-        &self,
-        channel: &Channel,
-        queue: &str,
-        tag: &str,
-        prefetch: u16,
-    ) -> Result<Consumer> {
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
+    /// Starts consuming `queue` with manual acks and at most `prefetch` unacked messages (per
+    /// consumer: quorum queues do not support a channel-wide limit).
+    pub async fn consume(channel: &Channel, queue: &str, prefetch: u16) -> Result<Consumer> {
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         Ok(channel
             .basic_consume(
                 queue.into(),
-                tag.into(),
+                ShortString::from(""),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -87,13 +116,13 @@ impl Topology {
 
     /// Messages ready in `queue`, through a passive declare (needs no management plugin).
     pub async fn messages_ready(channel: &Channel, queue: &str) -> Result<u32> {
-        let options = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        Ok(channel
-            .queue_declare(queue.into(), options, FieldTable::default())
-            .await?
-            .message_count())
+        let options = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        Ok(channel.queue_declare(queue.into(), options, FieldTable::default()).await?.message_count())
     }
+}
+
+async fn declare_queue(channel: &Channel, name: &str, arguments: FieldTable) -> Result<()> {
+    let options = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    channel.queue_declare(name.into(), options, arguments).await?;
+    Ok(())
 }

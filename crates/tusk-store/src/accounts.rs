@@ -59,24 +59,14 @@ pub struct Credentials {
 
 impl Store {
     pub async fn accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>> {
-        Ok(sqlx::query_as(SELECT_ACCOUNTS)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(SELECT_ACCOUNTS).bind(ids).fetch_all(&self.pool).await?)
     }
 
     pub async fn account(&self, id: Id) -> Result<AccountRow> {
-        self.accounts(&[id])
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)
+        self.accounts(&[id]).await?.pop().ok_or(StoreError::NotFound)
     }
 
-    pub async fn signup_conflicts(
-        &self,
-        username: &Username,
-        email: &Email,
-    ) -> Result<SignupConflicts> {
+    pub async fn signup_conflicts(&self, username: &Username, email: &Email) -> Result<SignupConflicts> {
         let (username_taken, email_taken): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE lower(username) = lower($1)), \
                     EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))",
@@ -85,38 +75,27 @@ impl Store {
         .bind(email.as_str())
         .fetch_one(&self.pool)
         .await?;
-        Ok(SignupConflicts {
-            username_taken,
-            email_taken,
-        })
+        Ok(SignupConflicts { username_taken, email_taken })
     }
 
     /// Creates the account, its user and its first access token in one transaction. A username or
     /// email taken by a concurrent sign-up fails with `Conflict` and writes nothing.
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<(Id, TokenRow)> {
         let mut tx = self.pool.begin().await?;
-        let account_id: Id =
-            sqlx::query_scalar("INSERT INTO accounts (username) VALUES ($1) RETURNING id")
-                .bind(new.username.as_str())
-                .fetch_one(&mut *tx)
+        let account_id: Id = sqlx::query_scalar("INSERT INTO accounts (username) VALUES ($1) RETURNING id")
+            .bind(new.username.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO users (account_id, email, password_hash, locale) VALUES ($1, $2, $3, $4)")
+            .bind(account_id)
+            .bind(new.email.as_str())
+            .bind(new.password_hash)
+            .bind(new.locale)
+            .execute(&mut *tx)
+            .await?;
+        let token =
+            crate::tokens::insert(&mut tx, new.application_id, Some(account_id), new.scopes, new.token_hash)
                 .await?;
-        sqlx::query(
-            "INSERT INTO users (account_id, email, password_hash, locale) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(account_id)
-        .bind(new.email.as_str())
-        .bind(new.password_hash)
-        .bind(new.locale)
-        .execute(&mut *tx)
-        .await?;
-        let token = crate::tokens::insert(
-            &mut tx,
-            new.application_id,
-            Some(account_id),
-            new.scopes,
-            new.token_hash,
-        )
-        .await?;
         tx.commit().await?;
         Ok((account_id, token))
     }
@@ -129,20 +108,27 @@ impl Store {
             "SELECT u.account_id, u.password_hash FROM users u JOIN accounts a ON a.id = u.account_id \
              WHERE lower(a.username) = lower($1)"
         };
-        Ok(sqlx::query_as(query)
-            .bind(login)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(query).bind(login).fetch_optional(&self.pool).await?)
     }
 
     /// The email and locale of a local account, for `verify_credentials`.
     pub async fn user_locale(&self, account_id: Id) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT locale FROM users WHERE account_id = $1")
-                .bind(account_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten(),
+        Ok(sqlx::query_scalar("SELECT locale FROM users WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
+    }
+
+    /// Marks the user active now, at most once an hour (a read is not a write every time).
+    pub async fn touch_active(&self, account_id: Id) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET last_active_at = now() \
+             WHERE account_id = $1 AND last_active_at < now() - interval '1 hour'",
         )
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use tusk_core::{Event, Id};
 
@@ -17,32 +18,23 @@ async fn ensure_account(tx: &mut Transaction<'_, Postgres>, id: Id) -> Result<()
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
-    if exists {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound)
-    }
+    if exists { Ok(()) } else { Err(StoreError::NotFound) }
 }
 
 impl Store {
     /// Makes `account_id` follow `target`. Returns the `FollowCreated` event when the follow is
     /// new, `None` when it already existed. `NotFound` when the target does not exist.
     pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
-        let insert = "INSERT INTO follows (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        let event = Event::FollowCreated {
-            account_id,
-            target_account_id: target,
-        };
+        let insert =
+            "INSERT INTO follows (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        let event = Event::FollowCreated { account_id, target_account_id: target };
         self.change_follow(insert, account_id, target, event).await
     }
 
     /// Ends the follow, if there was one. Returns the `FollowRemoved` event when one was removed.
     pub async fn unfollow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
         let delete = "DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2";
-        let event = Event::FollowRemoved {
-            account_id,
-            target_account_id: target,
-        };
+        let event = Event::FollowRemoved { account_id, target_account_id: target };
         self.change_follow(delete, account_id, target, event).await
     }
 
@@ -56,17 +48,9 @@ impl Store {
     ) -> Result<Option<OutboxEntry>> {
         let mut tx = self.pool.begin().await?;
         ensure_account(&mut tx, target).await?;
-        let changed = sqlx::query(statement)
-            .bind(account_id)
-            .bind(target)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let entry = if changed == 1 {
-            Some(outbox::enqueue(&mut tx, event).await?)
-        } else {
-            None
-        };
+        let changed =
+            sqlx::query(statement).bind(account_id).bind(target).execute(&mut *tx).await?.rows_affected();
+        let entry = if changed == 1 { Some(outbox::enqueue(&mut tx, event).await?) } else { None };
         tx.commit().await?;
         Ok(entry)
     }
@@ -80,16 +64,56 @@ impl Store {
         .bind(target)
         .fetch_one(&self.pool)
         .await?;
-        Ok(Relationship {
-            following,
-            followed_by,
-        })
+        Ok(Relationship { following, followed_by })
     }
 
-    /// Every follower of `account_id` (the fan-out audience), in id order.
-    pub async fn follower_ids(&self, account_id: Id) -> Result<Vec<Id>> {
+    /// One page of `author`'s followers, in id order after `after` (keyset paging: each page
+    /// costs the same however deep it is). With `active_since`, only users active since then:
+    /// feeds of users who stopped coming are not kept warm, and are rebuilt when they return.
+    pub async fn follower_page(
+        &self,
+        author: Id,
+        after: Option<Id>,
+        active_since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
-            "SELECT account_id FROM follows WHERE target_account_id = $1 ORDER BY account_id",
+            "SELECT f.account_id FROM follows f JOIN users u ON u.account_id = f.account_id \
+             WHERE f.target_account_id = $1 AND f.account_id > $2 \
+               AND ($3::timestamptz IS NULL OR u.last_active_at >= $3) \
+             ORDER BY f.account_id LIMIT $4",
+        )
+        .bind(author)
+        .bind(after.unwrap_or(Id(0)))
+        .bind(active_since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// How many followers `account_id` has.
+    pub async fn follower_count(&self, account_id: Id) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM follows WHERE target_account_id = $1")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Records whether `account_id` is served by pull (hybrid) instead of push.
+    pub async fn set_hybrid(&self, account_id: Id, hybrid: bool) -> Result<()> {
+        sqlx::query("UPDATE accounts SET hybrid = $2 WHERE id = $1 AND hybrid <> $2")
+            .bind(account_id)
+            .bind(hybrid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The hybrid accounts `account_id` follows: their statuses are merged into its home at read.
+    pub async fn hybrid_followees(&self, account_id: Id) -> Result<Vec<Id>> {
+        Ok(sqlx::query_scalar(
+            "SELECT f.target_account_id FROM follows f JOIN accounts a ON a.id = f.target_account_id \
+             WHERE f.account_id = $1 AND a.hybrid",
         )
         .bind(account_id)
         .fetch_all(&self.pool)

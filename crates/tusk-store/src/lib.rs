@@ -52,10 +52,7 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// A round trip, for readiness.

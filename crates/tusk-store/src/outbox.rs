@@ -11,37 +11,28 @@ pub struct OutboxEntry {
 }
 
 /// Adds `event` to the outbox inside the caller's transaction.
-pub(crate) async fn enqueue(
-    tx: &mut Transaction<'_, Postgres>,
-    event: Event,
-) -> Result<OutboxEntry> {
-    let payload = serde_json::to_value(&event)
-        .map_err(|e| crate::StoreError::Other(sqlx::Error::Decode(e.into())))?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (routing_key, payload) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(event.routing_key())
-    .bind(payload)
-    .fetch_one(&mut **tx)
-    .await?;
+pub(crate) async fn enqueue(tx: &mut Transaction<'_, Postgres>, event: Event) -> Result<OutboxEntry> {
+    let payload =
+        serde_json::to_value(&event).map_err(|e| crate::StoreError::Other(sqlx::Error::Decode(e.into())))?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO outbox (routing_key, payload) VALUES ($1, $2) RETURNING id")
+            .bind(event.routing_key())
+            .bind(payload)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(OutboxEntry { id, event })
 }
 
 impl Store {
     /// The broker confirmed the event: it has no further use here.
     pub async fn outbox_done(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM outbox WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// How many events wait to be published.
     pub async fn outbox_pending(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM outbox")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&self.pool).await?)
     }
 
     /// Publishes, through `publish`, up to `limit` events older than `min_age_secs` (younger ones

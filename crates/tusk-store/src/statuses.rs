@@ -68,43 +68,25 @@ impl Store {
             .bind(new.account_id)
             .execute(&mut *tx)
             .await?;
-        let entry = outbox::enqueue(
-            &mut tx,
-            Event::StatusCreated {
-                status_id: id,
-                account_id: new.account_id,
-            },
-        )
-        .await?;
-        let status = sqlx::query_as(SELECT_STATUSES)
-            .bind(vec![id])
-            .fetch_one(&mut *tx)
-            .await?;
+        let entry =
+            outbox::enqueue(&mut tx, Event::StatusCreated { status_id: id, account_id: new.account_id })
+                .await?;
+        let status = sqlx::query_as(SELECT_STATUSES).bind(vec![id]).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok((status, entry))
     }
 
     /// The statuses with these ids that exist, in no particular order.
     pub async fn statuses(&self, ids: &[Id]) -> Result<Vec<StatusRow>> {
-        Ok(sqlx::query_as(SELECT_STATUSES)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(SELECT_STATUSES).bind(ids).fetch_all(&self.pool).await?)
     }
 
     pub async fn status(&self, id: Id) -> Result<StatusRow> {
-        self.statuses(&[id])
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)
+        self.statuses(&[id]).await?.pop().ok_or(StoreError::NotFound)
     }
 
     /// The newest `limit` statuses of `account_id` that its followers see in their home feeds.
-    pub async fn recent_status_ids_for_followers(
-        &self,
-        account_id: Id,
-        limit: i64,
-    ) -> Result<Vec<Id>> {
+    pub async fn recent_status_ids_for_followers(&self, account_id: Id, limit: i64) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM statuses WHERE account_id = $1 AND visibility <> 'direct' \
              ORDER BY id DESC LIMIT $2",
@@ -115,20 +97,42 @@ impl Store {
         .await?)
     }
 
-    /// The newest `limit` entries of `account_id`'s home timeline, computed from the source of
-    /// truth: its own statuses and those of the accounts it follows. Used when the Redis feed is
-    /// missing.
-    pub async fn home_timeline_ids(&self, account_id: Id, limit: i64) -> Result<Vec<Id>> {
+    /// The newest entries of `account_id`'s home timeline, computed from the source of truth when
+    /// the Redis feed is missing. The work is bounded: at most `per_account` statuses from each
+    /// followed account (and from the user), newest `limit` of those kept.
+    pub async fn home_timeline_ids(&self, account_id: Id, per_account: i64, limit: i64) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
-            "SELECT s.id FROM statuses s \
-             WHERE s.account_id = $1 \
-                OR (s.visibility <> 'direct' \
-                    AND s.account_id IN (SELECT target_account_id FROM follows WHERE account_id = $1)) \
-             ORDER BY s.id DESC LIMIT $2",
+            "SELECT s.id FROM \
+               (SELECT target_account_id AS author FROM follows WHERE account_id = $1 \
+                UNION ALL SELECT $1) f \
+             CROSS JOIN LATERAL \
+               (SELECT id FROM statuses \
+                WHERE account_id = f.author AND (visibility <> 'direct' OR account_id = $1) \
+                ORDER BY id DESC LIMIT $2) s \
+             ORDER BY s.id DESC LIMIT $3",
         )
         .bind(account_id)
+        .bind(per_account)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Deletes `account_id`'s status `id` with its `StatusDeleted` event, in one transaction.
+    /// `NotFound` when there is no such status of that account.
+    pub async fn delete_status(&self, account_id: Id, id: Id) -> Result<(StatusRow, OutboxEntry)> {
+        let mut tx = self.pool.begin().await?;
+        let status: StatusRow = sqlx::query_as(SELECT_STATUSES)
+            .bind(vec![id])
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if status.account_id != account_id {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM statuses WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let entry = outbox::enqueue(&mut tx, Event::StatusDeleted { status_id: id, account_id }).await?;
+        tx.commit().await?;
+        Ok((status, entry))
     }
 }

@@ -40,10 +40,7 @@ impl Readiness {
             async move { (*name, check().await) }
         }))
         .await;
-        results
-            .into_iter()
-            .filter_map(|(name, result)| result.err().map(|e| (name, e)))
-            .collect()
+        results.into_iter().filter_map(|(name, result)| result.err().map(|e| (name, e))).collect()
     }
 }
 
@@ -69,18 +66,12 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     if failures.is_empty() {
         (StatusCode::OK, "ok\n".to_owned())
     } else {
-        let lines: Vec<String> = failures
-            .iter()
-            .map(|(name, error)| format!("{name}: {error}"))
-            .collect();
+        let lines: Vec<String> = failures.iter().map(|(name, error)| format!("{name}: {error}")).collect();
         let body = lines.join("\n") + "\n";
         (StatusCode::SERVICE_UNAVAILABLE, body)
     }
 }
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

@@ -1,8 +1,7 @@
 //! The metric contract (DESIGN.md): dashboards, alerts and autoscalers use these names.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Every Tusk metric, registered in one registry per process (per test app in tests).
@@ -16,6 +15,7 @@ pub struct Metrics {
     pub statuses_created_total: IntCounter,
     pub queue_messages_ready: IntGaugeVec,
     pub jobs_total: IntCounterVec,
+    pub jobs_parked_total: IntCounterVec,
     pub job_duration_seconds: HistogramVec,
     pub fanout_deliveries_total: IntCounter,
     pub fanout_lag_seconds: Histogram,
@@ -25,23 +25,18 @@ pub struct Metrics {
 }
 
 /// Request latencies: 1 ms to 10 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Fan-out lag: from 5 ms to 5 minutes (a backed-up queue).
-const LAG_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-];
+const LAG_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
         let metrics = Self {
             http_requests_total: IntCounterVec::new(
-                Opts::new(
-                    "tusk_http_requests_total",
-                    "HTTP requests answered, by route pattern",
-                ),
+                Opts::new("tusk_http_requests_total", "HTTP requests answered, by route pattern"),
                 &["route", "method", "status"],
             )?,
             http_request_duration_seconds: HistogramVec::new(
@@ -60,10 +55,7 @@ impl Metrics {
                 Opts::new("tusk_signups_total", "Sign-up attempts, by outcome"),
                 &["outcome"],
             )?,
-            statuses_created_total: IntCounter::new(
-                "tusk_statuses_created_total",
-                "Statuses accepted",
-            )?,
+            statuses_created_total: IntCounter::new("tusk_statuses_created_total", "Statuses accepted")?,
             queue_messages_ready: IntGaugeVec::new(
                 Opts::new(
                     "tusk_queue_messages_ready",
@@ -72,11 +64,12 @@ impl Metrics {
                 &["queue"],
             )?,
             jobs_total: IntCounterVec::new(
-                Opts::new(
-                    "tusk_jobs_total",
-                    "Queue jobs processed, by job and outcome",
-                ),
+                Opts::new("tusk_jobs_total", "Queue jobs processed, by job and outcome"),
                 &["job", "outcome"],
+            )?,
+            jobs_parked_total: IntCounterVec::new(
+                Opts::new("tusk_jobs_parked_total", "Messages parked after failing every retry, by queue"),
+                &["queue"],
             )?,
             job_duration_seconds: HistogramVec::new(
                 HistogramOpts::new("tusk_job_duration_seconds", "Queue job run time")
@@ -99,10 +92,7 @@ impl Metrics {
                 "Outbox events not yet published to RabbitMQ",
             )?,
             outbox_published_total: IntCounterVec::new(
-                Opts::new(
-                    "tusk_outbox_published_total",
-                    "Outbox events published, by who published them",
-                ),
+                Opts::new("tusk_outbox_published_total", "Outbox events published, by who published them"),
                 &["publisher"],
             )?,
             feed_regenerations_total: IntCounter::new(
@@ -125,22 +115,19 @@ impl Metrics {
         r.register(Box::new(self.queue_messages_ready.clone()))?;
         r.register(Box::new(self.jobs_total.clone()))?;
         r.register(Box::new(self.job_duration_seconds.clone()))?;
+        r.register(Box::new(self.jobs_parked_total.clone()))?;
         r.register(Box::new(self.fanout_deliveries_total.clone()))?;
         r.register(Box::new(self.fanout_lag_seconds.clone()))?;
         r.register(Box::new(self.outbox_pending.clone()))?;
         r.register(Box::new(self.outbox_published_total.clone()))?;
         r.register(Box::new(self.feed_regenerations_total.clone()))?;
-        r.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(())
     }
 
     /// The registry in Prometheus' text exposition format.
     pub fn render(&self) -> String {
-        prometheus::TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_default()
+        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
     }
 }
 
@@ -151,31 +138,13 @@ mod tests {
     #[test]
     fn contract_names_are_exposed() {
         let metrics = Metrics::new().unwrap();
-        metrics
-            .http_requests_total
-            .with_label_values(&["/api/v1/instance", "GET", "200"])
-            .inc();
-        metrics
-            .http_request_duration_seconds
-            .with_label_values(&["/api/v1/instance", "GET"])
-            .observe(0.01);
+        metrics.http_requests_total.with_label_values(&["/api/v1/instance", "GET", "200"]).inc();
+        metrics.http_request_duration_seconds.with_label_values(&["/api/v1/instance", "GET"]).observe(0.01);
         metrics.signups_total.with_label_values(&["created"]).inc();
-        metrics
-            .queue_messages_ready
-            .with_label_values(&["tusk.fanout"])
-            .set(3);
-        metrics
-            .jobs_total
-            .with_label_values(&["fanout", "ok"])
-            .inc();
-        metrics
-            .job_duration_seconds
-            .with_label_values(&["fanout"])
-            .observe(0.1);
-        metrics
-            .outbox_published_total
-            .with_label_values(&["api"])
-            .inc();
+        metrics.queue_messages_ready.with_label_values(&["tusk.fanout"]).set(3);
+        metrics.jobs_total.with_label_values(&["fanout", "ok"]).inc();
+        metrics.job_duration_seconds.with_label_values(&["fanout"]).observe(0.1);
+        metrics.outbox_published_total.with_label_values(&["api"]).inc();
         let text = metrics.render();
         for name in [
             "tusk_http_requests_total{method=\"GET\",route=\"/api/v1/instance\",status=\"200\"} 1",

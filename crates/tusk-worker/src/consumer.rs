@@ -1,20 +1,23 @@
-//! The consume loop: manual acks, an ack only after the job's effect is stored in Redis.
+//! The consume loop over the work queues: manual acks, an ack only after the job's effect is
+//! stored. A failed message is republished to a retry queue (1 s, 10 s, 60 s later it returns),
+//! and after the last retry it is parked in `{queue}.parked` and counted.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
-use tusk_core::Event;
-use tusk_queue::Topology;
+use tusk_queue::{RETRY_DELAYS, Topology};
 
-use crate::{Worker, jobs};
+use crate::Worker;
+use crate::jobs::{self, Message};
 
-/// Wait before retrying a failed job, so that a broken dependency is not hammered.
-const RETRY_DELAY: Duration = Duration::from_secs(1);
 const RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// The header counting how often a message has failed.
+const ATTEMPT_HEADER: &str = "x-tusk-attempt";
 
 pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
@@ -37,34 +40,31 @@ pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
 
 async fn consume(worker: &Worker, shutdown: &CancellationToken) -> tusk_queue::Result<()> {
     let settings = &worker.settings;
+    let topology = &settings.topology;
     let connection = tusk_queue::connect(&settings.amqp_url, "tusk-worker").await?;
     let channel = connection.create_channel().await?;
-    settings.topology.declare(&channel).await?;
-    let consumer = settings
-        .topology
-        .consume(
-            &channel,
-            &settings.topology.fanout_queue,
-            "",
-            settings.prefetch,
-        )
-        .await?;
+    topology.declare(&channel).await?;
+    let mut streams = Vec::new();
+    for queue in topology.work_queues() {
+        let consumer = Topology::consume(&channel, queue, settings.prefetch).await?;
+        streams.push(consumer.map(move |delivery| (queue, delivery)).boxed());
+    }
     let sampler = tokio::spawn(sample_queue_depth(
         worker.clone(),
         connection.create_channel().await?,
         shutdown.clone(),
     ));
     worker.consuming.store(true, Ordering::SeqCst);
-    tracing::info!(queue = %settings.topology.fanout_queue, "consuming");
+    tracing::info!(queues = ?topology.work_queues(), "consuming");
     // stop taking deliveries at shutdown; those in hand finish, unacked prefetched ones go back
     let failure = std::sync::Mutex::new(None);
-    consumer
+    futures_util::stream::select_all(streams)
         .take_until(shutdown.cancelled())
-        .for_each_concurrent(settings.concurrency, |delivery| {
+        .for_each_concurrent(settings.concurrency, |(queue, delivery)| {
             let failure = &failure;
             async move {
                 match delivery {
-                    Ok(delivery) => handle(worker, delivery).await,
+                    Ok(delivery) => handle(worker, queue, delivery).await,
                     Err(error) => {
                         if let Ok(mut slot) = failure.lock() {
                             *slot = Some(error);
@@ -83,30 +83,30 @@ async fn consume(worker: &Worker, shutdown: &CancellationToken) -> tusk_queue::R
     }
 }
 
-async fn handle(worker: &Worker, delivery: Delivery) {
-    let event: Event = match serde_json::from_slice(&delivery.data) {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::error!(%error, routing_key = %delivery.routing_key, "unreadable message rejected");
-            worker
-                .metrics
-                .jobs_total
-                .with_label_values(&["unreadable", "rejected"])
-                .inc();
-            let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
-            return;
-        }
-    };
-    // a failed job was logged and counted; its message goes back for another try
-    let acked = if jobs::perform(worker, event).await.is_ok() {
-        delivery.ack(BasicAckOptions::default()).await
+fn parse(worker: &Worker, queue: &str, data: &[u8]) -> Result<Message, serde_json::Error> {
+    if queue == worker.settings.topology.deliver_queue {
+        serde_json::from_slice(data).map(Message::Batch)
     } else {
-        tokio::time::sleep(RETRY_DELAY).await;
-        let requeue = BasicNackOptions {
-            requeue: true,
-            multiple: false,
-        };
-        delivery.nack(requeue).await
+        serde_json::from_slice(data).map(Message::Event)
+    }
+}
+
+async fn handle(worker: &Worker, queue: &str, delivery: Delivery) {
+    let outcome = match parse(worker, queue, &delivery.data) {
+        Ok(message) => jobs::perform(worker, message).await.map_err(|e| e.to_string()),
+        Err(error) => Err(format!("unreadable message: {error}")),
+    };
+    let acked = match outcome {
+        Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+        Err(error) => match retry_or_park(worker, queue, &delivery, &error).await {
+            // the copy is safely stored elsewhere: this one is done
+            Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+            Err(publish_error) => {
+                tracing::warn!(%publish_error, "retry not scheduled; message requeued");
+                let requeue = BasicNackOptions { requeue: true, multiple: false };
+                delivery.nack(requeue).await
+            }
+        },
     };
     if let Err(error) = acked {
         // the channel is gone; RabbitMQ redelivers the message to another consumer
@@ -114,17 +114,46 @@ async fn handle(worker: &Worker, delivery: Delivery) {
     }
 }
 
-/// Samples the queue's depth for `tusk_queue_messages_ready` (autoscalers read it).
+/// Republishes a failed message to the retry queue of its next attempt, or parks it.
+async fn retry_or_park(
+    worker: &Worker,
+    queue: &str,
+    delivery: &Delivery,
+    error: &str,
+) -> tusk_queue::Result<()> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    let attempt = match headers.inner().get(ATTEMPT_HEADER) {
+        Some(AMQPValue::LongLongInt(n)) => usize::try_from(*n).unwrap_or(0),
+        _ => 0,
+    };
+    headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(attempt as i64 + 1));
+    let message = [(delivery.data.clone(), headers)];
+    if let Some(delay) = RETRY_DELAYS.get(attempt) {
+        tracing::warn!(queue, attempt = attempt + 1, ?delay, error, "job failed; retrying later");
+        worker.publisher.publish_to_queue(&Topology::retry_queue(queue, *delay), &message).await
+    } else {
+        tracing::error!(queue, attempts = attempt + 1, error, "job failed every retry; parked");
+        worker.publisher.publish_to_queue(&Topology::parked_queue(queue), &message).await?;
+        worker.metrics.jobs_parked_total.with_label_values(&[queue]).inc();
+        Ok(())
+    }
+}
+
+/// Samples the depth of the work and parked queues for `tusk_queue_messages_ready`.
 async fn sample_queue_depth(worker: Worker, channel: lapin::Channel, shutdown: CancellationToken) {
-    let queue = worker.settings.topology.fanout_queue.clone();
+    let topology = &worker.settings.topology;
+    let queues: Vec<String> =
+        topology.work_queues().iter().flat_map(|q| [(*q).to_owned(), Topology::parked_queue(q)]).collect();
     loop {
-        match Topology::messages_ready(&channel, &queue).await {
-            Ok(ready) => worker
-                .metrics
-                .queue_messages_ready
-                .with_label_values(&[queue.as_str()])
-                .set(i64::from(ready)),
-            Err(error) => tracing::warn!(%error, "queue depth not sampled"),
+        for queue in &queues {
+            match Topology::messages_ready(&channel, queue).await {
+                Ok(ready) => worker
+                    .metrics
+                    .queue_messages_ready
+                    .with_label_values(&[queue.as_str()])
+                    .set(i64::from(ready)),
+                Err(error) => tracing::warn!(%error, queue, "queue depth not sampled"),
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tusk_cache::Cache;
-use tusk_queue::Topology;
+use tusk_queue::{Publisher, Topology};
 use tusk_store::Store;
 use tusk_telemetry::Metrics;
 
@@ -29,6 +29,12 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// Outbox events younger than this are left to the api that wrote them.
     pub relay_min_age: Duration,
+    /// Followers per fan-out batch job (`TUSK_FANOUT_BATCH`).
+    pub fanout_batch: usize,
+    /// Only users active this recently get write fan-out (`TUSK_ACTIVE_DAYS`).
+    pub active_period: Duration,
+    /// Authors with more followers than this are pulled at read time (`TUSK_HYBRID_THRESHOLD`).
+    pub hybrid_threshold: i64,
 }
 
 /// What every job gets.
@@ -38,19 +44,17 @@ pub struct Worker {
     pub(crate) cache: Cache,
     pub(crate) metrics: Metrics,
     pub(crate) settings: WorkerSettings,
+    /// Publishes batch jobs, retries and relayed outbox events.
+    pub(crate) publisher: Arc<Publisher>,
     /// Whether the consumer holds a live RabbitMQ connection, for `/readyz`.
     pub(crate) consuming: Arc<AtomicBool>,
 }
 
 impl Worker {
     pub fn new(settings: WorkerSettings, store: Store, cache: Cache, metrics: Metrics) -> Self {
-        Self {
-            store,
-            cache,
-            metrics,
-            settings,
-            consuming: Arc::new(AtomicBool::new(false)),
-        }
+        let publisher =
+            Arc::new(Publisher::new(&settings.amqp_url, "tusk-worker-publisher", settings.topology.clone()));
+        Self { store, cache, metrics, settings, publisher, consuming: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Whether the consumer is connected to RabbitMQ.

@@ -10,11 +10,8 @@ use crate::Worker;
 const BATCH: i64 = 500;
 
 pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
-    let publisher = Publisher::new(
-        &worker.settings.amqp_url,
-        "tusk-worker-relay",
-        worker.settings.topology.clone(),
-    );
+    let publisher =
+        Publisher::new(&worker.settings.amqp_url, "tusk-worker-relay", worker.settings.topology.clone());
     loop {
         relay_pending(&worker, &publisher).await;
         tokio::select! {
@@ -35,11 +32,7 @@ async fn relay_pending(worker: &Worker, publisher: &Publisher) {
             .await;
         match relayed {
             Ok(n) => {
-                worker
-                    .metrics
-                    .outbox_published_total
-                    .with_label_values(&["relay"])
-                    .inc_by(n as u64);
+                worker.metrics.outbox_published_total.with_label_values(&["relay"]).inc_by(n as u64);
                 if n > 0 {
                     tracing::info!(events = n, "relayed outbox events");
                 }

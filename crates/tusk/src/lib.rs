@@ -26,6 +26,8 @@ pub struct Connections {
     pub redis_prefix: String,
     pub amqp_url: String,
     pub queue_prefix: String,
+    /// How long a feed lives unread and unwritten: users inactive longer get theirs rebuilt.
+    pub feed_ttl: Duration,
 }
 
 impl Connections {
@@ -57,9 +59,7 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c().map(|_| ());
     #[cfg(unix)]
     {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
             return ctrl_c.await;
         };
         tokio::select! {
@@ -73,19 +73,13 @@ async fn wait_for_signal() {
 
 /// Creates the database if missing, applies the migrations and declares the RabbitMQ topology.
 pub async fn migrate(conn: &Connections) -> anyhow::Result<()> {
-    Store::create_database_if_missing(&conn.database_url)
-        .await
-        .context("creating the database")?;
+    Store::create_database_if_missing(&conn.database_url).await.context("creating the database")?;
     let store = Store::connect_lazy(&conn.database_url, 2)?;
     store.migrate().await.context("migrating PostgreSQL")?;
-    let connection = tusk_queue::connect(&conn.amqp_url, "tusk-migrate")
-        .await
-        .context("connecting to RabbitMQ")?;
+    let connection =
+        tusk_queue::connect(&conn.amqp_url, "tusk-migrate").await.context("connecting to RabbitMQ")?;
     let channel = connection.create_channel().await?;
-    conn.topology()
-        .declare(&channel)
-        .await
-        .context("declaring the RabbitMQ topology")?;
+    conn.topology().declare(&channel).await.context("declaring the RabbitMQ topology")?;
     let _ = connection.close(200, "migrated".into()).await;
     Ok(())
 }
@@ -102,7 +96,7 @@ impl Deps {
     pub async fn connect(conn: &Connections) -> anyhow::Result<Self> {
         Ok(Self {
             store: Store::connect_lazy(&conn.database_url, conn.database_pool_size)?,
-            cache: Cache::connect(&conn.redis_url, &conn.redis_prefix)
+            cache: Cache::connect(&conn.redis_url, &conn.redis_prefix, conn.feed_ttl)
                 .await
                 .context("connecting to Redis")?,
             metrics: Metrics::new()?,
@@ -147,9 +141,7 @@ async fn serve_admin(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let router = tusk_telemetry::admin_router(deps.metrics.clone(), readiness);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
     Ok(())
 }
 
@@ -170,13 +162,7 @@ fn publisher_check(publisher: Arc<Publisher>) -> (&'static str, ReadinessCheck) 
         "rabbitmq",
         check(move || {
             let publisher = publisher.clone();
-            async move {
-                if publisher.is_connected().await {
-                    Ok(())
-                } else {
-                    Err("not connected".into())
-                }
-            }
+            async move { if publisher.is_connected().await { Ok(()) } else { Err("not connected".into()) } }
         }),
     )
 }
@@ -186,13 +172,7 @@ fn worker_check(worker: Worker) -> (&'static str, ReadinessCheck) {
         "rabbitmq",
         check(move || {
             let consuming = worker.is_consuming();
-            async move {
-                if consuming {
-                    Ok(())
-                } else {
-                    Err("consumer not connected".into())
-                }
-            }
+            async move { if consuming { Ok(()) } else { Err("consumer not connected".into()) } }
         }),
     )
 }
@@ -210,15 +190,8 @@ pub async fn run_api(
     let mut checks = deps.checks();
     checks.push(publisher_check(publisher));
     let readiness = Readiness::new(checks, shutdown.drain.clone());
-    let api = tusk_api::serve(
-        listener,
-        tusk_api::router(state),
-        shutdown.stop.clone().cancelled_owned(),
-    );
-    let (api, admin) = tokio::join!(
-        api,
-        serve_admin(admin, &deps, readiness, shutdown.stop.clone())
-    );
+    let api = tusk_api::serve(listener, tusk_api::router(state), shutdown.stop.clone().cancelled_owned());
+    let (api, admin) = tokio::join!(api, serve_admin(admin, &deps, readiness, shutdown.stop.clone()));
     api?;
     admin
 }
@@ -230,12 +203,7 @@ pub async fn run_worker(
     admin: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let worker = Worker::new(
-        settings,
-        deps.store.clone(),
-        deps.cache.clone(),
-        deps.metrics.clone(),
-    );
+    let worker = Worker::new(settings, deps.store.clone(), deps.cache.clone(), deps.metrics.clone());
     let mut checks = deps.checks();
     checks.push(worker_check(worker.clone()));
     let readiness = Readiness::new(checks, shutdown.drain.clone());
@@ -257,21 +225,12 @@ pub async fn run_all(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let (state, publisher) = api_state(&deps, conn, api_settings);
-    let worker = Worker::new(
-        worker_settings,
-        deps.store.clone(),
-        deps.cache.clone(),
-        deps.metrics.clone(),
-    );
+    let worker = Worker::new(worker_settings, deps.store.clone(), deps.cache.clone(), deps.metrics.clone());
     let mut checks = deps.checks();
     checks.push(publisher_check(publisher));
     checks.push(worker_check(worker.clone()));
     let readiness = Readiness::new(checks, shutdown.drain.clone());
-    let api = tusk_api::serve(
-        listener,
-        tusk_api::router(state),
-        shutdown.stop.clone().cancelled_owned(),
-    );
+    let api = tusk_api::serve(listener, tusk_api::router(state), shutdown.stop.clone().cancelled_owned());
     let (api, (), admin) = tokio::join!(
         api,
         worker.run(shutdown.stop.clone()),

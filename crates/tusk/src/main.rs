@@ -13,11 +13,7 @@ use tusk_telemetry::LogFormat;
 use tusk_worker::WorkerSettings;
 
 #[derive(Parser)]
-#[command(
-    name = "tusk",
-    version,
-    about = "A Mastodon-compatible server core that scales out tier by tier"
-)]
+#[command(name = "tusk", version, about = "A Mastodon-compatible server core that scales out tier by tier")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,11 +34,7 @@ enum Command {
 #[derive(Args)]
 struct ConnectionArgs {
     /// PostgreSQL, the source of truth.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/tusk"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/tusk")]
     database_url: String,
     /// Connections per process to PostgreSQL.
     #[arg(long, env = "TUSK_DB_POOL_SIZE", default_value_t = 20)]
@@ -54,11 +46,7 @@ struct ConnectionArgs {
     #[arg(long, env = "TUSK_REDIS_PREFIX", default_value = "tusk:")]
     redis_prefix: String,
     /// RabbitMQ.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp_url: String,
     /// Prefix of the RabbitMQ exchange and queue names.
     #[arg(long, env = "TUSK_QUEUE_PREFIX", default_value = "tusk")]
@@ -66,6 +54,10 @@ struct ConnectionArgs {
     /// Log format: json (one object per line) or pretty. Filter with RUST_LOG.
     #[arg(long, env = "TUSK_LOG_FORMAT", default_value = "json")]
     log_format: LogFormat,
+    /// Days a user stays "active": active users get write fan-out; an idle user's home feed
+    /// expires and is rebuilt from PostgreSQL when they return.
+    #[arg(long, env = "TUSK_ACTIVE_DAYS", default_value_t = 7)]
+    active_days: u64,
     /// Seconds between turning /readyz false and stopping, on SIGTERM.
     #[arg(long, env = "TUSK_SHUTDOWN_DELAY", default_value_t = 0)]
     shutdown_delay: u64,
@@ -80,6 +72,7 @@ impl ConnectionArgs {
             redis_prefix: self.redis_prefix.clone(),
             amqp_url: self.amqp_url.clone(),
             queue_prefix: self.queue_prefix.clone(),
+            feed_ttl: Duration::from_secs(self.active_days.max(1) * 24 * 3600),
         }
     }
 }
@@ -104,15 +97,8 @@ impl ApiArgs {
     fn settings(&self) -> ApiSettings {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
-            instance: Instance {
-                domain: self.domain.clone(),
-                https: self.https,
-            },
-            password_hashers: if self.password_hashers == 0 {
-                cores
-            } else {
-                self.password_hashers
-            },
+            instance: Instance { domain: self.domain.clone(), https: self.https },
+            password_hashers: if self.password_hashers == 0 { cores } else { self.password_hashers },
         }
     }
 }
@@ -131,6 +117,13 @@ struct WorkerArgs {
     /// Seconds an outbox event is left to the api that wrote it before the relay publishes it.
     #[arg(long, env = "TUSK_RELAY_MIN_AGE", default_value_t = 10)]
     relay_min_age: u64,
+    /// Followers per fan-out batch job.
+    #[arg(long, env = "TUSK_FANOUT_BATCH", default_value_t = 1000)]
+    fanout_batch: usize,
+    /// Authors with more followers than this are pulled into home timelines at read time
+    /// instead of pushed into every follower's feed.
+    #[arg(long, env = "TUSK_HYBRID_THRESHOLD", default_value_t = 10_000)]
+    hybrid_threshold: i64,
 }
 
 impl WorkerArgs {
@@ -142,6 +135,9 @@ impl WorkerArgs {
             concurrency: self.concurrency.max(1),
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(10)),
             relay_min_age: Duration::from_secs(self.relay_min_age),
+            fanout_batch: self.fanout_batch.max(1),
+            active_period: conn.feed_ttl,
+            hybrid_threshold: self.hybrid_threshold,
         }
     }
 }
@@ -189,18 +185,12 @@ struct AllCommand {
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     use anyhow::Context as _;
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the {what} address {addr}"))
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} address {addr}"))
 }
 
 fn start_shutdown(args: &ConnectionArgs) -> Shutdown {
     let shutdown = Shutdown::default();
-    tokio::spawn(
-        shutdown
-            .clone()
-            .on_signal(Duration::from_secs(args.shutdown_delay)),
-    );
+    tokio::spawn(shutdown.clone().on_signal(Duration::from_secs(args.shutdown_delay)));
     shutdown
 }
 
@@ -241,16 +231,7 @@ async fn main() -> anyhow::Result<()> {
             let deps = Deps::connect(&conn).await?;
             let shutdown = start_shutdown(&cmd.connections);
             let worker = cmd.worker.settings(&conn);
-            tusk::run_all(
-                deps,
-                &conn,
-                cmd.api.settings(),
-                worker,
-                listener,
-                admin,
-                shutdown,
-            )
-            .await?;
+            tusk::run_all(deps, &conn, cmd.api.settings(), worker, listener, admin, shutdown).await?;
         }
     }
     tracing::info!("stopped");

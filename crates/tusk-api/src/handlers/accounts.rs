@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
+use tusk_cache::EntityKind;
 use tusk_core::{Email, FieldError, Id, Password, Username, ValidationErrors, token};
 use tusk_store::{NewUser, StoreError};
 
@@ -38,11 +39,9 @@ fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
         errors.add("agreement", FieldError::accepted());
     }
     match (username, email, password) {
-        (Some(username), Some(email), Some(password)) if errors.is_empty() => Ok(ValidSignUp {
-            username,
-            email,
-            password,
-        }),
+        (Some(username), Some(email), Some(password)) if errors.is_empty() => {
+            Ok(ValidSignUp { username, email, password })
+        }
         _ => Err(errors),
     }
 }
@@ -60,11 +59,7 @@ pub async fn create(
         Err(ApiError::Validation(_)) => "invalid",
         Err(_) => "error",
     };
-    state
-        .metrics
-        .signups_total
-        .with_label_values(&[label])
-        .inc();
+    state.metrics.signups_total.with_label_values(&[label]).inc();
     outcome
 }
 
@@ -75,10 +70,7 @@ async fn sign_up(
 ) -> Result<Json<Value>, ApiError> {
     let new = validate(params).map_err(ApiError::Validation)?;
     // checked before hashing, so that a taken name costs no argon2 run
-    let conflicts = state
-        .store
-        .signup_conflicts(&new.username, &new.email)
-        .await?;
+    let conflicts = state.store.signup_conflicts(&new.username, &new.email).await?;
     if conflicts.username_taken || conflicts.email_taken {
         let mut errors = ValidationErrors::default();
         if conflicts.username_taken {
@@ -108,14 +100,7 @@ async fn sign_up(
         // a concurrent sign-up took the name or address between the check and the insert
         Err(StoreError::Conflict(constraint)) => {
             let mut errors = ValidationErrors::default();
-            errors.add(
-                if constraint.contains("email") {
-                    "email"
-                } else {
-                    "username"
-                },
-                FieldError::taken(),
-            );
+            errors.add(if constraint.contains("email") { "email" } else { "username" }, FieldError::taken());
             Err(ApiError::Validation(errors))
         }
         Err(other) => Err(other.into()),
@@ -130,16 +115,11 @@ pub async fn verify_credentials(
     let account_id = auth.user("read:accounts")?;
     let account = state.store.account(account_id).await?;
     let locale = state.store.user_locale(account_id).await?;
-    Ok(Json(
-        Account::new(&state.instance, &account).with_source(&account, locale.as_deref()),
-    ))
+    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref())))
 }
 
 /// `GET /api/v1/accounts/:id`.
-pub async fn show(
-    State(state): State<AppState>,
-    PathId(id): PathId,
-) -> Result<Json<Account>, ApiError> {
+pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<Account>, ApiError> {
     let account = state.load_account(id).await?;
     Ok(Json(Account::new(&state.instance, &account)))
 }
@@ -155,7 +135,8 @@ pub async fn follow(
         return Err(ApiError::Forbidden);
     }
     if let Some(event) = state.store.follow(me, target).await? {
-        state.forget_accounts(&[me, target]).await;
+        state.forget(EntityKind::Account, &[me, target]).await;
+        state.forget(EntityKind::HybridFollowees, &[me]).await;
         state.publish(event).await;
     }
     relationship(&state, me, target).await
@@ -169,7 +150,8 @@ pub async fn unfollow(
 ) -> Result<Json<Value>, ApiError> {
     let me = auth.user("write:follows")?;
     if let Some(event) = state.store.unfollow(me, target).await? {
-        state.forget_accounts(&[me, target]).await;
+        state.forget(EntityKind::Account, &[me, target]).await;
+        state.forget(EntityKind::HybridFollowees, &[me]).await;
         state.publish(event).await;
     }
     relationship(&state, me, target).await
@@ -196,32 +178,14 @@ mod tests {
 
     #[test]
     fn every_field_is_reported() {
-        let errors = validate(&sign_up("bad name", "nope", "short", None))
-            .err()
-            .unwrap();
+        let errors = validate(&sign_up("bad name", "nope", "short", None)).err().unwrap();
         let fields: Vec<&str> = errors.fields.iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["username", "email", "password", "agreement"]);
     }
 
     #[test]
     fn a_good_sign_up_passes() {
-        assert!(
-            validate(&sign_up(
-                "alice",
-                "alice@example.org",
-                "correct horse",
-                Some(true)
-            ))
-            .is_ok()
-        );
-        assert!(
-            validate(&sign_up(
-                "alice",
-                "alice@example.org",
-                "correct horse",
-                Some(false)
-            ))
-            .is_err()
-        );
+        assert!(validate(&sign_up("alice", "alice@example.org", "correct horse", Some(true))).is_ok());
+        assert!(validate(&sign_up("alice", "alice@example.org", "correct horse", Some(false))).is_err());
     }
 }

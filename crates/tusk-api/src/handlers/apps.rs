@@ -37,9 +37,7 @@ pub async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let name = params.client_name.trim();
     if name.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "Validation failed: Application name can't be blank".into(),
-        ));
+        return Err(ApiError::Unprocessable("Validation failed: Application name can't be blank".into()));
     }
     if name.chars().count() > 60 {
         return Err(ApiError::Unprocessable(
@@ -47,9 +45,7 @@ pub async fn create(
         ));
     }
     if params.redirect_uris.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "Validation failed: Redirect URI can't be blank".into(),
-        ));
+        return Err(ApiError::Unprocessable("Validation failed: Redirect URI can't be blank".into()));
     }
     if !params.redirect_uris.iter().all(|uri| valid_redirect(uri)) {
         return Err(ApiError::Unprocessable(

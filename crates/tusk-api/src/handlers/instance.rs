@@ -6,8 +6,7 @@ use tusk_core::{PageRange, StatusText};
 use crate::AppState;
 
 const VERSION: &str = concat!("4.3.0 (compatible; Tusk ", env!("CARGO_PKG_VERSION"), ")");
-const DESCRIPTION: &str =
-    "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
+const DESCRIPTION: &str = "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
 
 fn configuration() -> Value {
     json!({

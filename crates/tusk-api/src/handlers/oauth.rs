@@ -49,10 +49,7 @@ pub async fn token(
     headers: HeaderMap,
     Params(request): Params<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    if !matches!(
-        request.grant_type.as_str(),
-        "client_credentials" | "password"
-    ) {
+    if !matches!(request.grant_type.as_str(), "client_credentials" | "password") {
         return Err(UNSUPPORTED_GRANT);
     }
     let app = authenticate_client(&state, &headers, &request).await?;
@@ -68,16 +65,8 @@ pub async fn token(
         let (Some(login), Some(password)) = (request.username, request.password) else {
             return Err(INVALID_GRANT);
         };
-        let credentials = state
-            .store
-            .credentials(login.trim())
-            .await?
-            .ok_or(INVALID_GRANT)?;
-        if !state
-            .passwords
-            .verify(password, credentials.password_hash)
-            .await?
-        {
+        let credentials = state.store.credentials(login.trim()).await?.ok_or(INVALID_GRANT)?;
+        if !state.passwords.verify(password, credentials.password_hash).await? {
             return Err(INVALID_GRANT);
         }
         Some(credentials.account_id)
@@ -87,12 +76,7 @@ pub async fn token(
     let access_token = token::generate();
     let row = state
         .store
-        .create_token(
-            app.id,
-            account_id,
-            &scopes.to_string(),
-            &token::digest(&access_token),
-        )
+        .create_token(app.id, account_id, &scopes.to_string(), &token::digest(&access_token))
         .await?;
     Ok(Json(crate::entities::token(&row, &access_token)))
 }
@@ -109,20 +93,13 @@ async fn authenticate_client(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b64| STANDARD.decode(b64.trim()).ok())
         .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|pair| {
-            pair.split_once(':')
-                .map(|(id, secret)| (id.to_owned(), secret.to_owned()))
-        });
+        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
     let (client_id, client_secret) = match (basic, &request.client_id, &request.client_secret) {
         (Some(pair), _, _) => pair,
         (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
         _ => return Err(INVALID_CLIENT),
     };
-    let app = state
-        .store
-        .app_by_client_id(&client_id)
-        .await?
-        .ok_or(INVALID_CLIENT)?;
+    let app = state.store.app_by_client_id(&client_id).await?.ok_or(INVALID_CLIENT)?;
     if app.client_secret_hash != token::digest(&client_secret) {
         return Err(INVALID_CLIENT);
     }

@@ -32,8 +32,7 @@ pub async fn create(
 ) -> Result<Json<Status>, ApiError> {
     let token = auth.token("write:statuses")?;
     let account_id = token.account_id.ok_or(ApiError::UserRequired)?;
-    let text =
-        StatusText::parse(&params.status).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let text = StatusText::parse(&params.status).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
         None => Visibility::default(),
         Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
@@ -55,14 +54,10 @@ pub async fn create(
         })
         .await?;
     state.metrics.statuses_created_total.inc();
-    if let Err(error) = state
-        .cache
-        .put_entities(EntityKind::Status, &[(status.id, &status)])
-        .await
-    {
+    if let Err(error) = state.cache.put_entities(EntityKind::Status, &[(status.id, &status)]).await {
         tracing::warn!(%error, "new status not cached");
     }
-    state.forget_accounts(&[account_id]).await;
+    state.forget(EntityKind::Account, &[account_id]).await;
     state.publish(event).await;
     let author = state.load_account(account_id).await?;
     Ok(Json(Status::new(&state.instance, &status, &author)))
@@ -75,23 +70,13 @@ pub async fn show(
     auth: Auth,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let status = state
-        .load_statuses(&[id])
-        .await?
-        .pop()
-        .ok_or(ApiError::NotFound)?;
+    let status = state.load_statuses(&[id]).await?.pop().ok_or(ApiError::NotFound)?;
     let viewer = auth.viewer();
     let visible = match status.visibility() {
         Visibility::Public | Visibility::Unlisted => true,
         Visibility::Private => match viewer {
             Some(v) if v == status.account_id => true,
-            Some(v) => {
-                state
-                    .store
-                    .relationship(v, status.account_id)
-                    .await?
-                    .following
-            }
+            Some(v) => state.store.relationship(v, status.account_id).await?.following,
             None => false,
         },
         Visibility::Direct => viewer == Some(status.account_id),
@@ -101,4 +86,23 @@ pub async fn show(
     }
     let author = state.load_account(status.account_id).await?;
     Ok(Json(Status::new(&state.instance, &status, &author)))
+}
+
+/// `DELETE /api/v1/statuses/:id`: only the author; answers with the deleted status and its
+/// `text`, so that the client can offer "delete and redraft". The workers take it out of every
+/// feed.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let me = auth.user("write:statuses")?;
+    let (status, event) = state.store.delete_status(me, id).await?;
+    state.forget(EntityKind::Status, &[id]).await;
+    state.forget(EntityKind::Account, &[me]).await;
+    state.publish(event).await;
+    let author = state.load_account(me).await?;
+    let mut rendered = Status::new(&state.instance, &status, &author);
+    rendered.text = Some(status.text);
+    Ok(Json(rendered))
 }

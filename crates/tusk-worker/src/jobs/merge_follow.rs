@@ -1,3 +1,4 @@
+use tusk_cache::Feed;
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id};
 
 use super::{Job, JobError};
@@ -18,19 +19,11 @@ impl Job for MergeFollow {
 
     async fn run(self, worker: &Worker) -> Result<(), JobError> {
         // events may be handled out of order: act on the follow as it stands now
-        if !worker
-            .store
-            .relationship(self.account_id, self.target_account_id)
-            .await?
-            .following
-        {
+        if !worker.store.relationship(self.account_id, self.target_account_id).await?.following {
             return Ok(());
         }
-        let ids = worker
-            .store
-            .recent_status_ids_for_followers(self.target_account_id, MERGE_LIMIT)
-            .await?;
-        worker.cache.merge_into_feed(self.account_id, &ids).await?;
+        let ids = worker.store.recent_status_ids_for_followers(self.target_account_id, MERGE_LIMIT).await?;
+        worker.cache.merge_into_feed(Feed::Home(self.account_id), &ids).await?;
         Ok(())
     }
 }
@@ -45,12 +38,7 @@ impl Job for UnmergeFollow {
     const NAME: &'static str = "unmerge_follow";
 
     async fn run(self, worker: &Worker) -> Result<(), JobError> {
-        if worker
-            .store
-            .relationship(self.account_id, self.target_account_id)
-            .await?
-            .following
-        {
+        if worker.store.relationship(self.account_id, self.target_account_id).await?.following {
             return Ok(());
         }
         // a feed holds at most 800 entries, so the target's newest 800 cover every one in it
@@ -58,7 +46,7 @@ impl Job for UnmergeFollow {
             .store
             .recent_status_ids_for_followers(self.target_account_id, HOME_FEED_MAX_ITEMS as i64)
             .await?;
-        worker.cache.remove_from_feed(self.account_id, &ids).await?;
+        worker.cache.remove_from_feeds(&[Feed::Home(self.account_id)], &ids).await?;
         Ok(())
     }
 }

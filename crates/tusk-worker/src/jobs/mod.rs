@@ -1,16 +1,16 @@
-//! Every job the worker runs, one per event type, registered in [`perform`].
+//! Every job the worker runs, registered in [`perform`]: which message runs which job.
 //! Each job is idempotent: a redelivered message changes nothing the first run did not.
 
-mod deliver_status;
+mod fanout;
 mod merge_follow;
 
 use std::time::Instant;
 
-use tusk_core::Event;
+use tusk_core::{Event, FanoutBatch, FeedAction};
 
 use crate::Worker;
 
-pub(crate) use deliver_status::DeliverStatus;
+pub(crate) use fanout::{DeliverBatch, PlanFanout};
 pub(crate) use merge_follow::{MergeFollow, UnmergeFollow};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,58 +19,41 @@ pub enum JobError {
     Store(#[from] tusk_store::StoreError),
     #[error(transparent)]
     Cache(#[from] tusk_cache::CacheError),
+    #[error(transparent)]
+    Queue(#[from] tusk_queue::QueueError),
 }
 
-/// A unit of work the worker runs for one event.
+/// A unit of work the worker runs for one message.
 pub(crate) trait Job {
     /// The `job` label in metrics and logs.
     const NAME: &'static str;
     async fn run(self, worker: &Worker) -> Result<(), JobError>;
 }
 
-/// The job registry: which job handles which event. Records `tusk_jobs_total` and
-/// `tusk_job_duration_seconds`.
-pub(crate) async fn perform(worker: &Worker, event: Event) -> Result<(), JobError> {
-    match event {
-        Event::StatusCreated {
-            status_id,
-            account_id,
-        } => {
-            timed(
-                worker,
-                DeliverStatus {
-                    status_id,
-                    account_id,
-                },
-            )
-            .await
+/// A message from one of the work queues.
+pub(crate) enum Message {
+    /// From `{p}.fanout`: something happened.
+    Event(Event),
+    /// From `{p}.deliver`: a slice of a fan-out.
+    Batch(FanoutBatch),
+}
+
+/// The job registry. Records `tusk_jobs_total` and `tusk_job_duration_seconds`.
+pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), JobError> {
+    match message {
+        Message::Event(Event::StatusCreated { status_id, account_id }) => {
+            timed(worker, PlanFanout { action: FeedAction::Insert, status_id, author_id: account_id }).await
         }
-        Event::FollowCreated {
-            account_id,
-            target_account_id,
-        } => {
-            timed(
-                worker,
-                MergeFollow {
-                    account_id,
-                    target_account_id,
-                },
-            )
-            .await
+        Message::Event(Event::StatusDeleted { status_id, account_id }) => {
+            timed(worker, PlanFanout { action: FeedAction::Remove, status_id, author_id: account_id }).await
         }
-        Event::FollowRemoved {
-            account_id,
-            target_account_id,
-        } => {
-            timed(
-                worker,
-                UnmergeFollow {
-                    account_id,
-                    target_account_id,
-                },
-            )
-            .await
+        Message::Event(Event::FollowCreated { account_id, target_account_id }) => {
+            timed(worker, MergeFollow { account_id, target_account_id }).await
         }
+        Message::Event(Event::FollowRemoved { account_id, target_account_id }) => {
+            timed(worker, UnmergeFollow { account_id, target_account_id }).await
+        }
+        Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
     }
 }
 
@@ -78,11 +61,7 @@ async fn timed<J: Job>(worker: &Worker, job: J) -> Result<(), JobError> {
     let started = Instant::now();
     let result = job.run(worker).await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
-    worker
-        .metrics
-        .jobs_total
-        .with_label_values(&[J::NAME, outcome])
-        .inc();
+    worker.metrics.jobs_total.with_label_values(&[J::NAME, outcome]).inc();
     worker
         .metrics
         .job_duration_seconds

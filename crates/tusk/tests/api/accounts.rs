@@ -6,15 +6,11 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, expect_error, metric_value};
 
 async fn account_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM accounts")
-        .fetch_one(app.deps.store.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(app.deps.store.pool()).await.unwrap()
 }
 
 async fn sign_up_with(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.post_json_as(app.url("/api/v1/accounts"), token, &body)
-        .await
+    app.post_json_as(app.url("/api/v1/accounts"), token, &body).await
 }
 
 fn good(username: &str) -> Value {
@@ -25,32 +21,17 @@ fn good(username: &str) -> Value {
 async fn sign_up_returns_a_working_user_token() {
     let app = TestApp::spawn().await;
     let user = app.sign_up("Alice_1").await;
-    let me: Value = app
-        .get_json(&user.token, "/api/v1/accounts/verify_credentials")
-        .await;
+    let me: Value = app.get_json(&user.token, "/api/v1/accounts/verify_credentials").await;
     assert_eq!(me["username"], "Alice_1");
     assert_eq!(me["acct"], "Alice_1");
     assert_eq!(me["source"]["language"], "en");
     assert_eq!(me["followers_count"], 0);
-    assert!(
-        me["created_at"]
-            .as_str()
-            .unwrap()
-            .ends_with("T00:00:00.000Z")
-    );
-    let public: Value = app
-        .get_json(&user.token, &format!("/api/v1/accounts/{}", user.id))
-        .await;
+    assert!(me["created_at"].as_str().unwrap().ends_with("T00:00:00.000Z"));
+    let public: Value = app.get_json(&user.token, &format!("/api/v1/accounts/{}", user.id)).await;
     assert_eq!(public["id"], user.id.as_str());
-    assert!(
-        public.get("source").is_none(),
-        "source is for the owner only"
-    );
+    assert!(public.get("source").is_none(), "source is for the owner only");
     let metrics = app.metrics(&app.admin).await;
-    assert_eq!(
-        metric_value(&metrics, "tusk_signups_total{outcome=\"created\"}"),
-        1
-    );
+    assert_eq!(metric_value(&metrics, "tusk_signups_total{outcome=\"created\"}"), 1);
 }
 
 #[tokio::test]
@@ -68,12 +49,7 @@ async fn sign_up_validation_reports_every_field_and_writes_nothing() {
     assert_eq!(body["details"]["email"][0]["error"], "ERR_INVALID");
     assert_eq!(body["details"]["password"][0]["error"], "ERR_TOO_SHORT");
     assert_eq!(body["details"]["agreement"][0]["error"], "ERR_ACCEPTED");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("Validation failed: ")
-    );
+    assert!(body["error"].as_str().unwrap().starts_with("Validation failed: "));
 
     let cases = [
         (
@@ -114,20 +90,14 @@ async fn sign_up_validation_reports_every_field_and_writes_nothing() {
     }
     assert_eq!(account_count(&app).await, 0, "nothing half-written");
     let metrics = app.metrics(&app.admin).await;
-    assert_eq!(
-        metric_value(&metrics, "tusk_signups_total{outcome=\"invalid\"}"),
-        7
-    );
+    assert_eq!(metric_value(&metrics, "tusk_signups_total{outcome=\"invalid\"}"), 7);
 }
 
 #[tokio::test]
 async fn usernames_and_emails_are_taken_case_insensitively() {
     let app = TestApp::spawn().await;
     let token = app.app_token().await;
-    assert_eq!(
-        sign_up_with(&app, &token, good("carol")).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(sign_up_with(&app, &token, good("carol")).await.status(), StatusCode::OK);
     let response = sign_up_with(
         &app,
         &token,
@@ -148,20 +118,11 @@ async fn concurrent_sign_ups_for_one_name_create_one_account() {
         let body = json!({ "username": "dave", "email": format!("dave{i}@example.org"), "password": "correct horse", "agreement": true });
         sign_up_with(&app, &token, body)
     });
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
-        .await
-        .iter()
-        .map(reqwest::Response::status)
-        .collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        1,
-        "{statuses:?}"
-    );
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(attempts).await.iter().map(reqwest::Response::status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNPROCESSABLE_ENTITY),
+        statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNPROCESSABLE_ENTITY),
         "{statuses:?}"
     );
     assert_eq!(account_count(&app).await, 1);
@@ -170,13 +131,7 @@ async fn concurrent_sign_ups_for_one_name_create_one_account() {
 #[tokio::test]
 async fn sign_up_needs_an_app_token_with_write_accounts() {
     let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .post(app.url("/api/v1/accounts"))
-        .json(&good("erin"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.post(app.url("/api/v1/accounts")).json(&good("erin")).send().await.unwrap();
     expect_error(response, StatusCode::UNAUTHORIZED).await;
     let response = sign_up_with(&app, "bogus-token", good("erin")).await;
     expect_error(response, StatusCode::UNAUTHORIZED).await;
@@ -203,10 +158,7 @@ async fn sign_up_needs_an_app_token_with_write_accounts() {
         .unwrap();
     let response = sign_up_with(&app, token["access_token"].as_str().unwrap(), good("erin")).await;
     let body = expect_error(response, StatusCode::FORBIDDEN).await;
-    assert_eq!(
-        body["error"],
-        "This action is outside the authorized scopes"
-    );
+    assert_eq!(body["error"], "This action is outside the authorized scopes");
     assert_eq!(account_count(&app).await, 0);
 }
 
@@ -286,11 +238,7 @@ async fn malformed_bodies_are_a_400_not_a_500() {
 async fn unknown_accounts_are_404_and_self_follow_is_403() {
     let app = TestApp::spawn().await;
     let alice = app.sign_up("alice").await;
-    for path in [
-        "/api/v1/accounts/12345",
-        "/api/v1/accounts/abc",
-        "/api/v1/accounts/-1",
-    ] {
+    for path in ["/api/v1/accounts/12345", "/api/v1/accounts/abc", "/api/v1/accounts/-1"] {
         let response = app.get(app.url(path)).await;
         let body = expect_error(response, StatusCode::NOT_FOUND).await;
         assert_eq!(body["error"], "Record not found");
@@ -311,10 +259,8 @@ async fn unknown_accounts_are_404_and_self_follow_is_403() {
         .await
         .unwrap();
     expect_error(response, StatusCode::FORBIDDEN).await;
-    let follows: i64 = sqlx::query_scalar("SELECT count(*) FROM follows")
-        .fetch_one(app.deps.store.pool())
-        .await
-        .unwrap();
+    let follows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM follows").fetch_one(app.deps.store.pool()).await.unwrap();
     assert_eq!(follows, 0);
 }
 
@@ -324,18 +270,14 @@ async fn follow_is_idempotent_and_counts_follow_it() {
     let alice = app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
     // bob is read once, so its account is cached before the counts change
-    let before: Value = app
-        .get_json(&alice.token, &format!("/api/v1/accounts/{}", bob.id))
-        .await;
+    let before: Value = app.get_json(&alice.token, &format!("/api/v1/accounts/{}", bob.id)).await;
     assert_eq!(before["followers_count"], 0);
     app.follow(&alice, &bob).await;
     let again = app.follow(&alice, &bob).await;
     assert_eq!(again["following"], true);
     let back = app.follow(&bob, &alice).await;
     assert_eq!(back["followed_by"], true);
-    let after: Value = app
-        .get_json(&alice.token, &format!("/api/v1/accounts/{}", bob.id))
-        .await;
+    let after: Value = app.get_json(&alice.token, &format!("/api/v1/accounts/{}", bob.id)).await;
     assert_eq!(after["followers_count"], 1);
     assert_eq!(after["following_count"], 1);
     let unfollowed = app.unfollow(&alice, &bob).await;

@@ -8,21 +8,10 @@ use crate::helpers::{TestApp, metric_value};
 async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
     for base in [&app.admin, &app.worker_admin] {
-        assert_eq!(
-            app.get(format!("{base}/healthz")).await.status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            app.get(format!("{base}/readyz")).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.get(format!("{base}/healthz")).await.status(), StatusCode::OK);
+        assert_eq!(app.get(format!("{base}/readyz")).await.status(), StatusCode::OK);
     }
-    for path in [
-        "/api/v1/accounts/1",
-        "/api/v1/accounts/2",
-        "/api/v1/instance",
-        "/nowhere",
-    ] {
+    for path in ["/api/v1/accounts/1", "/api/v1/accounts/2", "/api/v1/instance", "/nowhere"] {
         app.get(app.url(path)).await;
     }
     let metrics = app.metrics(&app.admin).await;
@@ -34,10 +23,7 @@ async fn health_readiness_and_metrics() {
         2,
         "requests are counted by route pattern:\n{metrics}"
     );
-    assert!(
-        !metrics.contains("route=\"/api/v1/accounts/1\""),
-        "never by raw path"
-    );
+    assert!(!metrics.contains("route=\"/api/v1/accounts/1\""), "never by raw path");
     assert_eq!(
         metric_value(
             &metrics,
@@ -45,36 +31,29 @@ async fn health_readiness_and_metrics() {
         ),
         1
     );
-    assert!(metrics.contains(
-        "tusk_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/instance\""
-    ));
+    assert!(
+        metrics
+            .contains("tusk_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/instance\"")
+    );
     assert!(metrics.contains("route=\"unmatched\""));
     assert!(metrics.contains("process_resident_memory_bytes"));
     let worker = app.metrics(&app.worker_admin).await;
-    assert!(worker.contains(&format!(
-        "tusk_queue_messages_ready{{queue=\"{}\"}}",
-        app.conn.topology().fanout_queue
-    )));
+    assert!(
+        worker.contains(&format!(
+            "tusk_queue_messages_ready{{queue=\"{}\"}}",
+            app.conn.topology().fanout_queue
+        ))
+    );
     assert!(worker.contains("tusk_outbox_pending"));
 }
 
 #[tokio::test]
 async fn instance_endpoints_describe_the_server() {
     let app = TestApp::spawn().await;
-    let v1: serde_json::Value = app
-        .get(app.url("/api/v1/instance"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v1: serde_json::Value = app.get(app.url("/api/v1/instance")).await.json().await.unwrap();
     assert_eq!(v1["configuration"]["statuses"]["max_characters"], 500);
     assert_eq!(v1["registrations"], true);
-    let v2: serde_json::Value = app
-        .get(app.url("/api/v2/instance"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v2: serde_json::Value = app.get(app.url("/api/v2/instance")).await.json().await.unwrap();
     assert_eq!(v2["registrations"]["enabled"], true);
     assert!(v2["domain"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(v2["version"].as_str().unwrap().starts_with("4."));

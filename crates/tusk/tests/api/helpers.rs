@@ -35,9 +35,7 @@ impl Drop for TestApp {
 }
 
 async fn loopback() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     (listener, addr)
 }
@@ -59,11 +57,9 @@ impl TestApp {
             database_pool_size: 5,
             redis_url: env_or("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
             redis_prefix: format!("{name}:"),
-            amqp_url: env_or(
-                "TUSK_TEST_AMQP_URL",
-                "amqp://guest:guest@127.0.0.1:5672/tusk-test",
-            ),
+            amqp_url: env_or("TUSK_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tusk-test"),
             queue_prefix: name.clone(),
+            feed_ttl: Duration::from_hours(7 * 24),
         };
         tusk::migrate(&conn)
             .await
@@ -74,10 +70,7 @@ impl TestApp {
         let (worker_listener, worker_addr) = loopback().await;
         let shutdown = Shutdown::default();
         let settings = ApiSettings {
-            instance: Instance {
-                domain: format!("{api_addr}"),
-                https: false,
-            },
+            instance: Instance { domain: format!("{api_addr}"), https: false },
             password_hashers: 2,
         };
         let mut worker_settings = WorkerSettings {
@@ -87,6 +80,9 @@ impl TestApp {
             concurrency: 4,
             poll_interval: Duration::from_millis(200),
             relay_min_age: Duration::from_secs(1),
+            fanout_batch: 1000,
+            active_period: Duration::from_hours(7 * 24),
+            hybrid_threshold: 10_000,
         };
         tweak(&mut worker_settings);
         // api and worker get their own connections and metrics, as separate processes would
@@ -95,23 +91,11 @@ impl TestApp {
         let api_conn = conn.clone();
         let api_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            tusk::run_api(
-                api_deps,
-                &api_conn,
-                settings,
-                api_listener,
-                admin_listener,
-                api_shutdown,
-            )
-            .await
-            .expect("api");
+            tusk::run_api(api_deps, &api_conn, settings, api_listener, admin_listener, api_shutdown)
+                .await
+                .expect("api");
         });
-        tokio::spawn(tusk::run_worker(
-            worker_deps,
-            worker_settings,
-            worker_listener,
-            shutdown.clone(),
-        ));
+        tokio::spawn(tusk::run_worker(worker_deps, worker_settings, worker_listener, shutdown.clone()));
         let app = Self {
             base: format!("http://{api_addr}"),
             admin: format!("http://{admin_addr}"),
@@ -147,12 +131,7 @@ impl TestApp {
         url: impl reqwest::IntoUrl,
         token: impl std::fmt::Display,
     ) -> reqwest::Response {
-        self.http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET")
+        self.http.get(url).bearer_auth(token).send().await.expect("GET")
     }
 
     /// A POST of a JSON body with a bearer token.
@@ -162,13 +141,7 @@ impl TestApp {
         token: impl std::fmt::Display,
         body: &Value,
     ) -> reqwest::Response {
-        self.http
-            .post(url)
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("POST")
+        self.http.post(url).bearer_auth(token).json(body).send().await.expect("POST")
     }
 
     /// Registers an app with `read write follow` and returns (client_id, client_secret).
@@ -229,31 +202,15 @@ impl TestApp {
             .send()
             .await
             .expect("sign up");
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "{}",
-            response.text().await.unwrap_or_default()
-        );
+        assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap_or_default());
         let token: Value = response.json().await.expect("json");
         let token = token["access_token"].as_str().expect("token").to_owned();
-        let me: Value = self
-            .get_json(&token, "/api/v1/accounts/verify_credentials")
-            .await;
-        User {
-            token,
-            id: me["id"].as_str().expect("id").to_owned(),
-        }
+        let me: Value = self.get_json(&token, "/api/v1/accounts/verify_credentials").await;
+        User { token, id: me["id"].as_str().expect("id").to_owned() }
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> Value {
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("get");
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.expect("json")
     }
@@ -293,25 +250,12 @@ impl TestApp {
 
     /// The ids on the first page of `user`'s home timeline.
     pub async fn home_ids(&self, user: &User, query: &str) -> Vec<String> {
-        let page = self
-            .get_json(&user.token, &format!("/api/v1/timelines/home{query}"))
-            .await;
-        page.as_array()
-            .expect("array")
-            .iter()
-            .map(|s| s["id"].as_str().expect("id").to_owned())
-            .collect()
+        let page = self.get_json(&user.token, &format!("/api/v1/timelines/home{query}")).await;
+        page.as_array().expect("array").iter().map(|s| s["id"].as_str().expect("id").to_owned()).collect()
     }
 
     pub async fn metrics(&self, admin: &str) -> String {
-        self.http
-            .get(format!("{admin}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        self.http.get(format!("{admin}/metrics")).send().await.expect("metrics").text().await.expect("text")
     }
 }
 
@@ -334,12 +278,7 @@ impl TestApp {
     /// Whether `status_id` sits in `user`'s home feed in Redis. Unlike the API, this cannot be
     /// satisfied by a rebuild from PostgreSQL: only a fan-out puts it there.
     pub async fn in_redis_feed(&self, user: &User, status_id: &str) -> bool {
-        let feed = self
-            .deps
-            .cache
-            .home_feed_ids(user.id.parse().unwrap())
-            .await
-            .unwrap();
+        let feed = self.deps.cache.feed_ids(tusk_cache::Feed::Home(user.id.parse().unwrap())).await.unwrap();
         feed.iter().any(|id| id.to_string() == status_id)
     }
 }
@@ -361,10 +300,9 @@ where
 
 /// A counter's value in a Prometheus text page (0 when absent).
 pub fn metric_value(text: &str, series: &str) -> u64 {
-    let value = text.lines().find_map(|line| {
-        line.strip_prefix(series)
-            .and_then(|rest| rest.trim().parse::<f64>().ok())
-    });
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse::<f64>().ok()));
     value.map_or(0, |v| v as u64)
 }
 

@@ -24,15 +24,9 @@ async fn a_followed_users_post_reaches_the_followers_home_and_leaves_it_on_unfol
     assert_eq!(status["content"], "<p>Hello, fediverse</p>");
     assert_eq!(status["account"]["id"], bob.id.as_str());
 
-    eventually("the post in alice's feed", || async {
-        app.in_redis_feed(&alice, &status_id).await
-    })
-    .await;
+    eventually("the post in alice's feed", || async { app.in_redis_feed(&alice, &status_id).await }).await;
     assert_eq!(app.home_ids(&alice, "").await, vec![status_id.clone()]);
-    assert!(
-        app.home_ids(&bob, "").await.contains(&status_id),
-        "the author sees the post in their own home"
-    );
+    assert!(app.home_ids(&bob, "").await.contains(&status_id), "the author sees the post in their own home");
     let home: Value = app.get_json(&alice.token, "/api/v1/timelines/home").await;
     assert_eq!(home[0]["account"]["username"], "bob");
     assert_eq!(home[0]["media_attachments"], serde_json::json!([]));
@@ -43,18 +37,10 @@ async fn a_followed_users_post_reaches_the_followers_home_and_leaves_it_on_unfol
         !app.home_ids(&alice, "").await.contains(&status_id)
     })
     .await;
-    assert!(
-        app.home_ids(&bob, "").await.contains(&status_id),
-        "unfollowing leaves the author's home alone"
-    );
+    assert!(app.home_ids(&bob, "").await.contains(&status_id), "unfollowing leaves the author's home alone");
 
     let worker_metrics = app.metrics(&app.worker_admin).await;
-    assert!(
-        metric_value(
-            &worker_metrics,
-            "tusk_jobs_total{job=\"deliver_status\",outcome=\"ok\"}"
-        ) >= 1
-    );
+    assert!(metric_value(&worker_metrics, "tusk_jobs_total{job=\"plan_fanout\",outcome=\"ok\"}") >= 1);
     assert!(metric_value(&worker_metrics, "tusk_fanout_deliveries_total") >= 2);
 }
 
@@ -63,17 +49,11 @@ async fn following_merges_the_accounts_earlier_posts() {
     let app = TestApp::spawn().await;
     let alice = app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
-    let earlier = app.post_status(&bob, "before you followed").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let earlier = app.post_status(&bob, "before you followed").await["id"].as_str().unwrap().to_owned();
     // alice's feed exists (and is complete) before the follow, so the merge is what adds it
     assert!(app.home_ids(&alice, "").await.is_empty());
     app.follow(&alice, &bob).await;
-    eventually("the merge", || async {
-        app.home_ids(&alice, "").await.contains(&earlier)
-    })
-    .await;
+    eventually("the merge", || async { app.home_ids(&alice, "").await.contains(&earlier) }).await;
 }
 
 #[tokio::test]
@@ -82,18 +62,9 @@ async fn a_home_feed_lost_from_redis_is_rebuilt_from_postgresql() {
     let alice = app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
     app.follow(&alice, &bob).await;
-    let first = app.post_status(&bob, "one").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second = app.post_status(&alice, "two").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    eventually("fan-out", || async {
-        app.home_ids(&alice, "").await.len() == 2
-    })
-    .await;
+    let first = app.post_status(&bob, "one").await["id"].as_str().unwrap().to_owned();
+    let second = app.post_status(&alice, "two").await["id"].as_str().unwrap().to_owned();
+    eventually("fan-out", || async { app.home_ids(&alice, "").await.len() == 2 }).await;
 
     // the feed is evicted: only this test's key, under this test's prefix
     let alice_id: Id = alice.id.parse().unwrap();
@@ -103,47 +74,26 @@ async fn a_home_feed_lost_from_redis_is_rebuilt_from_postgresql() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let removed: i64 = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let removed: i64 = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
     assert_eq!(removed, 1);
 
-    let before = metric_value(
-        &app.metrics(&app.admin).await,
-        "tusk_feed_regenerations_total",
-    );
-    assert_eq!(
-        app.home_ids(&alice, "").await,
-        vec![second.clone(), first.clone()],
-        "not an empty page"
-    );
-    let after = metric_value(
-        &app.metrics(&app.admin).await,
-        "tusk_feed_regenerations_total",
-    );
+    let before = metric_value(&app.metrics(&app.admin).await, "tusk_feed_regenerations_total");
+    assert_eq!(app.home_ids(&alice, "").await, vec![second.clone(), first.clone()], "not an empty page");
+    let after = metric_value(&app.metrics(&app.admin).await, "tusk_feed_regenerations_total");
     assert_eq!(after, before + 1);
     assert_eq!(
-        app.deps.cache.home_feed_ids(alice_id).await.unwrap().len(),
+        app.deps.cache.feed_ids(tusk_cache::Feed::Home(alice_id)).await.unwrap().len(),
         2,
         "the feed is back in Redis"
     );
 
     // a fan-out into the missing key re-creates it partially: the read still rebuilds it whole
-    let _: i64 = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    let third = app.post_status(&bob, "three").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
+    let third = app.post_status(&bob, "three").await["id"].as_str().unwrap().to_owned();
     eventually("fan-out", || async {
         app.deps
             .cache
-            .home_feed_ids(alice_id)
+            .feed_ids(tusk_cache::Feed::Home(alice_id))
             .await
             .unwrap()
             .iter()
@@ -159,34 +109,15 @@ async fn home_pages_by_limit_max_id_since_id_and_min_id() {
     let alice = app.sign_up("alice").await;
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(
-            app.post_status(&alice, &format!("post {n}")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(app.post_status(&alice, &format!("post {n}")).await["id"].as_str().unwrap().to_owned());
     }
-    eventually("fan-out", || async {
-        app.home_ids(&alice, "").await.len() == 5
-    })
-    .await;
+    eventually("fan-out", || async { app.home_ids(&alice, "").await.len() == 5 }).await;
     ids.reverse(); // newest first
 
     assert_eq!(app.home_ids(&alice, "?limit=2").await, ids[0..2]);
-    assert_eq!(
-        app.home_ids(&alice, &format!("?limit=2&max_id={}", ids[1]))
-            .await,
-        ids[2..4]
-    );
-    assert_eq!(
-        app.home_ids(&alice, &format!("?since_id={}", ids[2])).await,
-        ids[0..2]
-    );
-    assert_eq!(
-        app.home_ids(&alice, &format!("?limit=2&min_id={}", ids[4]))
-            .await,
-        ids[2..4]
-    );
+    assert_eq!(app.home_ids(&alice, &format!("?limit=2&max_id={}", ids[1])).await, ids[2..4]);
+    assert_eq!(app.home_ids(&alice, &format!("?since_id={}", ids[2])).await, ids[0..2]);
+    assert_eq!(app.home_ids(&alice, &format!("?limit=2&min_id={}", ids[4])).await, ids[2..4]);
     // out-of-range limits are clamped, garbage limits fall back to the default
     assert_eq!(app.home_ids(&alice, "?limit=0").await.len(), 1);
     assert_eq!(app.home_ids(&alice, "?limit=500").await.len(), 5);
@@ -199,14 +130,10 @@ async fn reading_home_needs_a_user_token_with_read() {
     let response = app.get(app.url("/api/v1/timelines/home")).await;
     expect_error(response, StatusCode::UNAUTHORIZED).await;
     let app_token = app.app_token().await;
-    let response = app
-        .get_as(app.url("/api/v1/timelines/home"), &app_token)
-        .await;
+    let response = app.get_as(app.url("/api/v1/timelines/home"), &app_token).await;
     let body = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["error"], "This method requires an authenticated user");
-    let response = app
-        .get_as(app.url("/api/v1/timelines/home"), "not-a-token")
-        .await;
+    let response = app.get_as(app.url("/api/v1/timelines/home"), "not-a-token").await;
     expect_error(response, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -229,20 +156,11 @@ async fn direct_statuses_stay_out_of_follower_homes() {
     assert_eq!(response.status(), StatusCode::OK);
     let direct: Value = response.json().await.unwrap();
     assert_eq!(direct["visibility"], "direct");
-    let public = app.post_status(&bob, "for everyone").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    eventually("the public post", || async {
-        app.in_redis_feed(&alice, &public).await
-    })
-    .await;
+    let public = app.post_status(&bob, "for everyone").await["id"].as_str().unwrap().to_owned();
+    eventually("the public post", || async { app.in_redis_feed(&alice, &public).await }).await;
     assert_eq!(app.home_ids(&alice, "").await, vec![public]);
     // and nobody but the author can open it
-    let url = app.url(&format!(
-        "/api/v1/statuses/{}",
-        direct["id"].as_str().unwrap()
-    ));
+    let url = app.url(&format!("/api/v1/statuses/{}", direct["id"].as_str().unwrap()));
     expect_error(app.get_as(&url, &alice.token).await, StatusCode::NOT_FOUND).await;
     assert_eq!(app.get_as(&url, &bob.token).await.status(), StatusCode::OK);
 }
@@ -274,19 +192,8 @@ async fn the_outbox_relay_publishes_what_the_api_did_not() {
         .unwrap();
     assert_eq!(app.deps.store.outbox_pending().await.unwrap(), 1);
     let id = status.id.to_string();
-    eventually("the relayed post in alice's feed", || async {
-        app.in_redis_feed(&alice, &id).await
-    })
-    .await;
-    eventually("the outbox to drain", || async {
-        app.deps.store.outbox_pending().await.unwrap() == 0
-    })
-    .await;
+    eventually("the relayed post in alice's feed", || async { app.in_redis_feed(&alice, &id).await }).await;
+    eventually("the outbox to drain", || async { app.deps.store.outbox_pending().await.unwrap() == 0 }).await;
     let worker_metrics = app.metrics(&app.worker_admin).await;
-    assert!(
-        metric_value(
-            &worker_metrics,
-            "tusk_outbox_published_total{publisher=\"relay\"}"
-        ) >= 1
-    );
+    assert!(metric_value(&worker_metrics, "tusk_outbox_published_total{publisher=\"relay\"}") >= 1);
 }

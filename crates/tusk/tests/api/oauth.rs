@@ -16,10 +16,7 @@ async fn app_registration_validates_its_input() {
         .await
         .unwrap();
     assert_eq!(ok["name"], "Ivory");
-    assert_eq!(
-        ok["redirect_uris"],
-        json!(["myapp://cb", "urn:ietf:wg:oauth:2.0:oob"])
-    );
+    assert_eq!(ok["redirect_uris"], json!(["myapp://cb", "urn:ietf:wg:oauth:2.0:oob"]));
     assert_eq!(ok["redirect_uri"], "myapp://cb\nurn:ietf:wg:oauth:2.0:oob");
     assert_eq!(ok["scopes"], json!(["read", "write"]));
     assert!(ok["client_secret"].as_str().unwrap().len() >= 32);
@@ -30,11 +27,7 @@ async fn app_registration_validates_its_input() {
         json!({ "client_name": "x", "redirect_uris": "not a uri" }),
         json!({ "client_name": "x", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read everything" }),
     ] {
-        expect_error(
-            post(bad.clone()).await.unwrap(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        expect_error(post(bad.clone()).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let apps: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_applications")
         .fetch_one(app.deps.store.pool())
@@ -48,9 +41,7 @@ async fn token_endpoint_speaks_oauth_errors() {
     let app = TestApp::spawn().await;
     app.sign_up("alice").await;
     let (id, secret) = app.register_app().await;
-    let token = |form: Vec<(&'static str, String)>| {
-        app.http.post(app.url("/oauth/token")).form(&form).send()
-    };
+    let token = |form: Vec<(&'static str, String)>| app.http.post(app.url("/oauth/token")).form(&form).send();
 
     let good = token(vec![
         ("grant_type", "password".into()),
@@ -65,12 +56,8 @@ async fn token_endpoint_speaks_oauth_errors() {
     let good: Value = good.json().await.unwrap();
     assert_eq!(good["token_type"], "Bearer");
     assert_eq!(good["scope"], "read write follow");
-    let me = app
-        .get_json(
-            good["access_token"].as_str().unwrap(),
-            "/api/v1/accounts/verify_credentials",
-        )
-        .await;
+    let me =
+        app.get_json(good["access_token"].as_str().unwrap(), "/api/v1/accounts/verify_credentials").await;
     assert_eq!(me["username"], "alice");
 
     let cases = [
@@ -105,11 +92,7 @@ async fn token_endpoint_speaks_oauth_errors() {
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
-        (
-            vec![("grant_type", "client_credentials".into())],
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-        ),
+        (vec![("grant_type", "client_credentials".into())], StatusCode::UNAUTHORIZED, "invalid_client"),
         (
             vec![
                 ("grant_type", "magic".into()),
@@ -151,18 +134,14 @@ async fn tokens_and_secrets_are_stored_only_as_hashes() {
     .await
     .unwrap();
     assert_eq!(token_in_clear, 0);
-    let hashed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM oauth_access_tokens WHERE token_hash = sha256($1::bytea)",
-    )
-    .bind(user.token.as_bytes())
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let hashed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM oauth_access_tokens WHERE token_hash = sha256($1::bytea)")
+            .bind(user.token.as_bytes())
+            .fetch_one(pool)
+            .await
+            .unwrap();
     assert_eq!(hashed, 1);
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(pool).await.unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains("correct horse"));
 }
