@@ -23,7 +23,8 @@ impl AppState {
         account: Id,
         range: &PageRange,
     ) -> Result<Vec<Status>, ApiError> {
-        let (touched, pulls) = tokio::join!(self.store.touch_active(account), self.hybrid_followees(account));
+        let (touched, pulls) =
+            tokio::join!(self.store.touch_active(account), self.store.hybrid_followees(account));
         if let Err(error) = touched {
             tracing::warn!(%error, "activity not recorded");
         }
@@ -67,26 +68,6 @@ impl AppState {
             tracing::warn!(%error, ?feed, "rebuilt feed not stored");
         }
         Ok(range.select(ids))
-    }
-
-    /// The hybrid authors `account` follows, cached briefly (dropped when it follows or
-    /// unfollows someone).
-    async fn hybrid_followees(&self, account: Id) -> Result<Vec<Id>, ApiError> {
-        if let Ok(Some(Some(cached))) = self
-            .cache
-            .get_entities::<Vec<Id>>(EntityKind::HybridFollowees, &[account])
-            .await
-            .map(|mut v| v.pop())
-        {
-            return Ok(cached);
-        }
-        let followees = self.store.hybrid_followees(account).await?;
-        if let Err(error) =
-            self.cache.put_entities(EntityKind::HybridFollowees, &[(account, &followees)]).await
-        {
-            tracing::warn!(%error, "hybrid followees not cached");
-        }
-        Ok(followees)
     }
 
     /// Renders statuses in the order of `ids`, skipping any that no longer exist.

@@ -15,8 +15,6 @@ use crate::{Cache, Result};
 pub enum EntityKind {
     Status,
     Account,
-    /// The hybrid authors an account follows (the feeds its home timeline pulls).
-    HybridFollowees,
 }
 
 impl EntityKind {
@@ -24,14 +22,13 @@ impl EntityKind {
         match self {
             Self::Status => "status",
             Self::Account => "account",
-            Self::HybridFollowees => "hybrid_followees",
         }
     }
 
     fn ttl(self) -> Duration {
         match self {
             Self::Status => Duration::from_hours(24),
-            Self::Account | Self::HybridFollowees => Duration::from_mins(1),
+            Self::Account => Duration::from_mins(1),
         }
     }
 }

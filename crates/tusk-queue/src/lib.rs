@@ -11,7 +11,7 @@ mod topology;
 
 pub use publisher::Publisher;
 pub use topology::RETRY_DELAYS;
-pub use topology::Topology;
+pub use topology::{QueueType, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

@@ -12,29 +12,47 @@ use crate::Result;
 pub const RETRY_DELAYS: [Duration; 3] =
     [Duration::from_secs(1), Duration::from_secs(10), Duration::from_mins(1)];
 
+/// The kind of RabbitMQ queue Tusk declares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueueType {
+    /// Replicated (Raft) and durable: survives the loss of a node. For production.
+    #[default]
+    Quorum,
+    /// A single node's durable queue: far cheaper to create, for tests that make hundreds.
+    Classic,
+}
+
+impl std::str::FromStr for QueueType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "quorum" => Ok(Self::Quorum),
+            "classic" => Ok(Self::Classic),
+            other => Err(format!("unknown queue type {other:?} (quorum or classic)")),
+        }
+    }
+}
+
 /// The names of Tusk's exchange and queues under one prefix (tests use their own prefix).
 ///
 /// - `{p}.events`: topic exchange the api publishes events to;
 /// - `{p}.fanout`: quorum queue of events (`status.*`, `follow.*`, `account.*`): plan jobs;
 /// - `{p}.deliver`: quorum queue of fan-out batches, fed by the plan jobs;
-/// - `{queue}.retry.{N}s`: a failed message waits here N seconds, then goes back to `{queue}`;
+/// - `{queue}.retry.{N}ms`: a failed message waits here N ms, then goes back to `{queue}`;
 /// - `{queue}.parked`: a message that failed every retry, kept for an operator to inspect.
 #[derive(Clone, Debug)]
 pub struct Topology {
     pub exchange: String,
     pub fanout_queue: String,
     pub deliver_queue: String,
+    /// The wait before each retry of a failed message.
+    pub retry_delays: Vec<Duration>,
+    pub queue_type: QueueType,
 }
 
 fn long(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s))
-}
-
-fn quorum() -> FieldTable {
-    let mut arguments = FieldTable::default();
-    // quorum queues replicate across the cluster's nodes and survive a node's loss
-    arguments.insert("x-queue-type".into(), long("quorum"));
-    arguments
 }
 
 impl Topology {
@@ -43,6 +61,8 @@ impl Topology {
             exchange: format!("{prefix}.events"),
             fanout_queue: format!("{prefix}.fanout"),
             deliver_queue: format!("{prefix}.deliver"),
+            retry_delays: RETRY_DELAYS.to_vec(),
+            queue_type: QueueType::default(),
         }
     }
 
@@ -52,11 +72,22 @@ impl Topology {
     }
 
     pub fn retry_queue(queue: &str, delay: Duration) -> String {
-        format!("{queue}.retry.{}s", delay.as_secs())
+        format!("{queue}.retry.{}ms", delay.as_millis())
     }
 
     pub fn parked_queue(queue: &str) -> String {
         format!("{queue}.parked")
+    }
+
+    fn queue_arguments(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        let kind = match self.queue_type {
+            // quorum queues replicate across the cluster's nodes and survive a node's loss
+            QueueType::Quorum => "quorum",
+            QueueType::Classic => "classic",
+        };
+        arguments.insert("x-queue-type".into(), long(kind));
+        arguments
     }
 
     /// Declares everything; idempotent, so every process does it on connect and a broker that
@@ -72,19 +103,21 @@ impl Topology {
             )
             .await?;
         for queue in self.work_queues() {
-            declare_queue(channel, queue, quorum()).await?;
-            for delay in RETRY_DELAYS {
-                let mut arguments = quorum();
+            declare_queue(channel, queue, self.queue_arguments()).await?;
+            for delay in &self.retry_delays {
+                let mut arguments = self.queue_arguments();
                 arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
                 // expired messages go back to the work queue through the default exchange
                 arguments.insert("x-dead-letter-exchange".into(), long(""));
                 arguments.insert("x-dead-letter-routing-key".into(), long(queue));
-                // at-least-once dead-lettering: a message is not dropped on its way back
-                arguments.insert("x-dead-letter-strategy".into(), long("at-least-once"));
-                arguments.insert("x-overflow".into(), long("reject-publish"));
-                declare_queue(channel, &Self::retry_queue(queue, delay), arguments).await?;
+                if self.queue_type == QueueType::Quorum {
+                    // at-least-once dead-lettering: a message is not dropped on its way back
+                    arguments.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+                    arguments.insert("x-overflow".into(), long("reject-publish"));
+                }
+                declare_queue(channel, &Self::retry_queue(queue, *delay), arguments).await?;
             }
-            declare_queue(channel, &Self::parked_queue(queue), quorum()).await?;
+            declare_queue(channel, &Self::parked_queue(queue), self.queue_arguments()).await?;
         }
         for pattern in ["status.*", "follow.*", "account.*"] {
             channel

@@ -10,7 +10,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
-use tusk_queue::{RETRY_DELAYS, Topology};
+use tusk_queue::Topology;
 
 use crate::Worker;
 use crate::jobs::{self, Message};
@@ -128,7 +128,7 @@ async fn retry_or_park(
     };
     headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(attempt as i64 + 1));
     let message = [(delivery.data.clone(), headers)];
-    if let Some(delay) = RETRY_DELAYS.get(attempt) {
+    if let Some(delay) = worker.settings.topology.retry_delays.get(attempt) {
         tracing::warn!(queue, attempt = attempt + 1, ?delay, error, "job failed; retrying later");
         worker.publisher.publish_to_queue(&Topology::retry_queue(queue, *delay), &message).await
     } else {

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tusk_api::{ApiSettings, AppState};
 use tusk_cache::Cache;
-use tusk_queue::{Publisher, Topology};
+use tusk_queue::{Publisher, QueueType, Topology};
 use tusk_store::Store;
 use tusk_telemetry::{Metrics, Readiness, ReadinessCheck};
 use tusk_worker::{Worker, WorkerSettings};
@@ -26,13 +26,15 @@ pub struct Connections {
     pub redis_prefix: String,
     pub amqp_url: String,
     pub queue_prefix: String,
+    /// Quorum in production; classic for tests that create hundreds of queues.
+    pub queue_type: QueueType,
     /// How long a feed lives unread and unwritten: users inactive longer get theirs rebuilt.
     pub feed_ttl: Duration,
 }
 
 impl Connections {
     pub fn topology(&self) -> Topology {
-        Topology::new(&self.queue_prefix)
+        Topology { queue_type: self.queue_type, ..Topology::new(&self.queue_prefix) }
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tusk::{Connections, Deps, Shutdown};
 use tusk_api::ApiSettings;
 use tusk_core::Instance;
+use tusk_queue::QueueType;
 use tusk_telemetry::LogFormat;
 use tusk_worker::WorkerSettings;
 
@@ -51,6 +52,9 @@ struct ConnectionArgs {
     /// Prefix of the RabbitMQ exchange and queue names.
     #[arg(long, env = "TUSK_QUEUE_PREFIX", default_value = "tusk")]
     queue_prefix: String,
+    /// RabbitMQ queue type: quorum (replicated; production) or classic.
+    #[arg(long, env = "TUSK_QUEUE_TYPE", default_value = "quorum")]
+    queue_type: QueueType,
     /// Log format: json (one object per line) or pretty. Filter with RUST_LOG.
     #[arg(long, env = "TUSK_LOG_FORMAT", default_value = "json")]
     log_format: LogFormat,
@@ -72,6 +76,7 @@ impl ConnectionArgs {
             redis_prefix: self.redis_prefix.clone(),
             amqp_url: self.amqp_url.clone(),
             queue_prefix: self.queue_prefix.clone(),
+            queue_type: self.queue_type,
             feed_ttl: Duration::from_secs(self.active_days.max(1) * 24 * 3600),
         }
     }

@@ -136,7 +136,6 @@ pub async fn follow(
     }
     if let Some(event) = state.store.follow(me, target).await? {
         state.forget(EntityKind::Account, &[me, target]).await;
-        state.forget(EntityKind::HybridFollowees, &[me]).await;
         state.publish(event).await;
     }
     relationship(&state, me, target).await
@@ -151,7 +150,6 @@ pub async fn unfollow(
     let me = auth.user("write:follows")?;
     if let Some(event) = state.store.unfollow(me, target).await? {
         state.forget(EntityKind::Account, &[me, target]).await;
-        state.forget(EntityKind::HybridFollowees, &[me]).await;
         state.publish(event).await;
     }
     relationship(&state, me, target).await

@@ -58,3 +58,17 @@ async fn instance_endpoints_describe_the_server() {
     assert!(v2["domain"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(v2["version"].as_str().unwrap().starts_with("4."));
 }
+
+#[tokio::test]
+async fn the_production_topology_declares_quorum_queues() {
+    let app = TestApp::spawn_with_quorum_queues().await;
+    let connection = tusk_queue::connect(&app.conn.amqp_url, "test").await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut classic = lapin::types::FieldTable::default();
+    classic.insert("x-queue-type".into(), lapin::types::AMQPValue::LongString("classic".into()));
+    let options = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
+    let queue = app.conn.topology().fanout_queue;
+    // RabbitMQ refuses to redeclare a queue with another type: the existing one is a quorum queue
+    let redeclared = channel.queue_declare(queue.as_str().into(), options, classic).await;
+    assert!(redeclared.is_err(), "{queue} is not a quorum queue");
+}

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tusk::{Connections, Deps, Shutdown};
 use tusk_api::ApiSettings;
 use tusk_core::Instance;
+use tusk_queue::QueueType;
 use tusk_worker::WorkerSettings;
 
 fn env_or(name: &str, default: &str) -> String {
@@ -47,7 +48,27 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// With the worker's settings changed by `tweak`.
     pub async fn spawn_with(tweak: impl FnOnce(&mut WorkerSettings)) -> Self {
+        Self::spawn_inner(tweak, true, QueueType::Classic).await
+    }
+
+    /// Without an in-process worker: the test runs worker processes itself.
+    pub async fn spawn_api_only() -> Self {
+        Self::spawn_inner(|_| {}, false, QueueType::Classic).await
+    }
+
+    /// On quorum queues, as in production (the others use classic queues: a test run creates
+    /// hundreds of queues, and quorum queues are costly to create on one small node).
+    pub async fn spawn_with_quorum_queues() -> Self {
+        Self::spawn_inner(|_| {}, true, QueueType::Quorum).await
+    }
+
+    async fn spawn_inner(
+        tweak: impl FnOnce(&mut WorkerSettings),
+        with_worker: bool,
+        queue_type: QueueType,
+    ) -> Self {
         let name = format!("tusk_test_{:016x}", rand::rng().random::<u64>());
         let conn = Connections {
             database_url: format!(
@@ -59,6 +80,7 @@ impl TestApp {
             redis_prefix: format!("{name}:"),
             amqp_url: env_or("TUSK_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tusk-test"),
             queue_prefix: name.clone(),
+            queue_type,
             feed_ttl: Duration::from_hours(7 * 24),
         };
         tusk::migrate(&conn)
@@ -95,22 +117,26 @@ impl TestApp {
                 .await
                 .expect("api");
         });
-        tokio::spawn(tusk::run_worker(worker_deps, worker_settings, worker_listener, shutdown.clone()));
+        let mut worker_listener_if_unused = None;
+        if with_worker {
+            tokio::spawn(tusk::run_worker(worker_deps, worker_settings, worker_listener, shutdown.clone()));
+        } else {
+            worker_listener_if_unused = Some(worker_listener);
+        }
         let app = Self {
             base: format!("http://{api_addr}"),
             admin: format!("http://{admin_addr}"),
             worker_admin: format!("http://{worker_addr}"),
-            http: reqwest::Client::new(),
+            // a hung server fails the test instead of hanging it
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
             deps,
             conn,
             shutdown,
         };
-        eventually("the worker to be ready", || async {
-            app.http
-                .get(format!("{}/readyz", app.worker_admin))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK)
+        drop(worker_listener_if_unused);
+        let ready = if with_worker { &app.worker_admin } else { &app.admin };
+        eventually("readiness", || async {
+            app.http.get(format!("{ready}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK)
         })
         .await;
         app
@@ -312,4 +338,92 @@ pub async fn expect_error(response: reqwest::Response, status: StatusCode) -> Va
     let body: Value = response.json().await.expect("error body is JSON");
     assert!(body["error"].is_string(), "no error message in {body}");
     body
+}
+
+impl TestApp {
+    /// Inserts `n` users following `author` straight into PostgreSQL (much faster than signing
+    /// them up), all active now. Returns their account ids in id order.
+    pub async fn seed_followers(&self, author: &str, n: i64) -> Vec<tusk_core::Id> {
+        let tag = format!("{:08x}", rand::rng().random::<u32>());
+        sqlx::query_scalar(
+            "WITH a AS (INSERT INTO accounts (username) \
+                        SELECT 's' || $2 || '_' || g FROM generate_series(1, $1) g RETURNING id), \
+                  u AS (INSERT INTO users (account_id, email, password_hash) \
+                        SELECT id, id || '@seed.example', 'x' FROM a), \
+                  f AS (INSERT INTO follows (account_id, target_account_id) SELECT id, $3 FROM a) \
+             SELECT id FROM a ORDER BY id",
+        )
+        .bind(n)
+        .bind(tag)
+        .bind(author.parse::<i64>().unwrap())
+        .fetch_all(self.deps.store.pool())
+        .await
+        .unwrap()
+    }
+
+    /// How many of `feeds` hold `status` in Redis, read in one pipeline.
+    pub async fn feeds_holding(&self, feeds: &[tusk_core::Id], status: &str) -> usize {
+        let client = redis::Client::open(self.conn.redis_url.as_str()).unwrap();
+        let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+        let mut pipe = redis::pipe();
+        for owner in feeds {
+            pipe.zscore(self.deps.cache.keys().home_feed(*owner), status);
+        }
+        let scores: Vec<Option<f64>> = pipe.query_async(&mut redis).await.unwrap();
+        scores.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+/// A `tusk worker` process (the real binary) on this test's database, prefix and queues.
+/// Killed when dropped.
+pub struct WorkerProcess {
+    pub child: std::process::Child,
+    pub admin: String,
+}
+
+impl WorkerProcess {
+    pub async fn start(app: &TestApp, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conn = &app.conn;
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tusk"))
+            .arg("worker")
+            .env("DATABASE_URL", &conn.database_url)
+            .env("REDIS_URL", &conn.redis_url)
+            .env("TUSK_REDIS_PREFIX", &conn.redis_prefix)
+            .env("AMQP_URL", &conn.amqp_url)
+            .env("TUSK_QUEUE_PREFIX", &conn.queue_prefix)
+            .env("TUSK_QUEUE_TYPE", if conn.queue_type == QueueType::Quorum { "quorum" } else { "classic" })
+            .env("TUSK_ADMIN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TUSK_DB_POOL_SIZE", "4")
+            .env("TUSK_POLL_INTERVAL_MS", "200")
+            .env("TUSK_RELAY_MIN_AGE", "1")
+            .env("TUSK_LOG_FORMAT", "pretty")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start tusk worker");
+        let worker = Self { child, admin: format!("http://127.0.0.1:{port}") };
+        eventually("the worker process to be ready", || async {
+            app.http
+                .get(format!("{}/readyz", worker.admin))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await;
+        worker
+    }
+
+    /// SIGKILL: no graceful anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

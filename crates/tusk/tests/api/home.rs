@@ -8,7 +8,7 @@ use crate::helpers::{TestApp, eventually, expect_error, metric_value};
 
 #[tokio::test]
 async fn a_followed_users_post_reaches_the_followers_home_and_leaves_it_on_unfollow() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_quorum_queues().await;
     let alice = app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
 
