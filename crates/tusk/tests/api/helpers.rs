@@ -310,12 +310,22 @@ impl TestApp {
 }
 
 /// Waits (at most 15 s) for an eventually consistent effect, such as a fan-out.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..150 {
+    eventually_within(Duration::from_secs(15), what, check).await;
+}
+
+/// Waits at most `limit` for an eventually consistent effect.
+pub async fn eventually_within<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
         }
