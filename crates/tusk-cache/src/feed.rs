@@ -6,7 +6,7 @@
 //! A complete feed carries the member `0` (score 0) as its marker. Fan-out writes into a key that
 //! was evicted, flushed or expired re-create it without the marker, so a reader can tell a
 //! complete feed from a partial one and rebuild it from PostgreSQL instead of showing half a page.
-//! Every write and read sets the key's TTL, so feeds of users who stopped coming expire.
+//! Rebuilds and reads set the key's TTL, so feeds of users who stopped coming expire.
 //!
 //! Scores are doubles: ids above 2^53 round, so up to 32 neighbouring ids share a score. Ranges
 //! are therefore read with inclusive bounds and a little slack, then cut exactly on the ids.
@@ -45,8 +45,10 @@ impl Cache {
         }
     }
 
-    /// Adds `ids` (and the marker, if `complete`) to one feed, trims it to the newest 800 (the
-    /// marker has rank 0 and stays) and renews its TTL.
+    /// Adds `ids` (and the marker, if `complete`) to one feed and trims it to the newest 800
+    /// (the marker has rank 0 and stays). A rebuild sets the TTL; a fan-out write does not, to
+    /// keep it at two commands per feed (reads renew the TTL, and it outlives the activity
+    /// window, so fan-out, which only writes to active users, finds the key with its TTL).
     fn add_and_trim(&self, pipe: &mut Pipeline, key: &str, ids: &[Id], complete: bool) {
         let mut members: Vec<(f64, i64)> = ids.iter().map(|id| (score(*id), id.0)).collect();
         if complete {
@@ -57,7 +59,9 @@ impl Cache {
         }
         pipe.zadd_multiple(key, &members).ignore();
         pipe.zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1)).ignore();
-        pipe.expire(key, self.feed_ttl_secs()).ignore();
+        if complete {
+            pipe.expire(key, self.feed_ttl_secs()).ignore();
+        }
     }
 
     /// Writes one status into many feeds in one pipelined round trip (one per node on a cluster).

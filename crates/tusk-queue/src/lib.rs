@@ -6,6 +6,8 @@
 //!
 //! Messages are persistent JSON [`tusk_core::Event`]s; the routing key is the event's.
 
+pub use lapin;
+
 mod publisher;
 mod topology;
 

@@ -70,6 +70,8 @@ impl Store {
     /// One page of `author`'s followers, in id order after `after` (keyset paging: each page
     /// costs the same however deep it is). With `active_since`, only users active since then:
     /// feeds of users who stopped coming are not kept warm, and are rebuilt when they return.
+    /// (The bound on `u.account_id` is implied by the join, but without it the planner merges
+    /// against every user from the first one, and each page costs more than the one before.)
     pub async fn follower_page(
         &self,
         author: Id,
@@ -80,6 +82,7 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT f.account_id FROM follows f JOIN users u ON u.account_id = f.account_id \
              WHERE f.target_account_id = $1 AND f.account_id > $2 \
+               AND u.account_id > $2 \
                AND ($3::timestamptz IS NULL OR u.last_active_at >= $3) \
              ORDER BY f.account_id LIMIT $4",
         )

@@ -28,7 +28,9 @@ pub struct Connections {
     pub queue_prefix: String,
     /// Quorum in production; classic for tests that create hundreds of queues.
     pub queue_type: QueueType,
-    /// How long a feed lives unread and unwritten: users inactive longer get theirs rebuilt.
+    /// Users active within this get write fan-out (`TUSK_ACTIVE_DAYS`).
+    pub active_period: Duration,
+    /// How long a feed lives unread: users inactive longer get theirs rebuilt when they return.
     pub feed_ttl: Duration,
 }
 

@@ -77,7 +77,10 @@ impl ConnectionArgs {
             amqp_url: self.amqp_url.clone(),
             queue_prefix: self.queue_prefix.clone(),
             queue_type: self.queue_type,
-            feed_ttl: Duration::from_secs(self.active_days.max(1) * 24 * 3600),
+            // a day longer than the activity window: fan-out (to active users only) never
+            // re-creates a feed that expired, so it never leaves one without a TTL
+            active_period: Duration::from_hours(self.active_days.max(1) * 24),
+            feed_ttl: Duration::from_hours((self.active_days.max(1) + 1) * 24),
         }
     }
 }
@@ -141,7 +144,7 @@ impl WorkerArgs {
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(10)),
             relay_min_age: Duration::from_secs(self.relay_min_age),
             fanout_batch: self.fanout_batch.max(1),
-            active_period: conn.feed_ttl,
+            active_period: conn.active_period,
             hybrid_threshold: self.hybrid_threshold,
         }
     }

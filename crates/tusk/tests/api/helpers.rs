@@ -81,7 +81,8 @@ impl TestApp {
             amqp_url: env_or("TUSK_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tusk-test"),
             queue_prefix: name.clone(),
             queue_type,
-            feed_ttl: Duration::from_hours(7 * 24),
+            active_period: Duration::from_hours(7 * 24),
+            feed_ttl: Duration::from_hours(8 * 24),
         };
         tusk::migrate(&conn)
             .await

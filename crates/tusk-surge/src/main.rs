@@ -1,0 +1,57 @@
+//! `tusk-surge`: rehearses sign-up surges against a running Tusk and benchmarks its tiers.
+//! A client, not part of the server image. Every benchmark measures against a baseline taken
+//! in the same run on the same machine.
+
+mod fanout;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tusk-surge", version, about = "Replays surges against Tusk and benchmarks its tiers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Benchmarks, each a ratio against a baseline taken in the same run.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Fans statuses out to 1k, 10k and 100k followers through a `tusk worker` process and
+    /// compares the delivery rate with redis-benchmark's pipelined ZADD rate on the same Redis.
+    Fanout(FanoutArgs),
+}
+
+#[derive(Args)]
+pub struct FanoutArgs {
+    /// PostgreSQL server; the benchmark (re)creates its own database `tusk_bench` there.
+    #[arg(long, env = "TUSK_BENCH_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// Redis (single server); the benchmark's keys are prefixed `tusk_bench:` and removed first.
+    #[arg(long, env = "TUSK_BENCH_REDIS", default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// RabbitMQ; the benchmark's queues are prefixed `tusk_bench`.
+    #[arg(long, env = "TUSK_BENCH_AMQP", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp: String,
+    /// The `tusk` binary to run the worker from (default: next to this binary).
+    #[arg(long)]
+    tusk_bin: Option<std::path::PathBuf>,
+    /// Followers of the biggest author.
+    #[arg(long, default_value_t = 100_000)]
+    followers: i64,
+    /// Fan-outs measured per author size.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Bench(Bench::Fanout(args)) => fanout::run(&args).await,
+    }
+}
