@@ -172,6 +172,37 @@ ensure_services() {
     ensure_rabbitmq
 }
 
+# A 3-master Redis Cluster on loopback ports, for the tests that run the feed code on a cluster.
+# Idempotent: nodes that answer are kept, a formed cluster is kept.
+TUSK_CLUSTER_PORTS=(7101 7102 7103)
+ensure_redis_cluster() {
+    local dir="${TMPDIR:-/tmp}/tusk-redis-cluster" port nodes=()
+    mkdir -p "$dir"
+    for port in "${TUSK_CLUSTER_PORTS[@]}"; do
+        nodes+=("127.0.0.1:$port")
+        if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) != PONG ]]; then
+            log "Redis Cluster: starting node on port $port"
+            rm -f "$dir/nodes-$port.conf"
+            redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+                --cluster-config-file "$dir/nodes-$port.conf" --dir "$dir" \
+                --save "" --appendonly no --daemonize yes --logfile "$dir/$port.log"
+        fi
+        wait_until 30 "Redis Cluster node $port" redis-cli -h 127.0.0.1 -p "$port" ping
+    done
+    if ! redis-cli -h 127.0.0.1 -p "${TUSK_CLUSTER_PORTS[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+        log "Redis Cluster: creating it from ${nodes[*]}"
+        for port in "${TUSK_CLUSTER_PORTS[@]}"; do
+            redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
+            redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null
+        done
+        redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+        wait_until 30 "Redis Cluster state ok" \
+            bash -c "redis-cli -h 127.0.0.1 -p ${TUSK_CLUSTER_PORTS[0]} cluster info | grep -q cluster_state:ok"
+    fi
+    TUSK_TEST_REDIS_CLUSTER_URL=$(printf 'redis://%s,' "${nodes[@]}")
+    export TUSK_TEST_REDIS_CLUSTER_URL="${TUSK_TEST_REDIS_CLUSTER_URL%,}"
+}
+
 # --- tusk processes (api, worker) -------------------------------------------------------------
 
 TUSK_RUN_DIR="$TUSK_ROOT/.tusk"

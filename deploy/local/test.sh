@@ -35,6 +35,12 @@ WHERE datname LIKE 'tusk\_test\_%'
 \gexec
 SQL
 
+ensure_redis_cluster
+log "Redis Cluster: flushing its nodes (they serve the tests only)"
+for port in "${TUSK_CLUSTER_PORTS[@]}"; do
+    redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
+done
+
 log "Redis: deleting keys tusk_test_*"
 redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'tusk_test_*' |
     xargs -r -d '\n' -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null

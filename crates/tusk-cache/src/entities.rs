@@ -7,6 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tusk_core::Id;
 
+use redis::Cmd;
+
+use crate::connection::Batch;
 use crate::{Cache, Result};
 
 /// What is cached and for how long. Statuses barely change; accounts carry counts, so they
@@ -43,12 +46,11 @@ impl Cache {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::default();
         for id in ids {
-            pipe.get(self.keys.entity(kind.name(), *id));
+            batch.add(Cmd::get(self.keys.entity(kind.name(), *id)));
         }
-        let mut conn = self.conn.clone();
-        let raw: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let raw: Vec<Option<String>> = batch.run(&self.conn).await?;
         Ok(raw.into_iter().map(|json| json.and_then(|j| serde_json::from_str(&j).ok())).collect())
     }
 
@@ -56,26 +58,25 @@ impl Cache {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::default();
         for (id, entry) in entries {
-            pipe.set_ex(
+            batch.add_ignored(Cmd::set_ex(
                 self.keys.entity(kind.name(), *id),
                 serde_json::to_string(entry)?,
                 kind.ttl().as_secs(),
-            )
-            .ignore();
+            ));
         }
-        self.run(&pipe).await
+        self.run(batch).await
     }
 
     pub async fn invalidate_entities(&self, kind: EntityKind, ids: &[Id]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::default();
         for id in ids {
-            pipe.del(self.keys.entity(kind.name(), *id)).ignore();
+            batch.add_ignored(Cmd::del(self.keys.entity(kind.name(), *id)));
         }
-        self.run(&pipe).await
+        self.run(batch).await
     }
 }

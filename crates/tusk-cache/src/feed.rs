@@ -11,7 +11,9 @@
 //! Scores are doubles: ids above 2^53 round, so up to 32 neighbouring ids share a score. Ranges
 //! are therefore read with inclusive bounds and a little slack, then cut exactly on the ids.
 
-use redis::Pipeline;
+use redis::Cmd;
+
+use crate::connection::Batch;
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
 
 use crate::{Cache, Result};
@@ -49,7 +51,7 @@ impl Cache {
     /// (the marker has rank 0 and stays). A rebuild sets the TTL; a fan-out write does not, to
     /// keep it at two commands per feed (reads renew the TTL, and it outlives the activity
     /// window, so fan-out, which only writes to active users, finds the key with its TTL).
-    fn add_and_trim(&self, pipe: &mut Pipeline, key: &str, ids: &[Id], complete: bool) {
+    fn add_and_trim(&self, batch: &mut Batch, key: &str, ids: &[Id], complete: bool) {
         let mut members: Vec<(f64, i64)> = ids.iter().map(|id| (score(*id), id.0)).collect();
         if complete {
             members.push((0.0, COMPLETE_MARKER));
@@ -57,20 +59,21 @@ impl Cache {
         if members.is_empty() {
             return;
         }
-        pipe.zadd_multiple(key, &members).ignore();
-        pipe.zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1)).ignore();
+        batch.add_ignored(Cmd::zadd_multiple(key, &members));
+        batch.add_ignored(Cmd::zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1)));
         if complete {
-            pipe.expire(key, self.feed_ttl_secs()).ignore();
+            batch.add_ignored(Cmd::expire(key, self.feed_ttl_secs()));
         }
     }
 
-    /// Writes one status into many feeds in one pipelined round trip (one per node on a cluster).
+    /// Writes one status into many feeds in one pipelined round trip (on a cluster, one pipeline
+    /// per hash slot, sent concurrently).
     pub async fn insert_into_feeds(&self, feeds: &[Feed], status: Id) -> Result<()> {
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::default();
         for feed in feeds {
-            self.add_and_trim(&mut pipe, &self.feed_key(*feed), &[status], false);
+            self.add_and_trim(&mut batch, &self.feed_key(*feed), &[status], false);
         }
-        self.run(&pipe).await
+        self.run(batch).await
     }
 
     /// Takes statuses out of many feeds in one pipelined round trip.
@@ -79,26 +82,26 @@ impl Cache {
             return Ok(());
         }
         let members: Vec<i64> = statuses.iter().map(|id| id.0).collect();
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::default();
         for feed in feeds {
-            pipe.zrem(self.feed_key(*feed), &members).ignore();
+            batch.add_ignored(Cmd::zrem(self.feed_key(*feed), &members));
         }
-        self.run(&pipe).await
+        self.run(batch).await
     }
 
     /// Merges statuses into one feed (a new follow).
     pub async fn merge_into_feed(&self, feed: Feed, statuses: &[Id]) -> Result<()> {
-        let mut pipe = redis::pipe();
-        self.add_and_trim(&mut pipe, &self.feed_key(feed), statuses, false);
-        self.run(&pipe).await
+        let mut batch = Batch::default();
+        self.add_and_trim(&mut batch, &self.feed_key(feed), statuses, false);
+        self.run(batch).await
     }
 
     /// Stores a feed rebuilt from PostgreSQL and marks it complete, in one command so that no
     /// reader sees the marker without the entries. Entries fan-out added meanwhile are kept.
     pub async fn store_rebuilt_feed(&self, feed: Feed, statuses: &[Id]) -> Result<()> {
-        let mut pipe = redis::pipe();
-        self.add_and_trim(&mut pipe, &self.feed_key(feed), statuses, true);
-        self.run(&pipe).await
+        let mut batch = Batch::default();
+        self.add_and_trim(&mut batch, &self.feed_key(feed), statuses, true);
+        self.run(batch).await
     }
 
     /// One page of each feed, newest first, in one round trip; `None` for a feed that is missing
@@ -108,34 +111,21 @@ impl Cache {
         let upper = range.max_id.map_or_else(|| "+inf".to_owned(), |id| score(id).to_string());
         // the marker (score 0) is never inside a page: the lower bound is exclusive of 0
         let lower = range.lower().map_or_else(|| "(0".to_owned(), |id| score(id).to_string());
-        let mut pipe = redis::pipe();
+        let mut batch = Batch::default();
         for feed in feeds {
             let key = self.feed_key(*feed);
-            pipe.zscore(&key, COMPLETE_MARKER);
+            batch.add(Cmd::zscore(&key, COMPLETE_MARKER));
+            let mut range_cmd = redis::cmd("ZRANGE");
             if range.from_bottom() {
-                pipe.cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(&lower)
-                    .arg(&upper)
-                    .arg("BYSCORE")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(fetch);
+                range_cmd.arg(&key).arg(&lower).arg(&upper).arg("BYSCORE");
             } else {
-                pipe.cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(&upper)
-                    .arg(&lower)
-                    .arg("BYSCORE")
-                    .arg("REV")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(fetch);
+                range_cmd.arg(&key).arg(&upper).arg(&lower).arg("BYSCORE").arg("REV");
             }
-            pipe.expire(&key, self.feed_ttl_secs()).ignore();
+            range_cmd.arg("LIMIT").arg(0).arg(fetch);
+            batch.add(range_cmd);
+            batch.add_ignored(Cmd::expire(&key, self.feed_ttl_secs()));
         }
-        let mut conn = self.conn.clone();
-        let replies: Vec<(Option<f64>, Vec<i64>)> = pipe.query_async(&mut conn).await?;
+        let replies: Vec<(Option<f64>, Vec<i64>)> = batch.run(&self.conn).await?;
         Ok(replies
             .into_iter()
             .map(|(marker, members)| marker.map(|_| range.select(parse_ids(members))))
@@ -150,13 +140,12 @@ impl Cache {
         Ok(parse_ids(members))
     }
 
-    /// Sends a pipeline of writes; an empty one (nothing to merge, say) is not sent at all.
-    pub(crate) async fn run(&self, pipe: &Pipeline) -> Result<()> {
-        if pipe.is_empty() {
+    /// Sends a batch of writes; an empty one (nothing to merge, say) is not sent at all.
+    pub(crate) async fn run(&self, batch: Batch) -> Result<()> {
+        if batch.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
-        let () = pipe.query_async(&mut conn).await?;
+        let () = batch.run(&self.conn).await?;
         Ok(())
     }
 }

@@ -64,10 +64,29 @@ impl TestApp {
         Self::spawn_inner(|_| {}, true, QueueType::Quorum).await
     }
 
+    /// With its feeds and caches on the test Redis Cluster (deploy/local/test.sh starts one).
+    pub async fn spawn_on_cluster(tweak: impl FnOnce(&mut WorkerSettings)) -> Self {
+        let cluster = env_or(
+            "TUSK_TEST_REDIS_CLUSTER_URL",
+            "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103",
+        );
+        Self::spawn_full(tweak, true, QueueType::Classic, cluster).await
+    }
+
     async fn spawn_inner(
         tweak: impl FnOnce(&mut WorkerSettings),
         with_worker: bool,
         queue_type: QueueType,
+    ) -> Self {
+        let redis_url = env_or("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+        Self::spawn_full(tweak, with_worker, queue_type, redis_url).await
+    }
+
+    async fn spawn_full(
+        tweak: impl FnOnce(&mut WorkerSettings),
+        with_worker: bool,
+        queue_type: QueueType,
+        redis_url: String,
     ) -> Self {
         let name = format!("tusk_test_{:016x}", rand::rng().random::<u64>());
         let conn = Connections {
@@ -76,7 +95,7 @@ impl TestApp {
                 env_or("TUSK_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
             ),
             database_pool_size: 5,
-            redis_url: env_or("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_url,
             redis_prefix: format!("{name}:"),
             amqp_url: env_or("TUSK_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tusk-test"),
             queue_prefix: name.clone(),
@@ -372,16 +391,30 @@ impl TestApp {
         .unwrap()
     }
 
-    /// How many of `feeds` hold `status` in Redis, read in one pipeline.
+    /// How many of `feeds` hold `status` in Redis (single server or cluster).
     pub async fn feeds_holding(&self, feeds: &[tusk_core::Id], status: &str) -> usize {
-        let client = redis::Client::open(self.conn.redis_url.as_str()).unwrap();
-        let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-        let mut pipe = redis::pipe();
-        for owner in feeds {
-            pipe.zscore(self.deps.cache.keys().home_feed(*owner), status);
+        let conn = tusk_cache::RedisConnection::open(&self.conn.redis_url).await.unwrap();
+        let mut holding = 0;
+        for chunk in feeds.chunks(500) {
+            let checks = chunk.iter().map(|owner| {
+                let mut conn = conn.clone();
+                let key = self.deps.cache.keys().home_feed(*owner);
+                async move {
+                    let score: Option<f64> =
+                        redis::cmd("ZSCORE").arg(key).arg(status).query_async(&mut conn).await.unwrap();
+                    score.is_some()
+                }
+            });
+            holding += futures_util::future::join_all(checks).await.into_iter().filter(|held| *held).count();
         }
-        let scores: Vec<Option<f64>> = pipe.query_async(&mut redis).await.unwrap();
-        scores.iter().filter(|s| s.is_some()).count()
+        holding
+    }
+
+    /// Deletes one key (as an eviction would), on a single server or a cluster.
+    pub async fn evict(&self, key: &str) {
+        let mut conn = tusk_cache::RedisConnection::open(&self.conn.redis_url).await.unwrap();
+        let removed: i64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+        assert_eq!(removed, 1, "{key} was not there");
     }
 }
 

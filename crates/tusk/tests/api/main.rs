@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod cluster;
 mod fanout;
 mod helpers;
 mod home;
