@@ -99,3 +99,26 @@ async fn a_worker_killed_mid_fanout_loses_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_stops_cleanly_on_sigterm() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::spawn_api_only().await;
+    let mut worker = WorkerProcess::start(&app, &[]).await;
+    let bob = app.sign_up("bob").await;
+    let status = app.post_status(&bob, "before the stop").await["id"].as_str().unwrap().to_owned();
+    eventually("the post in bob's feed", || async { app.in_redis_feed(&bob, &status).await }).await;
+
+    let pid = worker.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // it stops taking messages, finishes what it holds, closes its connections and exits 0
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = worker.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker did not exit within 15 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
+}
