@@ -5,11 +5,7 @@ use crate::helpers::{TestApp, eventually};
 #[tokio::test]
 async fn the_whole_path_runs_on_a_redis_cluster() {
     let app = TestApp::spawn_on_cluster(|worker| worker.fanout_batch = 100).await;
-    let alice = app.sign_up("alice").await;
-    let bob = app.sign_up("bob").await;
-    app.follow(&alice, &bob).await;
-    app.wait_for_jobs("merge_follow", 1).await;
-    assert!(app.home_ids(&alice, "").await.is_empty());
+    let (alice, bob) = app.alice_follows_bob().await;
     // 1,000 more followers: batches whose feeds spread over every slot range
     let followers = app.seed_followers(&bob.id, 1000).await;
 

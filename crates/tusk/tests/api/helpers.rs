@@ -321,6 +321,17 @@ impl TestApp {
         .await;
     }
 
+    /// Signs up alice and bob, makes alice follow bob, waits for the follow's merge and reads
+    /// alice's home once, so that her feed exists (complete) and only a fan-out can add to it.
+    pub async fn alice_follows_bob(&self) -> (User, User) {
+        let alice = self.sign_up("alice").await;
+        let bob = self.sign_up("bob").await;
+        assert_eq!(self.follow(&alice, &bob).await["following"], true);
+        self.wait_for_jobs("merge_follow", 1).await;
+        assert!(self.home_ids(&alice, "").await.is_empty());
+        (alice, bob)
+    }
+
     /// Whether `status_id` sits in `user`'s home feed in Redis. Unlike the API, this cannot be
     /// satisfied by a rebuild from PostgreSQL: only a fan-out puts it there.
     pub async fn in_redis_feed(&self, user: &User, status_id: &str) -> bool {

@@ -140,11 +140,7 @@ async fn reading_home_needs_a_user_token_with_read() {
 #[tokio::test]
 async fn direct_statuses_stay_out_of_follower_homes() {
     let app = TestApp::spawn().await;
-    let alice = app.sign_up("alice").await;
-    let bob = app.sign_up("bob").await;
-    app.follow(&alice, &bob).await;
-    app.wait_for_jobs("merge_follow", 1).await;
-    assert!(app.home_ids(&alice, "").await.is_empty());
+    let (alice, bob) = app.alice_follows_bob().await;
     let response = app
         .http
         .post(app.url("/api/v1/statuses"))
@@ -168,11 +164,7 @@ async fn direct_statuses_stay_out_of_follower_homes() {
 #[tokio::test]
 async fn the_outbox_relay_publishes_what_the_api_did_not() {
     let app = TestApp::spawn().await;
-    let alice = app.sign_up("alice").await;
-    let bob = app.sign_up("bob").await;
-    app.follow(&alice, &bob).await;
-    app.wait_for_jobs("merge_follow", 1).await;
-    assert!(app.home_ids(&alice, "").await.is_empty());
+    let (alice, bob) = app.alice_follows_bob().await;
     // as if the api had crashed between its commit and its publish
     let text = tusk_core::StatusText::parse("written, never published").unwrap();
     let (status, _event) = app

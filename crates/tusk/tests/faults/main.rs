@@ -40,11 +40,7 @@ impl Drop for StoppedRabbitMq {
 async fn posts_accepted_while_rabbitmq_is_down_reach_every_feed_once_it_is_back() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::spawn().await;
-    let alice = app.sign_up("alice").await;
-    let bob = app.sign_up("bob").await;
-    app.follow(&alice, &bob).await;
-    app.wait_for_jobs("merge_follow", 1).await;
-    assert!(app.home_ids(&alice, "").await.is_empty());
+    let (alice, bob) = app.alice_follows_bob().await;
 
     let outage = StoppedRabbitMq::stop();
     let mut accepted = Vec::new();
