@@ -81,10 +81,16 @@ impl Publisher {
         {
             return Ok(channel.clone());
         }
-        let connection = crate::connect(&self.url, &self.name).await?;
-        let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        self.topology.declare(&channel).await?;
+        // connecting, opening the channel and declaring the topology together get one deadline
+        let open = async {
+            let connection = crate::connect(&self.url, &self.name).await?;
+            let channel = connection.create_channel().await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            self.topology.declare(&channel).await?;
+            Ok::<_, QueueError>((connection, channel))
+        };
+        let (connection, channel) =
+            tokio::time::timeout(TIMEOUT, open).await.map_err(|_| QueueError::Timeout(TIMEOUT))??;
         *link = Some((connection, channel.clone()));
         Ok(channel)
     }

@@ -9,10 +9,11 @@ mod outbox;
 mod statuses;
 mod tokens;
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase as _;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use accounts::{AccountRow, Credentials, NewUser, SignupConflicts};
 pub use apps::{AppRow, NewApp};
@@ -34,12 +35,14 @@ pub struct Store {
 
 impl Store {
     /// Builds the pool without connecting: the process starts while PostgreSQL is down, and
-    /// `/readyz` tells when it is reachable. Every acquire waits at most 5 s, then fails fast.
+    /// `/readyz` tells when it is reachable. Every acquire waits at most 5 s and every statement
+    /// runs at most 10 s, so a stalled database turns into errors, not hung requests.
     pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", "10s")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(url)?;
+            .connect_lazy_with(options);
         Ok(Self { pool })
     }
 
