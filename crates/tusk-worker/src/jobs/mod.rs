@@ -6,6 +6,7 @@ mod merge_follow;
 
 use std::time::Instant;
 
+use tracing::Instrument as _;
 use tusk_core::{Event, FanoutBatch, FeedAction};
 
 use crate::Worker;
@@ -59,7 +60,8 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
 
 async fn timed<J: Job>(worker: &Worker, job: J) -> Result<(), JobError> {
     let started = Instant::now();
-    let result = job.run(worker).await;
+    // one span per job, so that every log line of a job names it
+    let result = job.run(worker).instrument(tracing::info_span!("job", job = J::NAME)).await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
     worker.metrics.jobs_total.with_label_values(&[J::NAME, outcome]).inc();
     worker
