@@ -38,15 +38,12 @@ impl Job for PlanFanout {
                     Err(tusk_store::StoreError::NotFound) => return Ok(()),
                     Err(other) => return Err(other.into()),
                 };
+                let reaches_followers = status.visibility().reaches_followers();
+                let feeds = if reaches_followers { &own[..] } else { &own[..1] };
+                worker.cache.insert_into_feeds(feeds, self.status_id).await?;
                 // the author's own home counts as a delivery like any follower's
                 worker.metrics.fanout_deliveries_total.inc();
-                if status.visibility().reaches_followers() {
-                    worker.cache.insert_into_feeds(&own, self.status_id).await?;
-                    !self.switch_to_hybrid(worker).await?
-                } else {
-                    worker.cache.insert_into_feeds(&own[..1], self.status_id).await?;
-                    false
-                }
+                reaches_followers && !self.switch_to_hybrid(worker).await?
             }
         };
         if reaches_followers {
