@@ -16,6 +16,8 @@ pub enum Event {
     FollowRemoved { account_id: Id, target_account_id: Id },
     /// A status was deleted: take it out of every feed it was written to.
     StatusDeleted { status_id: Id, account_id: Id },
+    /// `account_id` muted `target_account_id`: remove the target's statuses from its home.
+    AccountMuted { account_id: Id, target_account_id: Id },
 }
 
 impl Event {
@@ -26,6 +28,7 @@ impl Event {
             Self::FollowCreated { .. } => "follow.created",
             Self::FollowRemoved { .. } => "follow.removed",
             Self::StatusDeleted { .. } => "status.deleted",
+            Self::AccountMuted { .. } => "account.muted",
         }
     }
 }

@@ -10,6 +10,16 @@ use crate::{Result, Store, StoreError};
 pub struct Relationship {
     pub following: bool,
     pub followed_by: bool,
+    pub blocking: bool,
+    pub blocked_by: bool,
+    pub muting: bool,
+}
+
+impl Relationship {
+    /// Whether the target's statuses belong in the account's home feed.
+    pub fn feeds_home(&self) -> bool {
+        self.following && !self.muting
+    }
 }
 
 /// `NotFound` unless the account exists.
@@ -23,53 +33,112 @@ async fn ensure_account(tx: &mut Transaction<'_, Postgres>, id: Id) -> Result<()
 
 impl Store {
     /// Makes `account_id` follow `target`. Returns the `FollowCreated` event when the follow is
-    /// new, `None` when it already existed. `NotFound` when the target does not exist.
+    /// new, `None` when it already existed or a block stands between them. `NotFound` when the
+    /// target does not exist.
     pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
-        let insert =
-            "INSERT INTO follows (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        let insert = "INSERT INTO follows (account_id, target_account_id) SELECT $1, $2 \
+                      WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (account_id = $1 AND target_account_id = $2) \
+                                                          OR (account_id = $2 AND target_account_id = $1)) \
+                      ON CONFLICT DO NOTHING";
         let event = Event::FollowCreated { account_id, target_account_id: target };
-        self.change_follow(insert, account_id, target, event).await
+        self.change_relation(insert, account_id, target, Some(event)).await
     }
 
     /// Ends the follow, if there was one. Returns the `FollowRemoved` event when one was removed.
     pub async fn unfollow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
         let delete = "DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2";
         let event = Event::FollowRemoved { account_id, target_account_id: target };
-        self.change_follow(delete, account_id, target, event).await
+        self.change_relation(delete, account_id, target, Some(event)).await
+    }
+
+    /// Mutes `target`: returns the `AccountMuted` event when the mute is new.
+    pub async fn mute(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
+        let insert =
+            "INSERT INTO mutes (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        let event = Event::AccountMuted { account_id, target_account_id: target };
+        self.change_relation(insert, account_id, target, Some(event)).await
+    }
+
+    pub async fn unmute(&self, account_id: Id, target: Id) -> Result<()> {
+        let delete = "DELETE FROM mutes WHERE account_id = $1 AND target_account_id = $2";
+        self.change_relation(delete, account_id, target, None).await.map(|_| ())
+    }
+
+    pub async fn unblock(&self, account_id: Id, target: Id) -> Result<()> {
+        let delete = "DELETE FROM blocks WHERE account_id = $1 AND target_account_id = $2";
+        self.change_relation(delete, account_id, target, None).await.map(|_| ())
+    }
+
+    /// Blocks `target`: ends the follows both ways, in the same transaction as the block, and
+    /// returns their `FollowRemoved` events (the workers clean both home feeds).
+    pub async fn block(&self, account_id: Id, target: Id) -> Result<Vec<OutboxEntry>> {
+        let mut tx = self.pool.begin().await?;
+        ensure_account(&mut tx, target).await?;
+        sqlx::query(
+            "INSERT INTO blocks (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
+        let ended: Vec<(Id, Id)> = sqlx::query_as(
+            "DELETE FROM follows WHERE (account_id = $1 AND target_account_id = $2) \
+                                    OR (account_id = $2 AND target_account_id = $1) \
+             RETURNING account_id, target_account_id",
+        )
+        .bind(account_id)
+        .bind(target)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut entries = Vec::with_capacity(ended.len());
+        for (follower, followed) in ended {
+            let event = Event::FollowRemoved { account_id: follower, target_account_id: followed };
+            entries.push(outbox::enqueue(&mut tx, event).await?);
+        }
+        tx.commit().await?;
+        Ok(entries)
     }
 
     /// Runs `statement` on the pair, and writes `event` in the same transaction if it changed a row.
-    async fn change_follow(
+    async fn change_relation(
         &self,
         statement: &'static str,
         account_id: Id,
         target: Id,
-        event: Event,
+        event: Option<Event>,
     ) -> Result<Option<OutboxEntry>> {
         let mut tx = self.pool.begin().await?;
         ensure_account(&mut tx, target).await?;
         let changed =
             sqlx::query(statement).bind(account_id).bind(target).execute(&mut *tx).await?.rows_affected();
-        let entry = if changed == 1 { Some(outbox::enqueue(&mut tx, event).await?) } else { None };
+        let entry = match event {
+            Some(event) if changed == 1 => Some(outbox::enqueue(&mut tx, event).await?),
+            _ => None,
+        };
         tx.commit().await?;
         Ok(entry)
     }
 
     pub async fn relationship(&self, account_id: Id, target: Id) -> Result<Relationship> {
-        let (following, followed_by): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = $2), \
-                    EXISTS (SELECT 1 FROM follows WHERE account_id = $2 AND target_account_id = $1)",
-        )
-        .bind(account_id)
-        .bind(target)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Relationship { following, followed_by })
+        let (following, followed_by, blocking, blocked_by, muting): (bool, bool, bool, bool, bool) =
+            sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = $2), \
+                        EXISTS (SELECT 1 FROM follows WHERE account_id = $2 AND target_account_id = $1), \
+                        EXISTS (SELECT 1 FROM blocks WHERE account_id = $1 AND target_account_id = $2), \
+                        EXISTS (SELECT 1 FROM blocks WHERE account_id = $2 AND target_account_id = $1), \
+                        EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND target_account_id = $2)",
+            )
+            .bind(account_id)
+            .bind(target)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Relationship { following, followed_by, blocking, blocked_by, muting })
     }
 
     /// One page of `author`'s followers, in id order after `after` (keyset paging: each page
     /// costs the same however deep it is). With `active_since`, only users active since then:
     /// feeds of users who stopped coming are not kept warm, and are rebuilt when they return.
+    /// Followers who mute the author are left out.
     /// (The bound on `u.account_id` is implied by the join, but without it the planner merges
     /// against every user from the first one, and each page costs more than the one before.)
     pub async fn follower_page(
@@ -84,6 +153,7 @@ impl Store {
              WHERE f.target_account_id = $1 AND f.account_id > $2 \
                AND u.account_id > $2 \
                AND ($3::timestamptz IS NULL OR u.last_active_at >= $3) \
+               AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = f.account_id AND m.target_account_id = $1) \
              ORDER BY f.account_id LIMIT $4",
         )
         .bind(author)

@@ -155,6 +155,65 @@ pub async fn unfollow(
     relationship(&state, me, target).await
 }
 
+/// `POST /api/v1/accounts/:id/block`: ends the follows both ways; the workers clean both homes.
+pub async fn block(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(target): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let me = auth.user("write:blocks")?;
+    if me == target {
+        return Err(ApiError::Forbidden);
+    }
+    let events = state.store.block(me, target).await?;
+    if !events.is_empty() {
+        state.forget(EntityKind::Account, &[me, target]).await;
+    }
+    for event in events {
+        state.publish(event).await;
+    }
+    relationship(&state, me, target).await
+}
+
+/// `POST /api/v1/accounts/:id/unblock`.
+pub async fn unblock(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(target): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let me = auth.user("write:blocks")?;
+    state.store.unblock(me, target).await?;
+    relationship(&state, me, target).await
+}
+
+/// `POST /api/v1/accounts/:id/mute`: the account's statuses leave the home feed, and later ones
+/// are not delivered there.
+pub async fn mute(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(target): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let me = auth.user("write:mutes")?;
+    if me == target {
+        return Err(ApiError::Forbidden);
+    }
+    if let Some(event) = state.store.mute(me, target).await? {
+        state.publish(event).await;
+    }
+    relationship(&state, me, target).await
+}
+
+/// `POST /api/v1/accounts/:id/unmute`.
+pub async fn unmute(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(target): PathId,
+) -> Result<Json<Value>, ApiError> {
+    let me = auth.user("write:mutes")?;
+    state.store.unmute(me, target).await?;
+    relationship(&state, me, target).await
+}
+
 async fn relationship(state: &AppState, me: Id, target: Id) -> Result<Json<Value>, ApiError> {
     let rel = state.store.relationship(me, target).await?;
     Ok(Json(entities::relationship(target, rel)))

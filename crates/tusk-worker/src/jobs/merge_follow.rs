@@ -19,7 +19,7 @@ impl Job for MergeFollow {
 
     async fn run(self, worker: &Worker) -> Result<(), JobError> {
         // events may be handled out of order: act on the follow as it stands now
-        if !worker.store.relationship(self.account_id, self.target_account_id).await?.following {
+        if !worker.store.relationship(self.account_id, self.target_account_id).await?.feeds_home() {
             return Ok(());
         }
         let ids = worker.store.recent_status_ids_for_followers(self.target_account_id, MERGE_LIMIT).await?;
@@ -28,7 +28,7 @@ impl Job for MergeFollow {
     }
 }
 
-/// An ended follow: the formerly followed account's statuses leave the home feed.
+/// An ended follow, or a mute: the account's statuses leave the home feed.
 pub(crate) struct UnmergeFollow {
     pub account_id: Id,
     pub target_account_id: Id,
@@ -38,7 +38,7 @@ impl Job for UnmergeFollow {
     const NAME: &'static str = "unmerge_follow";
 
     async fn run(self, worker: &Worker) -> Result<(), JobError> {
-        if worker.store.relationship(self.account_id, self.target_account_id).await?.following {
+        if worker.store.relationship(self.account_id, self.target_account_id).await?.feeds_home() {
             return Ok(());
         }
         // a feed holds at most 800 entries, so the target's newest 800 cover every one in it

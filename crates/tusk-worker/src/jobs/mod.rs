@@ -51,9 +51,10 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
         Message::Event(Event::FollowCreated { account_id, target_account_id }) => {
             timed(worker, MergeFollow { account_id, target_account_id }).await
         }
-        Message::Event(Event::FollowRemoved { account_id, target_account_id }) => {
-            timed(worker, UnmergeFollow { account_id, target_account_id }).await
-        }
+        Message::Event(
+            Event::FollowRemoved { account_id, target_account_id }
+            | Event::AccountMuted { account_id, target_account_id },
+        ) => timed(worker, UnmergeFollow { account_id, target_account_id }).await,
         Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
     }
 }

@@ -196,3 +196,61 @@ async fn a_message_that_keeps_failing_is_retried_then_parked_and_counted() {
     assert_eq!(metric_value(&metrics, &series), 1);
     assert_eq!(Topology::messages_ready(&channel, &topology.fanout_queue).await.unwrap(), 0);
 }
+
+async fn relation(
+    app: &TestApp,
+    user: &crate::helpers::User,
+    target: &crate::helpers::User,
+    action: &str,
+) -> Value {
+    let url = app.url(&format!("/api/v1/accounts/{}/{action}", target.id));
+    let response = app.http.post(url).bearer_auth(&user.token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{action}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_block_ends_both_follows_and_cleans_both_homes() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    app.follow(&bob, &alice).await;
+    app.wait_for_jobs("merge_follow", 2).await;
+    let from_bob = app.post_status(&bob, "from bob").await["id"].as_str().unwrap().to_owned();
+    let from_alice = app.post_status(&alice, "from alice").await["id"].as_str().unwrap().to_owned();
+    eventually("fan-out both ways", || async {
+        app.in_redis_feed(&alice, &from_bob).await && app.in_redis_feed(&bob, &from_alice).await
+    })
+    .await;
+
+    let rel = relation(&app, &bob, &alice, "block").await;
+    assert_eq!(rel["blocking"], true);
+    assert_eq!(rel["following"], false);
+    assert_eq!(rel["followed_by"], false);
+    eventually("both homes cleaned", || async {
+        !app.in_redis_feed(&alice, &from_bob).await && !app.in_redis_feed(&bob, &from_alice).await
+    })
+    .await;
+    // and alice cannot follow her way back in
+    assert_eq!(app.follow(&alice, &bob).await["following"], false);
+    assert_eq!(app.follow(&alice, &bob).await["blocked_by"], true);
+    assert_eq!(relation(&app, &bob, &alice, "unblock").await["blocking"], false);
+}
+
+#[tokio::test]
+async fn a_mute_cleans_the_home_and_keeps_later_posts_out() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    let before = app.post_status(&bob, "before the mute").await["id"].as_str().unwrap().to_owned();
+    eventually("fan-out", || async { app.in_redis_feed(&alice, &before).await }).await;
+
+    let rel = relation(&app, &alice, &bob, "mute").await;
+    assert_eq!(rel["muting"], true);
+    assert_eq!(rel["following"], true, "a mute is not an unfollow");
+    eventually("the muted post to leave", || async { !app.in_redis_feed(&alice, &before).await }).await;
+
+    let after = app.post_status(&bob, "after the mute").await["id"].as_str().unwrap().to_owned();
+    app.wait_for_jobs("plan_fanout", 2).await;
+    assert!(app.in_redis_feed(&bob, &after).await);
+    assert!(!app.in_redis_feed(&alice, &after).await, "the fan-out skips muters");
+    assert_eq!(relation(&app, &alice, &bob, "unmute").await["muting"], false);
+}
