@@ -148,19 +148,34 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return Ok(Self(None));
+        let token = match parts.headers.get(AUTHORIZATION) {
+            Some(header) => header
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(ApiError::InvalidToken)?
+                .to_owned(),
+            // browsers cannot set headers on a WebSocket: streaming takes the token in the query
+            None => match query_token(parts) {
+                Some(token) => token,
+                None => return Ok(Self(None)),
+            },
         };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::InvalidToken)?;
+        let token = token.as_str();
         let row = state.store.token_by_hash(&tusk_core::token::digest(token)).await?;
         row.map(|r| Self(Some(r))).ok_or(ApiError::InvalidToken)
     }
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query()?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(name, _)| name == "access_token")
+        .map(|(_, token)| token)
+        .filter(|t| !t.is_empty())
 }
 
 /// Deserializers that take what Rails would: `true`, `"true"`, `"1"`, `"on"` for booleans.

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-use crate::handlers::{accounts, apps, instance, oauth, statuses, timelines};
+use crate::handlers::{accounts, apps, instance, oauth, statuses, streaming, timelines};
 use crate::{AppState, middleware};
 
 pub fn router(state: AppState) -> Router {
@@ -25,6 +25,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/statuses", post(statuses::create))
         .route("/api/v1/statuses/{id}", get(statuses::show).delete(statuses::delete))
         .route("/api/v1/timelines/home", get(timelines::home))
+        .route("/api/v1/streaming", get(streaming::websocket))
+        .route("/api/v1/streaming/health", get(streaming::health))
+        .route("/api/v1/streaming/user", get(streaming::sse_user))
+        .route("/api/v1/streaming/public", get(streaming::sse_public))
+        .route("/api/v1/streaming/public/local", get(streaming::sse_public_local))
         .fallback(|| async { crate::ApiError::NotFound })
         // metrics see every request, matched or not, with its final status
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))

@@ -15,6 +15,8 @@ pub struct ApiSettings {
     /// How many argon2 hashes may run at once (`TUSK_PASSWORD_HASHERS`); more wait in line, so a
     /// sign-up flood cannot take every core from timeline reads.
     pub password_hashers: usize,
+    /// Streaming connections one replica holds at most (`TUSK_STREAMING_MAX`).
+    pub max_streams: usize,
 }
 
 /// Everything a handler reaches, built once at start-up and shared by every request.
@@ -28,6 +30,7 @@ pub struct App {
     pub(crate) metrics: Metrics,
     pub(crate) instance: Instance,
     pub(crate) passwords: PasswordHasher,
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             metrics,
             instance: settings.instance,
             passwords: PasswordHasher::new(settings.password_hashers),
+            streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
         }))
     }
 }

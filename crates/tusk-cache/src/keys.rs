@@ -22,6 +22,12 @@ impl Keys {
         format!("{}feed:account:{account}", self.prefix)
     }
 
+    /// `{prefix}timeline:{name}`: the pub/sub channel of a streaming timeline (`{account_id}`,
+    /// `public`, `public:local`), as Mastodon's streaming server names them.
+    pub fn timeline_channel(&self, name: &str) -> String {
+        format!("{}timeline:{name}", self.prefix)
+    }
+
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.
     pub fn entity(&self, kind: &str, id: Id) -> String {
         format!("{}{kind}:{id}", self.prefix)

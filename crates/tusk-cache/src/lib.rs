@@ -5,6 +5,7 @@ mod connection;
 mod entities;
 mod feed;
 mod keys;
+mod stream;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ pub use connection::RedisConnection;
 pub use entities::EntityKind;
 pub use feed::Feed;
 pub use keys::Keys;
+pub use stream::{StreamEvent, Timeline};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -29,6 +31,8 @@ pub struct Cache {
     conn: RedisConnection,
     keys: Keys,
     feed_ttl: Duration,
+    /// A node to subscribe on: on a cluster, PUBLISH reaches every node.
+    pubsub: redis::Client,
 }
 
 impl std::fmt::Debug for Cache {
@@ -41,7 +45,9 @@ impl Cache {
     /// `url` is one `redis://` URL, or several separated by commas for a Redis Cluster.
     /// `feed_ttl`: how long a feed lives unread and unwritten (`TUSK_ACTIVE_DAYS`).
     pub async fn connect(url: &str, prefix: &str, feed_ttl: Duration) -> Result<Self> {
-        Ok(Self { conn: RedisConnection::open(url).await?, keys: Keys::new(prefix), feed_ttl })
+        let first = url.split(',').map(str::trim).find(|s| !s.is_empty()).unwrap_or(url);
+        let pubsub = redis::Client::open(first)?;
+        Ok(Self { conn: RedisConnection::open(url).await?, keys: Keys::new(prefix), feed_ttl, pubsub })
     }
 
     fn feed_ttl_secs(&self) -> i64 {

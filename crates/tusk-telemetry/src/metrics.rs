@@ -22,6 +22,7 @@ pub struct Metrics {
     pub outbox_pending: IntGauge,
     pub outbox_published_total: IntCounterVec,
     pub feed_regenerations_total: IntCounter,
+    pub streaming_connections: IntGauge,
 }
 
 /// Request latencies: 1 ms to 10 s.
@@ -99,6 +100,10 @@ impl Metrics {
                 "tusk_feed_regenerations_total",
                 "Home feeds rebuilt from PostgreSQL because Redis had none",
             )?,
+            streaming_connections: IntGauge::new(
+                "tusk_streaming_connections",
+                "Open streaming connections (WebSocket and SSE) on this replica",
+            )?,
             registry,
         };
         metrics.register_all()?;
@@ -121,6 +126,7 @@ impl Metrics {
         r.register(Box::new(self.outbox_pending.clone()))?;
         r.register(Box::new(self.outbox_published_total.clone()))?;
         r.register(Box::new(self.feed_regenerations_total.clone()))?;
+        r.register(Box::new(self.streaming_connections.clone()))?;
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(())
     }

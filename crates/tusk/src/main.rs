@@ -99,6 +99,9 @@ struct ApiArgs {
     /// Password hashes computed at once (0: one per core).
     #[arg(long, env = "TUSK_PASSWORD_HASHERS", default_value_t = 0)]
     password_hashers: usize,
+    /// Streaming connections (WebSocket and SSE) one replica holds at most.
+    #[arg(long, env = "TUSK_STREAMING_MAX", default_value_t = 10_000)]
+    streaming_max: usize,
 }
 
 impl ApiArgs {
@@ -107,6 +110,7 @@ impl ApiArgs {
         ApiSettings {
             instance: Instance { domain: self.domain.clone(), https: self.https },
             password_hashers: if self.password_hashers == 0 { cores } else { self.password_hashers },
+            max_streams: self.streaming_max,
         }
     }
 }

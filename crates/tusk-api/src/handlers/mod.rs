@@ -5,4 +5,5 @@ pub mod apps;
 pub mod instance;
 pub mod oauth;
 pub mod statuses;
+pub mod streaming;
 pub mod timelines;

@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use lapin::types::FieldTable;
-use tusk_cache::Feed;
-use tusk_core::{FanoutBatch, FeedAction, Id};
+use tusk_cache::{Feed, StreamEvent, Timeline};
+use tusk_core::{FanoutBatch, FeedAction, Id, Visibility};
 
 use super::{Job, JobError};
 use crate::Worker;
@@ -29,6 +29,11 @@ impl Job for PlanFanout {
         let reaches_followers = match self.action {
             FeedAction::Remove => {
                 worker.cache.remove_from_feeds(&own, &[self.status_id]).await?;
+                let everywhere = [Timeline::User(self.author_id), Timeline::Public, Timeline::PublicLocal];
+                worker
+                    .cache
+                    .publish_stream(&everywhere, &StreamEvent::Delete { status_id: self.status_id })
+                    .await?;
                 true
             }
             FeedAction::Insert => {
@@ -43,6 +48,14 @@ impl Job for PlanFanout {
                 worker.cache.insert_into_feeds(feeds, self.status_id).await?;
                 // the author's own home counts as a delivery like any follower's
                 worker.metrics.fanout_deliveries_total.inc();
+                let mut timelines = vec![Timeline::User(self.author_id)];
+                if status.visibility() == Visibility::Public {
+                    timelines.extend([Timeline::Public, Timeline::PublicLocal]);
+                }
+                worker
+                    .cache
+                    .publish_stream(&timelines, &StreamEvent::Update { status_id: self.status_id })
+                    .await?;
                 reaches_followers && !self.switch_to_hybrid(worker).await?
             }
         };
@@ -112,14 +125,23 @@ impl Job for DeliverBatch {
     async fn run(self, worker: &Worker) -> Result<(), JobError> {
         let batch = self.0;
         let feeds: Vec<Feed> = batch.feeds.iter().map(|id| Feed::Home(*id)).collect();
+        let timelines: Vec<Timeline> = batch.feeds.iter().map(|id| Timeline::User(*id)).collect();
         match batch.action {
             FeedAction::Insert => {
                 worker.cache.insert_into_feeds(&feeds, batch.status_id).await?;
+                let update = StreamEvent::Update { status_id: batch.status_id };
+                worker.cache.publish_stream(&timelines, &update).await?;
                 worker.metrics.fanout_deliveries_total.inc_by(feeds.len() as u64);
                 let lag_ms = Utc::now().timestamp_millis() - batch.status_id.unix_ms();
                 worker.metrics.fanout_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
             }
-            FeedAction::Remove => worker.cache.remove_from_feeds(&feeds, &[batch.status_id]).await?,
+            FeedAction::Remove => {
+                worker.cache.remove_from_feeds(&feeds, &[batch.status_id]).await?;
+                worker
+                    .cache
+                    .publish_stream(&timelines, &StreamEvent::Delete { status_id: batch.status_id })
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -114,6 +114,7 @@ impl TestApp {
         let settings = ApiSettings {
             instance: Instance { domain: format!("{api_addr}"), https: false },
             password_hashers: 2,
+            max_streams: 4,
         };
         let mut worker_settings = WorkerSettings {
             amqp_url: conn.amqp_url.clone(),

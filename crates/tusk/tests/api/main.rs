@@ -10,3 +10,4 @@ mod helpers;
 mod home;
 mod oauth;
 mod statuses;
+mod streaming;

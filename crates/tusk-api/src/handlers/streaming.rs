@@ -1,0 +1,173 @@
+//! Streaming: `GET /api/v1/streaming` (WebSocket, with `subscribe` messages) and the SSE forms
+//! `/api/v1/streaming/user`, `/public`, `/public/local`, in Mastodon's event format. Events come
+//! from Redis pub/sub, so any replica serves any stream; connections per replica are bounded.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{BoxStream, SelectAll};
+use futures_util::{SinkExt as _, Stream, StreamExt as _};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
+use tusk_cache::{StreamEvent, Timeline};
+use tusk_core::Id;
+
+use crate::extract::{Auth, QueryParams};
+use crate::{ApiError, AppState};
+
+/// `GET /api/v1/streaming/health`.
+pub async fn health() -> &'static str {
+    "OK"
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    stream: Option<String>,
+}
+
+/// Holds a connection's place under the replica's bound and in the gauge.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    state: AppState,
+}
+
+impl Slot {
+    fn take(state: &AppState) -> Result<Self, ApiError> {
+        let permit = Arc::clone(&state.streams)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Unavailable("too many streaming connections".into()))?;
+        state.metrics.streaming_connections.inc();
+        Ok(Self { _permit: permit, state: state.clone() })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.state.metrics.streaming_connections.dec();
+    }
+}
+
+fn timeline(name: &str, viewer: Option<Id>) -> Result<Timeline, ApiError> {
+    match name {
+        "user" => viewer.map(Timeline::User).ok_or(ApiError::InvalidToken),
+        "public" => Ok(Timeline::Public),
+        "public:local" => Ok(Timeline::PublicLocal),
+        _ => Err(ApiError::BadRequest("Unknown stream type".into())),
+    }
+}
+
+/// An event as Mastodon sends it: `update` with the status as JSON, `delete` with its id.
+async fn render(state: &AppState, event: StreamEvent) -> Option<(&'static str, String)> {
+    match event {
+        StreamEvent::Update { status_id } => {
+            let status = state.render_statuses(&[status_id]).await.ok()?.pop()?;
+            Some(("update", serde_json::to_string(&status).ok()?))
+        }
+        StreamEvent::Delete { status_id } => Some(("delete", status_id.to_string())),
+    }
+}
+
+async fn sse(
+    state: AppState,
+    timelines: Vec<Timeline>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = Slot::take(&state)?;
+    let events = state.cache.subscribe(&timelines).await?;
+    let stream =
+        events.filter_map(move |event| {
+            let state = slot.state.clone();
+            let _held = &slot;
+            async move {
+                render(&state, event).await.map(|(name, data)| Ok(Event::default().event(name).data(data)))
+            }
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /api/v1/streaming/user`.
+pub async fn sse_user(State(state): State<AppState>, auth: Auth) -> Result<impl IntoResponse, ApiError> {
+    let me = auth.user("read:statuses")?;
+    sse(state, vec![Timeline::User(me)]).await
+}
+
+/// `GET /api/v1/streaming/public`.
+pub async fn sse_public(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    sse(state, vec![Timeline::Public]).await
+}
+
+/// `GET /api/v1/streaming/public/local`.
+pub async fn sse_public_local(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    sse(state, vec![Timeline::PublicLocal]).await
+}
+
+/// `GET /api/v1/streaming`: a WebSocket; `stream` in the query opens one stream at once, and
+/// `{"type": "subscribe", "stream": "..."}` messages open more.
+pub async fn websocket(
+    State(state): State<AppState>,
+    auth: Auth,
+    QueryParams(query): QueryParams<StreamQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let viewer = auth.viewer();
+    let initial = match query.stream.as_deref() {
+        Some(name) => vec![(name.to_owned(), timeline(name, viewer)?)],
+        None => Vec::new(),
+    };
+    let upgrade =
+        upgrade.map_err(|_| ApiError::BadRequest("This endpoint requires a WebSocket upgrade".into()))?;
+    let slot = Slot::take(&state)?;
+    Ok(upgrade.on_upgrade(move |socket| serve_socket(socket, slot, viewer, initial)))
+}
+
+#[derive(Deserialize)]
+struct Command {
+    #[serde(rename = "type")]
+    kind: String,
+    stream: String,
+}
+
+type Subscription = BoxStream<'static, (String, StreamEvent)>;
+
+async fn subscribe(state: &AppState, name: String, timeline: Timeline) -> Option<Subscription> {
+    let events = state.cache.subscribe(&[timeline]).await.ok()?;
+    Some(events.map(move |event| (name.clone(), event)).boxed())
+}
+
+async fn serve_socket(socket: WebSocket, slot: Slot, viewer: Option<Id>, initial: Vec<(String, Timeline)>) {
+    let state = slot.state.clone();
+    let (mut sink, mut incoming) = socket.split();
+    let mut subscriptions: SelectAll<Subscription> = SelectAll::new();
+    for (name, timeline) in initial {
+        subscriptions.extend(subscribe(&state, name, timeline).await);
+    }
+    loop {
+        tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    let Ok(command) = serde_json::from_str::<Command>(&text) else { continue };
+                    if command.kind == "subscribe"
+                        && let Ok(timeline) = timeline(&command.stream, viewer)
+                    {
+                        subscriptions.extend(subscribe(&state, command.stream, timeline).await);
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            Some((name, event)) = subscriptions.next() => {
+                let Some((event, payload)) = render(&state, event).await else { continue };
+                let frame = json!({ "stream": [name], "event": event, "payload": payload }).to_string();
+                if sink.send(Message::Text(frame.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(slot);
+}
