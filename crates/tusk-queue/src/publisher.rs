@@ -32,10 +32,6 @@ impl Publisher {
         Self { url: url.to_owned(), name: name.to_owned(), topology, link: Mutex::new(None) }
     }
 
-    pub fn topology(&self) -> &Topology {
-        &self.topology
-    }
-
     /// Publishes an event to the events exchange; returns once the broker has confirmed that
     /// it stored the message.
     pub async fn publish(&self, event: &Event) -> Result<()> {

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tusk_cache::EntityKind;
 use tusk_core::{Email, FieldError, Id, Password, Username, ValidationErrors, token};
-use tusk_store::{NewUser, StoreError};
+use tusk_store::{NewUser, OutboxEntry, StoreError};
 
 use crate::entities::{self, Account};
 use crate::extract::{Auth, Params, PathId, lenient};
@@ -130,15 +130,9 @@ pub async fn follow(
     auth: Auth,
     PathId(target): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:follows")?;
-    if me == target {
-        return Err(ApiError::Forbidden);
-    }
-    if let Some(event) = state.store.follow(me, target).await? {
-        state.forget(EntityKind::Account, &[me, target]).await;
-        state.publish(event).await;
-    }
-    relationship(&state, me, target).await
+    let me = other_than_self(auth.user("write:follows")?, target)?;
+    let events = state.store.follow(me, target).await?.into_iter().collect();
+    settle(&state, me, target, events, true).await
 }
 
 /// `POST /api/v1/accounts/:id/unfollow`.
@@ -148,11 +142,8 @@ pub async fn unfollow(
     PathId(target): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let me = auth.user("write:follows")?;
-    if let Some(event) = state.store.unfollow(me, target).await? {
-        state.forget(EntityKind::Account, &[me, target]).await;
-        state.publish(event).await;
-    }
-    relationship(&state, me, target).await
+    let events = state.store.unfollow(me, target).await?.into_iter().collect();
+    settle(&state, me, target, events, true).await
 }
 
 /// `POST /api/v1/accounts/:id/block`: ends the follows both ways; the workers clean both homes.
@@ -161,18 +152,9 @@ pub async fn block(
     auth: Auth,
     PathId(target): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:blocks")?;
-    if me == target {
-        return Err(ApiError::Forbidden);
-    }
+    let me = other_than_self(auth.user("write:blocks")?, target)?;
     let events = state.store.block(me, target).await?;
-    if !events.is_empty() {
-        state.forget(EntityKind::Account, &[me, target]).await;
-    }
-    for event in events {
-        state.publish(event).await;
-    }
-    relationship(&state, me, target).await
+    settle(&state, me, target, events, true).await
 }
 
 /// `POST /api/v1/accounts/:id/unblock`.
@@ -183,7 +165,7 @@ pub async fn unblock(
 ) -> Result<Json<Value>, ApiError> {
     let me = auth.user("write:blocks")?;
     state.store.unblock(me, target).await?;
-    relationship(&state, me, target).await
+    settle(&state, me, target, Vec::new(), false).await
 }
 
 /// `POST /api/v1/accounts/:id/mute`: the account's statuses leave the home feed, and later ones
@@ -193,14 +175,9 @@ pub async fn mute(
     auth: Auth,
     PathId(target): PathId,
 ) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:mutes")?;
-    if me == target {
-        return Err(ApiError::Forbidden);
-    }
-    if let Some(event) = state.store.mute(me, target).await? {
-        state.publish(event).await;
-    }
-    relationship(&state, me, target).await
+    let me = other_than_self(auth.user("write:mutes")?, target)?;
+    let events = state.store.mute(me, target).await?.into_iter().collect();
+    settle(&state, me, target, events, false).await
 }
 
 /// `POST /api/v1/accounts/:id/unmute`.
@@ -211,7 +188,30 @@ pub async fn unmute(
 ) -> Result<Json<Value>, ApiError> {
     let me = auth.user("write:mutes")?;
     state.store.unmute(me, target).await?;
-    relationship(&state, me, target).await
+    settle(&state, me, target, Vec::new(), false).await
+}
+
+/// Following, blocking or muting oneself is not allowed (403, as Mastodon answers).
+fn other_than_self(me: Id, target: Id) -> Result<Id, ApiError> {
+    if me == target { Err(ApiError::Forbidden) } else { Ok(me) }
+}
+
+/// After a relationship change: drops the cached accounts whose counts moved (when the change
+/// moved counts and did something), publishes its events, and answers with the Relationship.
+async fn settle(
+    state: &AppState,
+    me: Id,
+    target: Id,
+    events: Vec<OutboxEntry>,
+    moves_counts: bool,
+) -> Result<Json<Value>, ApiError> {
+    if moves_counts && !events.is_empty() {
+        state.forget(EntityKind::Account, &[me, target]).await;
+    }
+    for event in events {
+        state.publish(event).await;
+    }
+    relationship(state, me, target).await
 }
 
 async fn relationship(state: &AppState, me: Id, target: Id) -> Result<Json<Value>, ApiError> {
