@@ -16,7 +16,7 @@ use redis::Cmd;
 use crate::connection::Batch;
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
 
-use crate::{Cache, Result};
+use crate::{Cache, Result, StreamEvent, Timeline};
 
 const COMPLETE_MARKER: i64 = 0;
 /// How many ids can share one rounded score (2^57 / 2^52).
@@ -68,16 +68,24 @@ impl Cache {
 
     /// Writes one status into many feeds in one pipelined round trip (on a cluster, one pipeline
     /// per hash slot, sent concurrently).
-    pub async fn insert_into_feeds(&self, feeds: &[Feed], status: Id) -> Result<()> {
+    /// `announce`: the streaming timelines told of it, in the same round trip.
+    pub async fn insert_into_feeds(&self, feeds: &[Feed], status: Id, announce: &[Timeline]) -> Result<()> {
         let mut batch = Batch::default();
         for feed in feeds {
             self.add_and_trim(&mut batch, &self.feed_key(*feed), &[status], false);
         }
+        self.announce(&mut batch, announce, &StreamEvent::Update { status_id: status })?;
         self.run(batch).await
     }
 
     /// Takes statuses out of many feeds in one pipelined round trip.
-    pub async fn remove_from_feeds(&self, feeds: &[Feed], statuses: &[Id]) -> Result<()> {
+    /// `announce`: the streaming timelines told of each deletion, in the same round trip.
+    pub async fn remove_from_feeds(
+        &self,
+        feeds: &[Feed],
+        statuses: &[Id],
+        announce: &[Timeline],
+    ) -> Result<()> {
         if statuses.is_empty() {
             return Ok(());
         }
@@ -85,6 +93,9 @@ impl Cache {
         let mut batch = Batch::default();
         for feed in feeds {
             batch.add_ignored(Cmd::zrem(self.feed_key(*feed), &members));
+        }
+        for status in statuses {
+            self.announce(&mut batch, announce, &StreamEvent::Delete { status_id: *status })?;
         }
         self.run(batch).await
     }

@@ -38,14 +38,19 @@ pub enum StreamEvent {
 }
 
 impl Cache {
-    /// Publishes `event` on each timeline, in one batch.
-    pub async fn publish_stream(&self, timelines: &[Timeline], event: &StreamEvent) -> Result<()> {
+    /// Adds a PUBLISH of `event` on each timeline to `batch`, so that an announcement travels in
+    /// the same round trip as the feed write it announces.
+    pub(crate) fn announce(
+        &self,
+        batch: &mut Batch,
+        timelines: &[Timeline],
+        event: &StreamEvent,
+    ) -> Result<()> {
         let payload = serde_json::to_string(event)?;
-        let mut batch = Batch::default();
         for timeline in timelines {
             batch.add_ignored(Cmd::publish(self.keys.timeline_channel(&timeline.channel_name()), &payload));
         }
-        self.run(batch).await
+        Ok(())
     }
 
     /// Subscribes to timelines; the stream ends when the Redis connection does.

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use lapin::types::FieldTable;
-use tusk_cache::{Feed, StreamEvent, Timeline};
+use tusk_cache::{Feed, Timeline};
 use tusk_core::{FanoutBatch, FeedAction, Id, Visibility};
 
 use super::{Job, JobError};
@@ -28,12 +28,8 @@ impl Job for PlanFanout {
         let own = [Feed::Home(self.author_id), Feed::Account(self.author_id)];
         let reaches_followers = match self.action {
             FeedAction::Remove => {
-                worker.cache.remove_from_feeds(&own, &[self.status_id]).await?;
                 let everywhere = [Timeline::User(self.author_id), Timeline::Public, Timeline::PublicLocal];
-                worker
-                    .cache
-                    .publish_stream(&everywhere, &StreamEvent::Delete { status_id: self.status_id })
-                    .await?;
+                worker.cache.remove_from_feeds(&own, &[self.status_id], &everywhere).await?;
                 true
             }
             FeedAction::Insert => {
@@ -45,17 +41,13 @@ impl Job for PlanFanout {
                 };
                 let reaches_followers = status.visibility().reaches_followers();
                 let feeds = if reaches_followers { &own[..] } else { &own[..1] };
-                worker.cache.insert_into_feeds(feeds, self.status_id).await?;
-                // the author's own home counts as a delivery like any follower's
-                worker.metrics.fanout_deliveries_total.inc();
                 let mut timelines = vec![Timeline::User(self.author_id)];
                 if status.visibility() == Visibility::Public {
                     timelines.extend([Timeline::Public, Timeline::PublicLocal]);
                 }
-                worker
-                    .cache
-                    .publish_stream(&timelines, &StreamEvent::Update { status_id: self.status_id })
-                    .await?;
+                worker.cache.insert_into_feeds(feeds, self.status_id, &timelines).await?;
+                // the author's own home counts as a delivery like any follower's
+                worker.metrics.fanout_deliveries_total.inc();
                 reaches_followers && !self.switch_to_hybrid(worker).await?
             }
         };
@@ -128,19 +120,13 @@ impl Job for DeliverBatch {
         let timelines: Vec<Timeline> = batch.feeds.iter().map(|id| Timeline::User(*id)).collect();
         match batch.action {
             FeedAction::Insert => {
-                worker.cache.insert_into_feeds(&feeds, batch.status_id).await?;
-                let update = StreamEvent::Update { status_id: batch.status_id };
-                worker.cache.publish_stream(&timelines, &update).await?;
+                worker.cache.insert_into_feeds(&feeds, batch.status_id, &timelines).await?;
                 worker.metrics.fanout_deliveries_total.inc_by(feeds.len() as u64);
                 let lag_ms = Utc::now().timestamp_millis() - batch.status_id.unix_ms();
                 worker.metrics.fanout_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
             }
             FeedAction::Remove => {
-                worker.cache.remove_from_feeds(&feeds, &[batch.status_id]).await?;
-                worker
-                    .cache
-                    .publish_stream(&timelines, &StreamEvent::Delete { status_id: batch.status_id })
-                    .await?;
+                worker.cache.remove_from_feeds(&feeds, &[batch.status_id], &timelines).await?;
             }
         }
         Ok(())

@@ -46,7 +46,7 @@ impl Job for UnmergeFollow {
             .store
             .recent_status_ids_for_followers(self.target_account_id, HOME_FEED_MAX_ITEMS as i64)
             .await?;
-        worker.cache.remove_from_feeds(&[Feed::Home(self.account_id)], &ids).await?;
+        worker.cache.remove_from_feeds(&[Feed::Home(self.account_id)], &ids, &[]).await?;
         Ok(())
     }
 }
