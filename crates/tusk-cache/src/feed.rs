@@ -21,6 +21,11 @@ use crate::{Cache, Result, StreamEvent, Timeline};
 const COMPLETE_MARKER: i64 = 0;
 /// How many ids can share one rounded score (2^57 / 2^52).
 const SCORE_SLACK: usize = 32;
+/// Fan-out trims a feed on about one write in this many, which one chosen by a hash of the feed
+/// and the status so that trims spread evenly. A feed then runs a few dozen entries over 800
+/// before it is cut back, for half the Redis commands per delivery (and reads only ever look at
+/// the top). Rebuilds and merges always trim.
+const TRIM_EVERY: u64 = 8;
 
 /// Which feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,6 +36,14 @@ pub enum Feed {
 
 fn score(id: Id) -> f64 {
     id.0 as f64
+}
+
+/// Whether the fan-out write of `status` into `feed` trims it (about one in [`TRIM_EVERY`]).
+fn trim_due(feed: Feed, status: Id) -> bool {
+    let (Feed::Home(owner) | Feed::Account(owner)) = feed;
+    // Fibonacci hashing: the top bits of the product depend on every bit of the input
+    let mixed = (owner.0 ^ status.0).cast_unsigned().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 32).is_multiple_of(TRIM_EVERY)
 }
 
 fn parse_ids(members: Vec<i64>) -> Vec<Id> {
@@ -47,11 +60,11 @@ impl Cache {
         }
     }
 
-    /// Adds `ids` (and the marker, if `complete`) to one feed and trims it to the newest 800
-    /// (the marker has rank 0 and stays). A rebuild sets the TTL; a fan-out write does not, to
-    /// keep it at two commands per feed (reads renew the TTL, and it outlives the activity
-    /// window, so fan-out, which only writes to active users, finds the key with its TTL).
-    fn add_and_trim(&self, batch: &mut Batch, key: &str, ids: &[Id], complete: bool) {
+    /// Adds `ids` (and the marker, if `complete`) to one feed and, if `trim`, trims it to the
+    /// newest 800 (the marker has rank 0 and stays). A rebuild sets the TTL; a fan-out write does
+    /// not, to keep it at one or two commands per feed (reads renew the TTL, and it outlives the
+    /// activity window, so fan-out, which only writes to active users, finds the key with its TTL).
+    fn add_and_trim(&self, batch: &mut Batch, key: &str, ids: &[Id], complete: bool, trim: bool) {
         let mut members: Vec<(f64, i64)> = ids.iter().map(|id| (score(*id), id.0)).collect();
         if complete {
             members.push((0.0, COMPLETE_MARKER));
@@ -60,26 +73,27 @@ impl Cache {
             return;
         }
         batch.add_ignored(Cmd::zadd_multiple(key, &members));
-        batch.add_ignored(Cmd::zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1)));
+        if trim {
+            batch.add_ignored(Cmd::zremrangebyrank(key, 1, -(HOME_FEED_MAX_ITEMS as isize + 1)));
+        }
         if complete {
             batch.add_ignored(Cmd::expire(key, self.feed_ttl_secs()));
         }
     }
 
     /// Writes one status into many feeds in one pipelined round trip (on a cluster, one pipeline
-    /// per hash slot, sent concurrently).
-    /// `announce`: the streaming timelines told of it, in the same round trip.
+    /// per hash slot, sent concurrently), trimming each feed on one write in [`TRIM_EVERY`].
+    /// `announce`: the streaming timelines told of it (see [`Cache::run_announcing`]).
     pub async fn insert_into_feeds(&self, feeds: &[Feed], status: Id, announce: &[Timeline]) -> Result<()> {
         let mut batch = Batch::default();
         for feed in feeds {
-            self.add_and_trim(&mut batch, &self.feed_key(*feed), &[status], false);
+            self.add_and_trim(&mut batch, &self.feed_key(*feed), &[status], false, trim_due(*feed, status));
         }
-        self.announce(&mut batch, announce, &StreamEvent::Update { status_id: status })?;
-        self.run(batch).await
+        self.run_announcing(batch, announce, &[StreamEvent::Update { status_id: status }]).await
     }
 
     /// Takes statuses out of many feeds in one pipelined round trip.
-    /// `announce`: the streaming timelines told of each deletion, in the same round trip.
+    /// `announce`: the streaming timelines told of each deletion.
     pub async fn remove_from_feeds(
         &self,
         feeds: &[Feed],
@@ -94,16 +108,15 @@ impl Cache {
         for feed in feeds {
             batch.add_ignored(Cmd::zrem(self.feed_key(*feed), &members));
         }
-        for status in statuses {
-            self.announce(&mut batch, announce, &StreamEvent::Delete { status_id: *status })?;
-        }
-        self.run(batch).await
+        let deletions: Vec<StreamEvent> =
+            statuses.iter().map(|status| StreamEvent::Delete { status_id: *status }).collect();
+        self.run_announcing(batch, announce, &deletions).await
     }
 
     /// Merges statuses into one feed (a new follow).
     pub async fn merge_into_feed(&self, feed: Feed, statuses: &[Id]) -> Result<()> {
         let mut batch = Batch::default();
-        self.add_and_trim(&mut batch, &self.feed_key(feed), statuses, false);
+        self.add_and_trim(&mut batch, &self.feed_key(feed), statuses, false, true);
         self.run(batch).await
     }
 
@@ -111,7 +124,7 @@ impl Cache {
     /// reader sees the marker without the entries. Entries fan-out added meanwhile are kept.
     pub async fn store_rebuilt_feed(&self, feed: Feed, statuses: &[Id]) -> Result<()> {
         let mut batch = Batch::default();
-        self.add_and_trim(&mut batch, &self.feed_key(feed), statuses, true);
+        self.add_and_trim(&mut batch, &self.feed_key(feed), statuses, true, true);
         self.run(batch).await
     }
 
@@ -171,6 +184,20 @@ mod tests {
         let b = Id((1_763_800_000_000 << 16) | 2);
         assert!(score(a) <= score(b));
         assert!(score(b) - score(a) < SCORE_SLACK as f64);
+    }
+
+    #[test]
+    fn fan_out_trims_about_one_write_in_eight_and_never_skips_long() {
+        // consecutive snowflake ids of one millisecond and of many, into one feed
+        let owner = Feed::Home(Id(117_660_178_049_546_299));
+        for step in [1_i64, 1 << 16, 7_919 << 16] {
+            let statuses = (0..20_000_i64).map(|n| Id((1_763_800_000_000 << 16) + n * step));
+            let due: Vec<bool> = statuses.map(|status| trim_due(owner, status)).collect();
+            let trims = due.iter().filter(|d| **d).count();
+            assert!((2_000..3_000).contains(&trims), "{trims} trims of 20000 (step {step})");
+            let longest_run = due.split(|d| *d).map(<[bool]>::len).max().unwrap_or(0);
+            assert!(longest_run < 120, "{longest_run} writes without a trim (step {step})");
+        }
     }
 
     #[test]

@@ -28,6 +28,13 @@ impl Keys {
         format!("{}timeline:{name}", self.prefix)
     }
 
+    /// `{prefix}streaming:listeners`: sorted set of the users holding an open `user` stream
+    /// somewhere, score = when the mark expires (unix seconds). Fan-out announces a status on a
+    /// user's channel only when the user is listening, as Mastodon checks `subscribed:timeline:*`.
+    pub fn stream_listeners(&self) -> String {
+        format!("{}streaming:listeners", self.prefix)
+    }
+
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.
     pub fn entity(&self, kind: &str, id: Id) -> String {
         format!("{}{kind}:{id}", self.prefix)

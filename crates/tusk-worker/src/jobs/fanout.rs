@@ -4,6 +4,7 @@
 //! written by the plan job itself (no second hop). Deletions run through the same machinery.
 
 use chrono::Utc;
+use futures_util::TryStreamExt as _;
 use lapin::types::FieldTable;
 use tusk_cache::{Feed, Timeline};
 use tusk_core::{FanoutBatch, FeedAction, Id, Visibility};
@@ -11,8 +12,17 @@ use tusk_core::{FanoutBatch, FeedAction, Id, Visibility};
 use super::{Job, JobError};
 use crate::Worker;
 
-/// Batch jobs published per confirm round trip.
-const PUBLISH_GROUP: usize = 50;
+/// Batch jobs of one plan awaiting their publisher confirm at once.
+const PUBLISHES_IN_FLIGHT: usize = 16;
+
+/// Where the plan's keyset paging stands.
+enum Cursor {
+    /// A page read and not yet published.
+    Page(Vec<Id>),
+    /// Read the page after this follower id next.
+    After(Id),
+    Done,
+}
 
 /// Plans the fan-out of one status (insert on creation, remove on deletion).
 pub(crate) struct PlanFanout {
@@ -77,30 +87,35 @@ impl PlanFanout {
             }
             FeedAction::Remove => None,
         };
-        let page = |after| worker.store.follower_page(self.author_id, after, active_since, size as i64);
-        let mut feeds = page(None).await?;
-        if feeds.len() < size {
-            return DeliverBatch(self.batch(feeds)).run(worker).await;
+        let page = |after| worker.store.follower_page(self.author_id, Some(after), active_since, size as i64);
+        let first = worker.store.follower_page(self.author_id, None, active_since, size as i64).await?;
+        if first.len() < size {
+            return DeliverBatch(self.batch(first)).run(worker).await;
         }
-        let mut pending = Vec::with_capacity(PUBLISH_GROUP);
-        loop {
-            let after = feeds.last().copied();
-            let full = feeds.len() == size;
-            if !feeds.is_empty() {
-                pending.push((
-                    serde_json::to_vec(&self.batch(feeds)).map_err(tusk_queue::QueueError::from)?,
-                    FieldTable::default(),
-                ));
-            }
-            if pending.len() == PUBLISH_GROUP || (!full && !pending.is_empty()) {
-                worker.publisher.publish_to_queue(&worker.settings.topology.deliver_queue, &pending).await?;
-                pending.clear();
-            }
-            if !full {
-                return Ok(());
-            }
-            feeds = page(after).await?;
-        }
+        // Pages are read one after the other (keyset), and each is published while the next one is
+        // read, so batch jobs start on other workers as soon as the first page is out. Confirms of
+        // several batches are awaited at once. A retried plan publishes its batches again, which
+        // is harmless: delivery is idempotent.
+        let pages = futures_util::stream::try_unfold(Cursor::Page(first), |cursor| async move {
+            let feeds = match cursor {
+                Cursor::Page(feeds) => feeds,
+                Cursor::After(last) => page(last).await?,
+                Cursor::Done => return Ok(None),
+            };
+            let next = match feeds.last() {
+                Some(last) if feeds.len() == size => Cursor::After(*last),
+                _ => Cursor::Done,
+            };
+            Ok::<_, JobError>((!feeds.is_empty()).then_some((feeds, next)))
+        });
+        pages
+            .try_for_each_concurrent(PUBLISHES_IN_FLIGHT, |feeds| async move {
+                let message = serde_json::to_vec(&self.batch(feeds)).map_err(tusk_queue::QueueError::from)?;
+                let queue = &worker.settings.topology.deliver_queue;
+                worker.publisher.publish_to_queue(queue, &[(message, FieldTable::default())]).await?;
+                Ok(())
+            })
+            .await
     }
 
     fn batch(&self, feeds: Vec<Id>) -> FanoutBatch {

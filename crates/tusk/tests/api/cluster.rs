@@ -1,6 +1,7 @@
 //! The feed and cache code on a 3-master Redis Cluster: the same paths as on one Redis.
 
 use crate::helpers::{TestApp, eventually};
+use crate::streaming::next_sse_event;
 
 #[tokio::test]
 async fn the_whole_path_runs_on_a_redis_cluster() {
@@ -42,4 +43,25 @@ async fn hybrid_reads_merge_feeds_from_several_nodes() {
     posted.reverse();
     assert_eq!(app.home_ids(&alice, "").await, posted);
     assert_eq!(app.home_ids(&alice, &format!("?limit=2&max_id={}", posted[1])).await, posted[2..4]);
+}
+
+#[tokio::test]
+async fn streaming_runs_on_a_redis_cluster() {
+    let app = TestApp::spawn_on_cluster(|_| {}).await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    let mut user = app.get_as(app.url("/api/v1/streaming/user"), &alice.token).await.bytes_stream();
+    let mut public = app.get(app.url("/api/v1/streaming/public")).await.bytes_stream();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // the listener mark, the feed write and the PUBLISH land on different nodes
+    let status = app.post_status(&bob, "across nodes").await["id"].as_str().unwrap().to_owned();
+    let update: serde_json::Value = serde_json::from_str(&next_sse_event(&mut user, "update").await).unwrap();
+    assert_eq!(update["id"], status.as_str());
+    let update: serde_json::Value =
+        serde_json::from_str(&next_sse_event(&mut public, "update").await).unwrap();
+    assert_eq!(update["id"], status.as_str());
+
+    let url = app.url(&format!("/api/v1/statuses/{status}"));
+    assert!(app.http.delete(&url).bearer_auth(&bob.token).send().await.unwrap().status().is_success());
+    assert_eq!(next_sse_event(&mut user, "delete").await, status);
 }

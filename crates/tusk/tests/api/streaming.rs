@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::helpers::{TestApp, expect_error};
 
 /// Reads an SSE body until an event named `event` arrives; returns its data.
-async fn next_sse_event(
+pub async fn next_sse_event(
     body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     event: &str,
 ) -> String {
@@ -105,4 +105,47 @@ async fn streaming_connections_are_bounded_and_counted() {
     assert!(metrics.contains("tusk_streaming_connections 4"), "{metrics}");
     expect_error(app.get(app.url("/api/v1/streaming/public")).await, StatusCode::SERVICE_UNAVAILABLE).await;
     drop(open);
+}
+
+#[tokio::test]
+async fn fan_out_announces_only_to_followers_with_an_open_stream() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    let carol = app.sign_up("carol").await;
+    app.follow(&carol, &bob).await;
+    app.wait_for_jobs("merge_follow", 2).await;
+    // listen on both followers' channels directly, without marking anyone as listening
+    let keys = app.deps.cache.keys();
+    let mut raw = redis::Client::open(app.conn.redis_url.as_str()).unwrap().get_async_pubsub().await.unwrap();
+    raw.subscribe(keys.timeline_channel(&alice.id)).await.unwrap();
+    raw.subscribe(keys.timeline_channel(&carol.id)).await.unwrap();
+
+    let mut body = app.get_as(app.url("/api/v1/streaming/user"), &alice.token).await.bytes_stream();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut redis = redis::Client::open(app.conn.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let listeners: Vec<String> = redis::cmd("ZRANGE")
+        .arg(keys.stream_listeners())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(listeners, vec![alice.id.clone()], "only alice holds a stream");
+
+    let status = app.post_status(&bob, "who hears this?").await["id"].as_str().unwrap().to_owned();
+    let update: Value = serde_json::from_str(&next_sse_event(&mut body, "update").await).unwrap();
+    assert_eq!(update["id"], status.as_str());
+    app.wait_for_jobs("plan_fanout", 1).await;
+    assert!(app.in_redis_feed(&carol, &status).await, "carol's feed has it all the same");
+    // the fan-out is done: whatever it announced has been published by now
+    let mut messages = raw.on_message();
+    let mut channels = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
+        channels.push(message.get_channel_name().to_owned());
+    }
+    assert_eq!(channels, vec![keys.timeline_channel(&alice.id)], "carol, not streaming, got no PUBLISH");
 }
