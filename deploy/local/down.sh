@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the local `tusk api` and `tusk worker` started by up.sh: SIGTERM, wait up to 15 s, then
-# SIGKILL; remove the pid files. Fine if nothing runs. Leaves PostgreSQL, Redis and RabbitMQ alone.
+# SIGKILL; remove the pid files; stop the local Prometheus. Fine if nothing runs. Leaves
+# PostgreSQL, Redis and RabbitMQ alone.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,16 +22,10 @@ done
 
 deadline=$((SECONDS + STOP_WAIT))
 for role in "${!pids[@]}"; do
-    pid=${pids[$role]}
-    while pid_alive "$pid" && ((SECONDS < deadline)); do
-        sleep 0.2
-    done
-    if pid_alive "$pid"; then
-        warn "$role did not exit within ${STOP_WAIT}s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    else
-        log "$role: stopped"
-    fi
+    await_exit "$role" "${pids[$role]}" "$deadline"
 done
 
 rm -f "$TUSK_RUN_DIR/api.pid" "$TUSK_RUN_DIR/worker.pid"
+
+# the local Prometheus that up.sh started, if any
+"$TUSK_ROOT/deploy/local/prometheus.sh" stop || true

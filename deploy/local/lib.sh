@@ -203,6 +203,21 @@ ensure_redis_cluster() {
     export TUSK_TEST_REDIS_CLUSTER_URL="${TUSK_TEST_REDIS_CLUSTER_URL%,}"
 }
 
+# await_exit NAME PID DEADLINE: wait until PID (already sent SIGTERM) exits or SECONDS reaches
+# DEADLINE, then SIGKILL it if it still runs.
+await_exit() {
+    local name=$1 pid=$2 deadline=$3
+    while pid_alive "$pid" && ((SECONDS < deadline)); do
+        sleep 0.2
+    done
+    if pid_alive "$pid"; then
+        warn "$name did not exit in time; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    else
+        log "$name: stopped"
+    fi
+}
+
 # --- tusk processes (api, worker) -------------------------------------------------------------
 
 TUSK_RUN_DIR="$TUSK_ROOT/.tusk"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the workspace tests against the local servers: make sure PostgreSQL, Redis and RabbitMQ
 # run, wipe what earlier test runs left (RabbitMQ vhost tusk-test, databases tusk_test_*, Redis
-# keys tusk_test_*), then `cargo test --release --workspace "$@"` and exit with its status.
+# keys tusk_test_*), then `cargo test --release --workspace "$@"`, then the monitoring checks
+# (deploy/prometheus/check.sh) and the Helm chart tests (deploy/k8s/test-chart.sh); exits non-zero
+# if any of them failed.
 # Test runs from all clones on this machine share those names, so they take turns (a lock file).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -17,8 +19,11 @@ if ! flock -n 9; then
     flock 9
 fi
 
-ensure_services
+# Servers started from here must not inherit fd 9, or they would hold the lock forever.
+ensure_services 9>&-
 ensure_cargo
+# promtool: the telemetry tests lint the /metrics exposition with it
+command -v promtool >/dev/null || "$TUSK_ROOT/deploy/local/prometheus.sh" install
 
 log "RabbitMQ: recreating vhost $TEST_VHOST"
 if rabbitmqctl -q list_vhosts name | grep -qxF "$TEST_VHOST"; then
@@ -35,7 +40,7 @@ WHERE datname LIKE 'tusk\_test\_%'
 \gexec
 SQL
 
-ensure_redis_cluster
+ensure_redis_cluster 9>&-
 log "Redis Cluster: flushing its nodes (they serve the tests only)"
 for port in "${TUSK_CLUSTER_PORTS[@]}"; do
     redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
@@ -52,4 +57,9 @@ status=0
 # 9>&-: test processes must not inherit (and keep holding) the lock.
 (cd "$TUSK_ROOT" && cargo test --release --workspace "$@") 9>&- || status=$?
 log "cargo test exited with status $status"
+
+for check in deploy/prometheus/check.sh deploy/k8s/test-chart.sh; do
+    log "$check"
+    (cd "$TUSK_ROOT" && bash "$check") 9>&- || { warn "$check failed"; status=1; }
+done
 exit "$status"

@@ -103,6 +103,16 @@ for role_admin in "api $API_ADMIN" "worker $WORKER_ADMIN"; do
     esac
 done
 
+# Prometheus with Tusk's rules, scraping both admin ports (TUSK_PROMETHEUS=0 skips it).
+prometheus=""
+if [[ ${TUSK_PROMETHEUS:-1} == 1 ]]; then
+    if "$TUSK_ROOT/deploy/local/prometheus.sh" start; then
+        prometheus="  prometheus:     http://127.0.0.1:9090  (rules and alerts: deploy/prometheus/)"
+    else
+        warn "Prometheus did not start; Tusk runs without it"
+    fi
+fi
+
 cat <<INFO
 
 Tusk is up.
@@ -111,4 +121,5 @@ Tusk is up.
   worker admin:   http://localhost:${WORKER_ADMIN##*:}/metrics  (/healthz, /readyz)
   logs:           $TUSK_RUN_DIR/api.log, $TUSK_RUN_DIR/worker.log
   stop:           deploy/local/down.sh
+$prometheus
 INFO

@@ -2,7 +2,6 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use tower_http::trace::TraceLayer;
 
 use crate::handlers::{accounts, apps, instance, oauth, statuses, streaming, timelines};
 use crate::{AppState, middleware};
@@ -33,7 +32,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::ApiError::NotFound })
         // metrics see every request, matched or not, with its final status
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
-        // one span per request, so every log line of a request carries its method and path
-        .layer(TraceLayer::new_for_http())
+        // one span per request (OpenTelemetry server span), so every log line of a request
+        // carries its trace id
+        .layer(axum::middleware::from_fn(middleware::trace_request))
         .with_state(state)
 }

@@ -96,6 +96,11 @@ impl Batch {
     }
 
     /// Sends the commands; the kept replies are decoded as one array into `T`.
+    #[tracing::instrument(
+        name = "redis pipeline",
+        skip_all,
+        fields(otel.kind = "client", db.system = "redis", db.operation.batch.size = self.commands.len())
+    )]
     pub async fn run<T: redis::FromRedisValue>(self, conn: &RedisConnection) -> redis::RedisResult<T> {
         match conn {
             RedisConnection::Single(single) => {

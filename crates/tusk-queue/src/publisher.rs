@@ -1,9 +1,10 @@
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 use tusk_core::Event;
 
 use crate::{QueueError, Result, Topology};
@@ -58,10 +59,22 @@ impl Publisher {
         routing_key: &str,
         messages: &[(Vec<u8>, FieldTable)],
     ) -> Result<()> {
-        let channel = self.channel().await?;
-        let result = tokio::time::timeout(TIMEOUT, publish_on(&channel, exchange, routing_key, messages))
-            .await
-            .unwrap_or(Err(QueueError::Timeout(TIMEOUT)));
+        let span = tracing::info_span!(
+            "amqp publish",
+            otel.name = format!("publish {}", if exchange.is_empty() { routing_key } else { exchange }),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.destination.name = exchange,
+            messaging.rabbitmq.destination.routing_key = routing_key,
+            messaging.batch.message_count = messages.len(),
+        );
+        let publish = async {
+            let channel = self.channel().await?;
+            tokio::time::timeout(TIMEOUT, publish_on(&channel, exchange, routing_key, messages))
+                .await
+                .unwrap_or(Err(QueueError::Timeout(TIMEOUT)))
+        };
+        let result = publish.instrument(span).await;
         if matches!(result, Err(QueueError::Amqp(_) | QueueError::Timeout(_))) {
             // the link is suspect: the next publish opens a fresh one
             *self.link.lock().await = None;
@@ -98,12 +111,21 @@ async fn publish_on(
     routing_key: &str,
     messages: &[(Vec<u8>, FieldTable)],
 ) -> Result<()> {
+    // the W3C trace context of the publish span, so that the consumer continues the trace
+    let trace: Vec<(ShortString, AMQPValue)> = tusk_telemetry::current_trace_headers()
+        .into_iter()
+        .map(|(name, value)| (name.into(), AMQPValue::LongString(value.into())))
+        .collect();
     let mut confirms = Vec::with_capacity(messages.len());
     for (payload, headers) in messages {
+        let mut headers = headers.clone();
+        for (name, value) in &trace {
+            headers.insert(name.clone(), value.clone());
+        }
         let properties = BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
             .with_content_type("application/json".into())
-            .with_headers(headers.clone());
+            .with_headers(headers);
         let confirm = channel
             .basic_publish(
                 exchange.into(),

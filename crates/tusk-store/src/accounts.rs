@@ -58,14 +58,17 @@ pub struct Credentials {
 }
 
 impl Store {
+    #[tracing::instrument(name = "pg accounts", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>> {
         Ok(sqlx::query_as(SELECT_ACCOUNTS).bind(ids).fetch_all(&self.pool).await?)
     }
 
+    #[tracing::instrument(name = "pg account", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn account(&self, id: Id) -> Result<AccountRow> {
         self.accounts(&[id]).await?.pop().ok_or(StoreError::NotFound)
     }
 
+    #[tracing::instrument(name = "pg signup_conflicts", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn signup_conflicts(&self, username: &Username, email: &Email) -> Result<SignupConflicts> {
         let (username_taken, email_taken): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE lower(username) = lower($1)), \
@@ -80,6 +83,7 @@ impl Store {
 
     /// Creates the account, its user and its first access token in one transaction. A username or
     /// email taken by a concurrent sign-up fails with `Conflict` and writes nothing.
+    #[tracing::instrument(name = "pg create_user", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<(Id, TokenRow)> {
         let mut tx = self.pool.begin().await?;
         let account_id: Id = sqlx::query_scalar("INSERT INTO accounts (username) VALUES ($1) RETURNING id")
@@ -101,6 +105,7 @@ impl Store {
     }
 
     /// Looks a user up by email, or by username when `login` has no `@`.
+    #[tracing::instrument(name = "pg credentials", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
         let query = if login.contains('@') {
             "SELECT account_id, password_hash FROM users WHERE lower(email) = lower($1)"
@@ -112,6 +117,7 @@ impl Store {
     }
 
     /// The email and locale of a local account, for `verify_credentials`.
+    #[tracing::instrument(name = "pg user_locale", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn user_locale(&self, account_id: Id) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT locale FROM users WHERE account_id = $1")
             .bind(account_id)
@@ -121,6 +127,7 @@ impl Store {
     }
 
     /// Marks the user active now, at most once an hour (a read is not a write every time).
+    #[tracing::instrument(name = "pg touch_active", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn touch_active(&self, account_id: Id) -> Result<()> {
         sqlx::query(
             "UPDATE users SET last_active_at = now() \

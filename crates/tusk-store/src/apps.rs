@@ -26,6 +26,7 @@ pub struct NewApp<'a> {
 }
 
 impl Store {
+    #[tracing::instrument(name = "pg create_app", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn create_app(&self, new: &NewApp<'_>) -> Result<AppRow> {
         Ok(sqlx::query_as(
             "INSERT INTO oauth_applications (name, website, redirect_uris, scopes, client_id, client_secret_hash) \
@@ -42,6 +43,7 @@ impl Store {
         .await?)
     }
 
+    #[tracing::instrument(name = "pg app_by_client_id", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn app_by_client_id(&self, client_id: &str) -> Result<Option<AppRow>> {
         Ok(sqlx::query_as(
             "SELECT id, name, website, redirect_uris, scopes, client_id, client_secret_hash, created_at \
@@ -52,6 +54,7 @@ impl Store {
         .await?)
     }
 
+    #[tracing::instrument(name = "pg app", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn app(&self, id: Id) -> Result<AppRow> {
         Ok(sqlx::query_as(
             "SELECT id, name, website, redirect_uris, scopes, client_id, client_secret_hash, created_at \

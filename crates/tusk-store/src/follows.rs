@@ -35,6 +35,7 @@ impl Store {
     /// Makes `account_id` follow `target`. Returns the `FollowCreated` event when the follow is
     /// new, `None` when it already existed or a block stands between them. `NotFound` when the
     /// target does not exist.
+    #[tracing::instrument(name = "pg follow", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
         let insert = "INSERT INTO follows (account_id, target_account_id) SELECT $1, $2 \
                       WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (account_id = $1 AND target_account_id = $2) \
@@ -45,6 +46,7 @@ impl Store {
     }
 
     /// Ends the follow, if there was one. Returns the `FollowRemoved` event when one was removed.
+    #[tracing::instrument(name = "pg unfollow", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn unfollow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
         let delete = "DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2";
         let event = Event::FollowRemoved { account_id, target_account_id: target };
@@ -52,6 +54,7 @@ impl Store {
     }
 
     /// Mutes `target`: returns the `AccountMuted` event when the mute is new.
+    #[tracing::instrument(name = "pg mute", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn mute(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
         let insert =
             "INSERT INTO mutes (account_id, target_account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -59,11 +62,13 @@ impl Store {
         self.change_relation(insert, account_id, target, Some(event)).await
     }
 
+    #[tracing::instrument(name = "pg unmute", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn unmute(&self, account_id: Id, target: Id) -> Result<()> {
         let delete = "DELETE FROM mutes WHERE account_id = $1 AND target_account_id = $2";
         self.change_relation(delete, account_id, target, None).await.map(|_| ())
     }
 
+    #[tracing::instrument(name = "pg unblock", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn unblock(&self, account_id: Id, target: Id) -> Result<()> {
         let delete = "DELETE FROM blocks WHERE account_id = $1 AND target_account_id = $2";
         self.change_relation(delete, account_id, target, None).await.map(|_| ())
@@ -71,6 +76,7 @@ impl Store {
 
     /// Blocks `target`: ends the follows both ways, in the same transaction as the block, and
     /// returns their `FollowRemoved` events (the workers clean both home feeds).
+    #[tracing::instrument(name = "pg block", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn block(&self, account_id: Id, target: Id) -> Result<Vec<OutboxEntry>> {
         let mut tx = self.pool.begin().await?;
         ensure_account(&mut tx, target).await?;
@@ -119,6 +125,7 @@ impl Store {
         Ok(entry)
     }
 
+    #[tracing::instrument(name = "pg relationship", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn relationship(&self, account_id: Id, target: Id) -> Result<Relationship> {
         let (following, followed_by, blocking, blocked_by, muting): (bool, bool, bool, bool, bool) =
             sqlx::query_as(
@@ -141,6 +148,7 @@ impl Store {
     /// Followers who mute the author are left out.
     /// (The bound on `u.account_id` is implied by the join, but without it the planner merges
     /// against every user from the first one, and each page costs more than the one before.)
+    #[tracing::instrument(name = "pg follower_page", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn follower_page(
         &self,
         author: Id,
@@ -165,6 +173,7 @@ impl Store {
     }
 
     /// How many followers `account_id` has.
+    #[tracing::instrument(name = "pg follower_count", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn follower_count(&self, account_id: Id) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM follows WHERE target_account_id = $1")
             .bind(account_id)
@@ -173,6 +182,7 @@ impl Store {
     }
 
     /// Records whether `account_id` is served by pull (hybrid) instead of push.
+    #[tracing::instrument(name = "pg set_hybrid", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn set_hybrid(&self, account_id: Id, hybrid: bool) -> Result<()> {
         sqlx::query("UPDATE accounts SET hybrid = $2 WHERE id = $1 AND hybrid <> $2")
             .bind(account_id)
@@ -185,6 +195,7 @@ impl Store {
     /// The hybrid accounts `account_id` follows: their statuses are merged into its home at
     /// read time. Hybrid accounts are few, so this probes the follow index once per hybrid
     /// account rather than reading every follow (it runs on every home read).
+    #[tracing::instrument(name = "pg hybrid_followees", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn hybrid_followees(&self, account_id: Id) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
             "SELECT a.id FROM accounts a WHERE a.hybrid AND EXISTS \

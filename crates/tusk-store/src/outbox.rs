@@ -25,6 +25,7 @@ pub(crate) async fn enqueue(tx: &mut Transaction<'_, Postgres>, event: Event) ->
 
 impl Store {
     /// The broker confirmed the event: it has no further use here.
+    #[tracing::instrument(name = "pg outbox_done", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn outbox_done(&self, id: i64) -> Result<()> {
         sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(())

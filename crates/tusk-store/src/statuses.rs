@@ -47,6 +47,7 @@ pub struct NewStatus<'a> {
 
 impl Store {
     /// Stores the status and its `StatusCreated` event in one transaction.
+    #[tracing::instrument(name = "pg create_status", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn create_status(&self, new: &NewStatus<'_>) -> Result<(StatusRow, OutboxEntry)> {
         let mut tx = self.pool.begin().await?;
         let id: Id = sqlx::query_scalar(
@@ -77,15 +78,18 @@ impl Store {
     }
 
     /// The statuses with these ids that exist, in no particular order.
+    #[tracing::instrument(name = "pg statuses", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn statuses(&self, ids: &[Id]) -> Result<Vec<StatusRow>> {
         Ok(sqlx::query_as(SELECT_STATUSES).bind(ids).fetch_all(&self.pool).await?)
     }
 
+    #[tracing::instrument(name = "pg status", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn status(&self, id: Id) -> Result<StatusRow> {
         self.statuses(&[id]).await?.pop().ok_or(StoreError::NotFound)
     }
 
     /// The newest `limit` statuses of `account_id` that its followers see in their home feeds.
+    #[tracing::instrument(name = "pg recent_status_ids_for_followers", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn recent_status_ids_for_followers(&self, account_id: Id, limit: i64) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM statuses WHERE account_id = $1 AND visibility <> 'direct' \
@@ -100,6 +104,7 @@ impl Store {
     /// The newest entries of `account_id`'s home timeline, computed from the source of truth when
     /// the Redis feed is missing. The work is bounded: at most `per_account` statuses from each
     /// followed account (and from the user), newest `limit` of those kept.
+    #[tracing::instrument(name = "pg home_timeline_ids", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn home_timeline_ids(&self, account_id: Id, per_account: i64, limit: i64) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
             "SELECT s.id FROM \
@@ -120,6 +125,7 @@ impl Store {
 
     /// Deletes `account_id`'s status `id` with its `StatusDeleted` event, in one transaction.
     /// `NotFound` when there is no such status of that account.
+    #[tracing::instrument(name = "pg delete_status", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn delete_status(&self, account_id: Id, id: Id) -> Result<(StatusRow, OutboxEntry)> {
         let mut tx = self.pool.begin().await?;
         let status: StatusRow = sqlx::query_as(SELECT_STATUSES)

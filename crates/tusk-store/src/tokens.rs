@@ -34,6 +34,7 @@ pub(crate) async fn insert(
 }
 
 impl Store {
+    #[tracing::instrument(name = "pg create_token", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn create_token(
         &self,
         application_id: Id,
@@ -48,6 +49,7 @@ impl Store {
     }
 
     /// The live token with this hash, if any.
+    #[tracing::instrument(name = "pg token_by_hash", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<TokenRow>> {
         Ok(sqlx::query_as(
             "SELECT id, application_id, account_id, scopes, created_at FROM oauth_access_tokens \

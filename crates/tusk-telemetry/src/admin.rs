@@ -44,6 +44,24 @@ impl Readiness {
     }
 }
 
+impl Readiness {
+    /// Runs the checks every `interval` until `stop` and sets `tusk_dependency_up` from them,
+    /// so that a dashboard shows what each replica reaches, not only what the last probe saw.
+    pub async fn sample_into(self, metrics: Metrics, interval: std::time::Duration, stop: CancellationToken) {
+        loop {
+            let failures = self.failures().await;
+            for (name, _) in &self.checks {
+                let up = !failures.iter().any(|(failed, _)| failed == name);
+                metrics.dependency_up.with_label_values(&[name]).set(i64::from(up));
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AdminState {
     metrics: Metrics,

@@ -23,6 +23,11 @@ pub struct Metrics {
     pub outbox_published_total: IntCounterVec,
     pub feed_regenerations_total: IntCounter,
     pub streaming_connections: IntGauge,
+    /// 1, labelled with the version and the role (`api`, `worker`, `all`): replicas per tier are
+    /// `count by (role) (tusk_build_info)`, and an absent role is an alert.
+    pub build_info: IntGaugeVec,
+    /// 1 or 0 per dependency (`postgres`, `redis`, `rabbitmq`) as this process sees it.
+    pub dependency_up: IntGaugeVec,
 }
 
 /// Request latencies: 1 ms to 10 s.
@@ -104,6 +109,14 @@ impl Metrics {
                 "tusk_streaming_connections",
                 "Open streaming connections (WebSocket and SSE) on this replica",
             )?,
+            build_info: IntGaugeVec::new(
+                Opts::new("tusk_build_info", "Always 1: the version and role of this process"),
+                &["version", "role"],
+            )?,
+            dependency_up: IntGaugeVec::new(
+                Opts::new("tusk_dependency_up", "Whether this process reaches a dependency (1) or not (0)"),
+                &["dependency"],
+            )?,
             registry,
         };
         metrics.register_all()?;
@@ -127,8 +140,15 @@ impl Metrics {
         r.register(Box::new(self.outbox_published_total.clone()))?;
         r.register(Box::new(self.feed_regenerations_total.clone()))?;
         r.register(Box::new(self.streaming_connections.clone()))?;
+        r.register(Box::new(self.build_info.clone()))?;
+        r.register(Box::new(self.dependency_up.clone()))?;
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(())
+    }
+
+    /// Marks this process as running `role` (`api`, `worker` or `all`) in `tusk_build_info`.
+    pub fn set_role(&self, role: &str) {
+        self.build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), role]).set(1);
     }
 
     /// The registry in Prometheus' text exposition format.

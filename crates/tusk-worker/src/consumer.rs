@@ -10,6 +10,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use tusk_queue::Topology;
 
 use crate::Worker;
@@ -91,7 +92,26 @@ fn parse(worker: &Worker, queue: &str, data: &[u8]) -> Result<Message, serde_jso
     }
 }
 
+/// Handles one delivery in a consumer span that continues the publisher's trace (the W3C trace
+/// context travels in the message headers).
 async fn handle(worker: &Worker, queue: &str, delivery: Delivery) {
+    let span = tracing::info_span!(
+        "amqp consume",
+        otel.name = format!("consume {queue}"),
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.destination.name = queue,
+    );
+    let headers = delivery.properties.headers().as_ref();
+    tusk_telemetry::continue_trace(&span, |name| match headers?.inner().get(name)? {
+        AMQPValue::LongString(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        AMQPValue::ShortString(value) => Some(value.as_str().to_owned()),
+        _ => None,
+    });
+    handle_in_span(worker, queue, delivery).instrument(span).await;
+}
+
+async fn handle_in_span(worker: &Worker, queue: &str, delivery: Delivery) {
     let outcome = match parse(worker, queue, &delivery.data) {
         Ok(message) => jobs::perform(worker, message).await.map_err(|e| e.to_string()),
         Err(error) => Err(format!("unreadable message: {error}")),

@@ -112,7 +112,7 @@ impl Deps {
         let cache = self.cache.clone();
         vec![
             (
-                "postgresql",
+                "postgres",
                 check(move || {
                     let store = store.clone();
                     async move { store.ping().await.map_err(|e| e.to_string()) }
@@ -137,15 +137,23 @@ where
     Arc::new(move || f().boxed())
 }
 
-/// Serves the admin port until `stop`.
+/// How often each process checks its dependencies for `tusk_dependency_up`.
+const DEPENDENCY_SAMPLING: Duration = Duration::from_secs(5);
+
+/// Serves the admin port of a process in `role` until `stop`, and samples its dependencies.
 async fn serve_admin(
     listener: TcpListener,
     deps: &Deps,
+    role: &str,
     readiness: Readiness,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    deps.metrics.set_role(role);
+    let sampler =
+        tokio::spawn(readiness.clone().sample_into(deps.metrics.clone(), DEPENDENCY_SAMPLING, stop.clone()));
     let router = tusk_telemetry::admin_router(deps.metrics.clone(), readiness);
     axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
+    sampler.abort();
     Ok(())
 }
 
@@ -195,7 +203,7 @@ pub async fn run_api(
     checks.push(publisher_check(publisher));
     let readiness = Readiness::new(checks, shutdown.drain.clone());
     let api = tusk_api::serve(listener, tusk_api::router(state), shutdown.stop.clone().cancelled_owned());
-    let (api, admin) = tokio::join!(api, serve_admin(admin, &deps, readiness, shutdown.stop.clone()));
+    let (api, admin) = tokio::join!(api, serve_admin(admin, &deps, "api", readiness, shutdown.stop.clone()));
     api?;
     admin
 }
@@ -213,7 +221,7 @@ pub async fn run_worker(
     let readiness = Readiness::new(checks, shutdown.drain.clone());
     let ((), admin) = tokio::join!(
         worker.run(shutdown.stop.clone()),
-        serve_admin(admin, &deps, readiness, shutdown.stop.clone())
+        serve_admin(admin, &deps, "worker", readiness, shutdown.stop.clone())
     );
     admin
 }
@@ -238,7 +246,7 @@ pub async fn run_all(
     let (api, (), admin) = tokio::join!(
         api,
         worker.run(shutdown.stop.clone()),
-        serve_admin(admin, &deps, readiness, shutdown.stop.clone())
+        serve_admin(admin, &deps, "all", readiness, shutdown.stop.clone())
     );
     api?;
     admin

@@ -209,14 +209,31 @@ fn start_shutdown(args: &ConnectionArgs) -> Shutdown {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    // the OTEL service name by role, unless OTEL_SERVICE_NAME says otherwise
+    let (format, service) = match &cli.command {
+        Command::Migrate(cmd) => (cmd.connections.log_format, "tusk-migrate"),
+        Command::Api(cmd) => (cmd.connections.log_format, "tusk-api"),
+        Command::Worker(cmd) => (cmd.connections.log_format, "tusk-worker"),
+        Command::All(cmd) => (cmd.connections.log_format, "tusk"),
+    };
+    let telemetry = tusk_telemetry::init_telemetry(format, service);
+    let result = run(cli.command).await;
+    if let Err(error) = &result {
+        tracing::error!(error = format!("{error:#}"), "tusk failed");
+    }
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    result
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Migrate(cmd) => {
-            tusk_telemetry::init_logging(cmd.connections.log_format);
             tusk::migrate(&cmd.connections.connections()).await?;
             tracing::info!("migrated");
         }
         Command::Api(cmd) => {
-            tusk_telemetry::init_logging(cmd.connections.log_format);
             let conn = cmd.connections.connections();
             let listener = bind(cmd.api.listen, "api").await?;
             let admin = bind(cmd.admin_listen, "admin").await?;
@@ -226,7 +243,6 @@ async fn main() -> anyhow::Result<()> {
             tusk::run_api(deps, &conn, cmd.api.settings(), listener, admin, shutdown).await?;
         }
         Command::Worker(cmd) => {
-            tusk_telemetry::init_logging(cmd.connections.log_format);
             let conn = cmd.connections.connections();
             let admin = bind(cmd.admin_listen, "admin").await?;
             tracing::info!(admin = %cmd.admin_listen, "tusk worker starting");
@@ -235,7 +251,6 @@ async fn main() -> anyhow::Result<()> {
             tusk::run_worker(deps, cmd.worker.settings(&conn), admin, shutdown).await?;
         }
         Command::All(cmd) => {
-            tusk_telemetry::init_logging(cmd.connections.log_format);
             let conn = cmd.connections.connections();
             let listener = bind(cmd.api.listen, "api").await?;
             let admin = bind(cmd.admin_listen, "admin").await?;

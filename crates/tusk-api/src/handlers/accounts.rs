@@ -96,7 +96,11 @@ async fn sign_up(
         })
         .await;
     match created {
-        Ok((_, token_row)) => Ok(Json(entities::token(&token_row, &access_token))),
+        Ok((account_id, token_row)) => {
+            // the account id only: never the email, the password or the token
+            tracing::info!(%account_id, "account created");
+            Ok(Json(entities::token(&token_row, &access_token)))
+        }
         // a concurrent sign-up took the name or address between the check and the insert
         Err(StoreError::Conflict(constraint)) => {
             let mut errors = ValidationErrors::default();

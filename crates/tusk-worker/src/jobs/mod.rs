@@ -62,7 +62,10 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
 async fn timed<J: Job>(worker: &Worker, job: J) -> Result<(), JobError> {
     let started = Instant::now();
     // one span per job, so that every log line of a job names it
-    let result = job.run(worker).instrument(tracing::info_span!("job", job = J::NAME)).await;
+    let result = job
+        .run(worker)
+        .instrument(tracing::info_span!("job", otel.name = format!("job {}", J::NAME), job = J::NAME))
+        .await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
     worker.metrics.jobs_total.with_label_values(&[J::NAME, outcome]).inc();
     worker
