@@ -41,6 +41,11 @@ impl AppState {
         publisher: Arc<Publisher>,
         metrics: Metrics,
     ) -> Self {
+        // every outcome's series exists from the start, at zero
+        for outcome in ["created", "invalid", "error"] {
+            metrics.signups_total.with_label_values(&[outcome]);
+        }
+        metrics.outbox_published_total.with_label_values(&["api"]);
         Self(Arc::new(App {
             store,
             cache,

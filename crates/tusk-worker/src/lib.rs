@@ -54,6 +54,7 @@ impl Worker {
     pub fn new(settings: WorkerSettings, store: Store, cache: Cache, metrics: Metrics) -> Self {
         let publisher =
             Arc::new(Publisher::new(&settings.amqp_url, "tusk-worker-publisher", settings.topology.clone()));
+        jobs::init_series(&metrics, &settings.topology);
         Self { store, cache, metrics, settings, publisher, consuming: Arc::new(AtomicBool::new(false)) }
     }
 

@@ -39,6 +39,21 @@ pub(crate) enum Message {
     Batch(FanoutBatch),
 }
 
+/// Creates every job's series (and the relay's) at zero, so that dashboards, rules and
+/// autoscalers see them from the start rather than after the first failure.
+pub(crate) fn init_series(metrics: &tusk_telemetry::Metrics, topology: &tusk_queue::Topology) {
+    for job in [PlanFanout::NAME, DeliverBatch::NAME, MergeFollow::NAME, UnmergeFollow::NAME] {
+        for outcome in ["ok", "error"] {
+            metrics.jobs_total.with_label_values(&[job, outcome]);
+        }
+        metrics.job_duration_seconds.with_label_values(&[job]);
+    }
+    for queue in topology.work_queues() {
+        metrics.jobs_parked_total.with_label_values(&[queue]);
+    }
+    metrics.outbox_published_total.with_label_values(&["relay"]);
+}
+
 /// The job registry. Records `tusk_jobs_total` and `tusk_job_duration_seconds`.
 pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), JobError> {
     match message {
