@@ -2,7 +2,14 @@
 //! A client, not part of the server image. Every benchmark measures against a baseline taken
 //! in the same run on the same machine.
 
+mod autoscale;
+mod bench;
 mod fanout;
+mod replay;
+mod report;
+mod run;
+mod scenario;
+mod seed;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -15,6 +22,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Builds a realistic existing instance straight into PostgreSQL (and warms Redis).
+    Seed(seed::SeedArgs),
+    /// Replays a surge scenario against running Tusk api replicas and writes a report.
+    Replay(replay::ReplayArgs),
     /// Benchmarks, each a ratio against a baseline taken in the same run.
     #[command(subcommand)]
     Bench(Bench),
@@ -25,6 +36,14 @@ enum Bench {
     /// Fans statuses out to 1k, 10k and 100k followers through a `tusk worker` process and
     /// compares the delivery rate with redis-benchmark's pipelined ZADD rate on the same Redis.
     Fanout(FanoutArgs),
+    /// Home timeline reads/s at p99 under 25 ms, against a trivial endpoint of the same server.
+    Home(bench::HomeArgs),
+    /// Sign-ups/s against raw argon2id hashes/s with the same parameters.
+    Signup(bench::SignupArgs),
+    /// Home timeline p99 under a CPU-saturating sign-up flood, against its unloaded p99.
+    Flood(bench::FloodArgs),
+    /// api and worker memory (RSS) at rest and under the smoke surge.
+    Memory(bench::MemoryArgs),
 }
 
 #[derive(Args)]
@@ -52,6 +71,12 @@ pub struct FanoutArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Seed(args) => seed::run(&args).await,
+        Command::Replay(args) => replay::run(&args).await,
         Command::Bench(Bench::Fanout(args)) => fanout::run(&args).await,
+        Command::Bench(Bench::Home(args)) => bench::home(&args).await,
+        Command::Bench(Bench::Signup(args)) => bench::signup(&args).await,
+        Command::Bench(Bench::Flood(args)) => bench::flood(&args).await,
+        Command::Bench(Bench::Memory(args)) => bench::memory(&args).await,
     }
 }

@@ -1,0 +1,1 @@
+//! Replays the chart's autoscalers over the metrics scraped during a run.

@@ -1,0 +1,1 @@
+//! The report of a run: summary.json, report.html and PNG charts.

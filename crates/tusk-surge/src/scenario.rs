@@ -1,0 +1,1 @@
+//! Scenario files (TOML): the surge's shape and the behaviour model's parameters.
