@@ -5,6 +5,7 @@
 mod autoscale;
 mod bench;
 mod fanout;
+mod manifest;
 mod replay;
 mod report;
 mod run;
