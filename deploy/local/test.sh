@@ -2,8 +2,9 @@
 # Run the workspace tests against the local servers: make sure PostgreSQL, Redis and RabbitMQ
 # run, wipe what earlier test runs left (RabbitMQ vhost tusk-test, databases tusk_test_*, Redis
 # keys tusk_test_*), then `cargo test --release --workspace "$@"`, then the monitoring checks
-# (deploy/prometheus/check.sh) and the Helm chart tests (deploy/k8s/test-chart.sh); exits non-zero
-# if any of them failed.
+# (deploy/prometheus/check.sh), the Helm chart tests (deploy/k8s/test-chart.sh) and the live
+# Prometheus check (deploy/prometheus/live-check.sh: a real Prometheus scraping a loaded stack
+# evaluates every dashboard, rule and autoscaling query); exits non-zero if any of them failed.
 # Test runs from all clones on this machine share those names, so they take turns (a lock file).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -58,7 +59,7 @@ status=0
 (cd "$TUSK_ROOT" && cargo test --release --workspace "$@") 9>&- || status=$?
 log "cargo test exited with status $status"
 
-for check in deploy/prometheus/check.sh deploy/k8s/test-chart.sh; do
+for check in deploy/prometheus/check.sh deploy/k8s/test-chart.sh deploy/prometheus/live-check.sh; do
     log "$check"
     (cd "$TUSK_ROOT" && bash "$check") 9>&- || { warn "$check failed"; status=1; }
 done
