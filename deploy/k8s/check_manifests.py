@@ -20,7 +20,9 @@ CHART = os.path.join(ROOT, "helm", "tusk")
 CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
 CREDENTIALS = ["DATABASE_URL", "REDIS_URL", "AMQP_URL"]
 PER_TIER = {"TUSK_LISTEN", "TUSK_ADMIN_LISTEN", "TUSK_SHUTDOWN_DELAY"}
-LAG_CORE = "histogram_quantile(0.99, sum(rate(tusk_fanout_lag_seconds_bucket[2m])) by (le))"
+# the default lag query reads this release's namespace only (one Prometheus, several installs)
+LAG_CORE = 'histogram_quantile(0.99, sum(rate(tusk_fanout_lag_seconds_bucket{namespace="'
+
 
 failures = []
 

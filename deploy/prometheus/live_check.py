@@ -240,7 +240,8 @@ def autoscaling_queries(adapter_path, keda_path, hpa_path, helpers_path, queue_p
         else:
             out.append(("KEDA", None, f"no tusk.worker.fanoutLagQuery default found in {helpers_path}"))
     for source, q in keda_queries:
-        out.append((source, q, True))
+        # the chart's query selects its release's namespace; the local stack has none
+        out.append((source, drop_k8s_matchers(q), True))
     return out
 
 

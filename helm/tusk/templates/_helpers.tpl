@@ -121,7 +121,7 @@ versions turn into a huge negative number): NaN fails ">= 0" and "or vector(0)" 
 {{- if .Values.worker.autoscaling.fanoutLagQuery }}
 {{- .Values.worker.autoscaling.fanoutLagQuery }}
 {{- else -}}
-(histogram_quantile(0.99, sum(rate(tusk_fanout_lag_seconds_bucket[2m])) by (le)) >= 0) or vector(0)
+(histogram_quantile(0.99, sum(rate(tusk_fanout_lag_seconds_bucket{namespace="{{ .Release.Namespace }}"}[2m])) by (le)) >= 0) or vector(0)
 {{- end }}
 {{- end }}
 
