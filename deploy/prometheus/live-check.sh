@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The live Prometheus check: every query Tusk's monitoring ships, evaluated by a real Prometheus
-# against a real, briefly loaded Tusk. Takes about 1.5 minutes.
+# against a real, briefly loaded Tusk. Takes about 2.5 minutes.
 #
 #   deploy/prometheus/live-check.sh
 #
@@ -12,7 +12,8 @@
 # 2. starts its own Prometheus on 127.0.0.1:9392 (config and TSDB in a temp dir) scraping both
 #    admin ports every second and evaluating helm/tusk/files/rules/tusk-rules.yaml every second;
 # 3. puts a short load on the api (deploy/prometheus/live_load.py: sign-ups, follows, statuses,
-#    home timelines, an SSE stream, 401/404/422s);
+#    home timelines, an SSE stream, 401/404/422s), then replays loadtests/scenarios/smoke.toml
+#    with tusk-surge and checks that its report (.tusk/smoke-report/) has data in every section;
 # 4. evaluates through Prometheus's HTTP API every dashboard panel query, every recording rule
 #    (expr and recorded series), every alert expr, the prometheus-adapter queries the HPAs ask for
 #    and the KEDA trigger query, both rendered from the chart (deploy/prometheus/live_check.py).
@@ -141,13 +142,15 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/tusk-live-check.XXXXXX")
 
 # --- 1. build, the isolated stack ------------------------------------------------------------------
 
-log "building (cargo build --release -p tusk)"
-(cd "$TUSK_ROOT" && cargo build --release -p tusk) 8>&- 9>&-
+log "building (cargo build --release -p tusk -p tusk-surge)"
+(cd "$TUSK_ROOT" && cargo build --release -p tusk -p tusk-surge) 8>&- 9>&-
 BUILT_BIN="$CARGO_TARGET_DIR/release/tusk"
-[[ -x $BUILT_BIN ]] || die "build finished but $BUILT_BIN is missing"
-# A private snapshot: another build sharing the target dir may re-link the file at any moment.
+[[ -x $BUILT_BIN && -x $CARGO_TARGET_DIR/release/tusk-surge ]] || die "build finished but a binary is missing"
+# Private snapshots: another build sharing the target dir may re-link the files at any moment.
 BIN="$TMP/tusk"
 ln -f "$BUILT_BIN" "$BIN" 2>/dev/null || cp "$BUILT_BIN" "$BIN"
+SURGE="$TMP/tusk-surge"
+ln -f "$CARGO_TARGET_DIR/release/tusk-surge" "$SURGE" 2>/dev/null || cp "$CARGO_TARGET_DIR/release/tusk-surge" "$SURGE"
 
 log "wiping what an earlier live check may have left"
 wipe_state
@@ -209,6 +212,15 @@ sleep 2
 
 log "load: ${LOAD_SECONDS}s on http://$API_LISTEN (deploy/prometheus/live_load.py)"
 "$PY" "$HERE/live_load.py" "http://$API_LISTEN" --seconds "$LOAD_SECONDS" 8>&- 9>&-
+
+# The smoke surge replay on the same stack (more load for Prometheus, and CI's check that the
+# load tester works end to end): its report must have data in every section.
+REPORT_DIR="$TUSK_RUN_DIR/smoke-report"
+rm -rf "$REPORT_DIR"
+log "smoke replay: loadtests/scenarios/smoke.toml, report in $REPORT_DIR"
+"$SURGE" replay "$TUSK_ROOT/loadtests/scenarios/smoke.toml" --target "http://$API_LISTEN" \
+    --admin "http://$API_ADMIN,http://$WORKER_ADMIN" --out "$REPORT_DIR" 8>&- 9>&-
+python3 "$TUSK_ROOT/loadtests/check_report.py" "$REPORT_DIR"
 
 # The autoscalers' queries as the chart renders them, while Prometheus keeps scraping.
 chart_args=()

@@ -15,6 +15,7 @@ mod timeline;
 use std::future::Future;
 
 pub use error::ApiError;
+pub use passwords::password_hasher;
 pub use router::router;
 pub use state::{ApiSettings, AppState};
 

@@ -2,7 +2,7 @@
 //! followers; the delivery rate is compared with `redis-benchmark`'s pipelined ZADD rate on the
 //! same Redis, measured in the same run.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -11,27 +11,18 @@ use tusk_queue::{Publisher, Topology};
 use tusk_store::{NewStatus, Store};
 
 use crate::FanoutArgs;
+use crate::stack::{self, Process};
 
 const DATABASE: &str = "tusk_bench";
 const PREFIX: &str = "tusk_bench";
 const ADMIN: &str = "127.0.0.1:19191";
 
-/// The worker process, killed when dropped.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub async fn run(args: &FanoutArgs) -> anyhow::Result<()> {
     let database_url = format!("{}/{DATABASE}", args.postgres);
-    let store = fresh_database(&args.postgres, &database_url).await?;
-    clear_redis(&args.redis).await?;
+    let store = stack::fresh_database(&args.postgres, DATABASE).await?;
+    stack::clear_redis(&args.redis, &format!("{PREFIX}:")).await?;
     let topology = Topology::new(PREFIX);
-    purge_queues(&args.amqp, &topology).await?;
+    stack::purge_queues(&args.amqp, &topology).await?;
 
     println!("seeding {} followers", args.followers);
     let sizes: Vec<i64> =
@@ -40,7 +31,7 @@ pub async fn run(args: &FanoutArgs) -> anyhow::Result<()> {
 
     let _worker = start_worker(args, &database_url)?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    wait_ready(&http).await?;
+    stack::wait_ready(&http, ADMIN, "worker").await?;
     let publisher = Publisher::new(&args.amqp, "tusk-surge", topology);
 
     let mut best_rate = 0.0_f64;
@@ -75,36 +66,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
-async fn fresh_database(server: &str, url: &str) -> anyhow::Result<Store> {
-    let admin = Store::connect_lazy(&format!("{server}/postgres"), 1)?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")))
-        .execute(admin.pool())
-        .await?;
-    Store::create_database_if_missing(url).await?;
-    let store = Store::connect_lazy(url, 4)?;
-    store.migrate().await?;
-    Ok(store)
-}
-
-async fn clear_redis(url: &str) -> anyhow::Result<()> {
-    let mut redis = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{PREFIX}:*")).query_async(&mut redis).await?;
-    for chunk in keys.chunks(1000) {
-        let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut redis).await?;
-    }
-    Ok(())
-}
-
-async fn purge_queues(url: &str, topology: &Topology) -> anyhow::Result<()> {
-    let connection = tusk_queue::connect(url, "tusk-surge").await?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
-    for queue in topology.work_queues() {
-        channel.queue_purge(queue.into(), tusk_queue::lapin::options::QueuePurgeOptions::default()).await?;
-    }
-    Ok(())
-}
-
 /// One author per size: the first `size` of the followers follow it. All users are active.
 async fn seed(store: &Store, sizes: &[i64], followers: i64) -> anyhow::Result<Vec<Id>> {
     let pool = store.pool();
@@ -137,37 +98,22 @@ async fn seed(store: &Store, sizes: &[i64], followers: i64) -> anyhow::Result<Ve
     Ok(authors)
 }
 
-fn start_worker(args: &FanoutArgs, database_url: &str) -> anyhow::Result<Worker> {
-    let bin = match &args.tusk_bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?.with_file_name("tusk"),
-    };
-    let child = Command::new(&bin)
-        .arg("worker")
-        .env("DATABASE_URL", database_url)
-        .env("REDIS_URL", &args.redis)
-        .env("TUSK_REDIS_PREFIX", format!("{PREFIX}:"))
-        .env("AMQP_URL", &args.amqp)
-        .env("TUSK_QUEUE_PREFIX", PREFIX)
-        .env("TUSK_ADMIN_LISTEN", ADMIN)
-        // every author is pushed: this measures the push path at its largest
-        .env("TUSK_HYBRID_THRESHOLD", "1000000000")
-        .env("TUSK_LOG_FORMAT", "pretty")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    Ok(Worker(child))
-}
-
-async fn wait_ready(http: &reqwest::Client) -> anyhow::Result<()> {
-    for _ in 0..300 {
-        if http.get(format!("http://{ADMIN}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the worker did not become ready")
+fn start_worker(args: &FanoutArgs, database_url: &str) -> anyhow::Result<Process> {
+    let bin = stack::tusk_bin(args.tusk_bin.as_deref())?;
+    stack::spawn(
+        &bin,
+        "worker",
+        &[
+            ("DATABASE_URL", database_url.to_owned()),
+            ("REDIS_URL", args.redis.clone()),
+            ("TUSK_REDIS_PREFIX", format!("{PREFIX}:")),
+            ("AMQP_URL", args.amqp.clone()),
+            ("TUSK_QUEUE_PREFIX", PREFIX.to_owned()),
+            ("TUSK_ADMIN_LISTEN", ADMIN.to_owned()),
+            // every author is pushed: this measures the push path at its largest
+            ("TUSK_HYBRID_THRESHOLD", "1000000000".to_owned()),
+        ],
+    )
 }
 
 async fn deliveries(http: &reqwest::Client) -> anyhow::Result<u64> {

@@ -11,6 +11,7 @@ mod report;
 mod run;
 mod scenario;
 mod seed;
+mod stack;
 
 use clap::{Args, Parser, Subcommand};
 

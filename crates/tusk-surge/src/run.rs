@@ -104,6 +104,9 @@ pub struct RunData {
     pub fanout_lag: Vec<LagSample>,
     /// Every scrape of every admin target, in time order.
     pub scrapes: Vec<Scrape>,
+    /// Probe posts never seen in every sampled follower's home within the probe's timeout:
+    /// their acceptance times (seconds since the start). Not in `fanout_lag`.
+    pub fanout_lag_timeouts: Vec<f64>,
 }
 
 #[cfg(test)]
