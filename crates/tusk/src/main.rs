@@ -96,7 +96,8 @@ struct ApiArgs {
     /// Build public URLs with https.
     #[arg(long, env = "TUSK_HTTPS", default_value_t = false)]
     https: bool,
-    /// Password hashes computed at once (0: one per core).
+    /// Password hashes computed at once (0: half the cores, at least one, so that a sign-up
+    /// flood leaves the other half to reads).
     #[arg(long, env = "TUSK_PASSWORD_HASHERS", default_value_t = 0)]
     password_hashers: usize,
     /// Streaming connections (WebSocket and SSE) one replica holds at most.
@@ -109,7 +110,11 @@ impl ApiArgs {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
             instance: Instance { domain: self.domain.clone(), https: self.https },
-            password_hashers: if self.password_hashers == 0 { cores } else { self.password_hashers },
+            password_hashers: if self.password_hashers == 0 {
+                (cores / 2).max(1)
+            } else {
+                self.password_hashers
+            },
             max_streams: self.streaming_max,
         }
     }
@@ -205,6 +210,12 @@ fn start_shutdown(args: &ConnectionArgs) -> Shutdown {
     tokio::spawn(shutdown.clone().on_signal(Duration::from_secs(args.shutdown_delay)));
     shutdown
 }
+
+/// mimalloc instead of glibc's malloc: argon2 takes a 19 MiB block per password hash, and glibc
+/// kept such blocks in every arena a hashing thread had touched, so the api's memory climbed to
+/// hundreds of MiB under a sign-up surge and stayed there (`tusk-surge bench memory`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
