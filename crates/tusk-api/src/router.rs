@@ -29,6 +29,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/streaming/user", get(streaming::sse_user))
         .route("/api/v1/streaming/public", get(streaming::sse_public))
         .route("/api/v1/streaming/public/local", get(streaming::sse_public_local))
+        // -- OAuth sign-in (authorize, revoke, metadata) --
+        // -- statuses and timelines --
+        // -- accounts --
         .fallback(|| async { crate::ApiError::NotFound })
         // metrics see every request, matched or not, with its final status
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
