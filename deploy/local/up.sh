@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start the local Tusk stack: make sure PostgreSQL, Redis and RabbitMQ run, build the release
 # binary, migrate, then start `tusk api` and `tusk worker` in the background (pid files and logs
-# in .tusk/). Idempotent: whatever is already running is left alone; a dead process is restarted.
+# in .tusk/), a local Prometheus with Tusk's rules (TUSK_PROMETHEUS=0 skips it), and finally the
+# main job: a 40 s smoke surge replay with tusk-surge, report in .tusk/smoke/ (TUSK_SMOKE=0 skips
+# it). Idempotent: whatever is already running is left alone; a dead process is restarted.
 # Stop with deploy/local/down.sh.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -113,6 +115,20 @@ if [[ ${TUSK_PROMETHEUS:-1} == 1 ]]; then
     fi
 fi
 
+# The main job: rehearse a surge against what just came up (TUSK_SMOKE=0 skips it).
+smoke=""
+if [[ ${TUSK_SMOKE:-1} == 1 ]]; then
+    log "smoke surge: tusk-surge replay loadtests/scenarios/smoke.toml (40 s)"
+    (cd "$TUSK_ROOT" && cargo build --release -p tusk-surge)
+    if "$CARGO_TARGET_DIR/release/tusk-surge" replay "$TUSK_ROOT/loadtests/scenarios/smoke.toml" \
+        --target "http://127.0.0.1:${API_LISTEN##*:}" --admin "http://$API_ADMIN,http://$WORKER_ADMIN" \
+        --out "$TUSK_RUN_DIR/smoke"; then
+        smoke="  smoke surge:    $TUSK_RUN_DIR/smoke/report.html"
+    else
+        warn "the smoke surge replay failed; Tusk is up all the same"
+    fi
+fi
+
 cat <<INFO
 
 Tusk is up.
@@ -122,4 +138,5 @@ Tusk is up.
   logs:           $TUSK_RUN_DIR/api.log, $TUSK_RUN_DIR/worker.log
   stop:           deploy/local/down.sh
 $prometheus
+$smoke
 INFO
