@@ -3,6 +3,7 @@
 #
 # Provides: TUSK_ROOT (repo root), CARGO_TARGET_DIR (exported, shared between clones),
 # log/warn/die, ensure_cargo, ensure_postgres, ensure_redis, ensure_rabbitmq, ensure_services,
+# ensure_chromium,
 # wait_http URL SECONDS [PID].
 #
 # The servers are only ever started (never stopped): PostgreSQL, Redis and RabbitMQ are probed
@@ -170,6 +171,15 @@ ensure_services() {
     ensure_postgres
     ensure_redis
     ensure_rabbitmq
+}
+
+# Headless chromium and its WebDriver, for the browser test of the OAuth sign-in page
+# (crates/tusk/tests/browser). Debian's packages, as the test expects them in /usr/bin.
+ensure_chromium() {
+    if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+        apt_install --no-install-recommends chromium chromium-driver
+    fi
+    log "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo installed)"
 }
 
 # A 3-master Redis Cluster on loopback ports, for the tests that run the feed code on a cluster.

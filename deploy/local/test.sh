@@ -25,6 +25,11 @@ ensure_services 9>&-
 ensure_cargo
 # promtool: the telemetry tests lint the /metrics exposition with it
 command -v promtool >/dev/null || "$TUSK_ROOT/deploy/local/prometheus.sh" install
+# chromium + chromedriver: crates/tusk/tests/browser signs in through the OAuth page
+ensure_chromium 9>&-
+# Mastodon.py (PyPI): the third-party client crates/tusk/tests/api/clients.rs drives through the whole flow
+"$TUSK_ROOT/deploy/clients/install.sh" 9>&-
+export TUSK_TEST_CLIENTS_PYTHON="${TUSK_TEST_CLIENTS_PYTHON:-$HOME/.cache/tusk/tools/clients-venv/bin/python}"
 
 log "RabbitMQ: recreating vhost $TEST_VHOST"
 if rabbitmqctl -q list_vhosts name | grep -qxF "$TEST_VHOST"; then

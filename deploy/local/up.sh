@@ -86,7 +86,14 @@ start() {
 }
 
 # Pin each role's listen addresses so the ports below hold even if TUSK_ADMIN_LISTEN is set.
-start api TUSK_LISTEN="$API_LISTEN" TUSK_ADMIN_LISTEN="0.0.0.0:${API_ADMIN##*:}"
+# Locally one address plays every user of the smoke surge, so the rate limits are off unless
+# set in the environment (production defaults: README, Rate limits).
+start api TUSK_LISTEN="$API_LISTEN" TUSK_ADMIN_LISTEN="0.0.0.0:${API_ADMIN##*:}" \
+    TUSK_RATE_LIMIT_SIGNUPS="${TUSK_RATE_LIMIT_SIGNUPS:-off}" \
+    TUSK_RATE_LIMIT_AUTHENTICATED="${TUSK_RATE_LIMIT_AUTHENTICATED:-off}" \
+    TUSK_RATE_LIMIT_UNAUTHENTICATED="${TUSK_RATE_LIMIT_UNAUTHENTICATED:-off}" \
+    TUSK_RATE_LIMIT_STATUSES="${TUSK_RATE_LIMIT_STATUSES:-off}" \
+    TUSK_RATE_LIMIT_FOLLOWS="${TUSK_RATE_LIMIT_FOLLOWS:-off}"
 start worker TUSK_ADMIN_LISTEN="0.0.0.0:${WORKER_ADMIN##*:}"
 
 log "waiting for readiness (up to ${READY_WAIT}s)"

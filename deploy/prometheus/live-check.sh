@@ -166,7 +166,10 @@ unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
 log "migrating database $NAME"
 "$BIN" migrate >"$LOG_PREFIX-migrate.log" 2>&1 8>&- 9>&- || { tail_log migrate; die "tusk migrate failed"; }
 
-start_bg api env TUSK_LISTEN="$API_LISTEN" TUSK_ADMIN_LISTEN="$API_ADMIN" "$BIN" api
+# one client address plays every user of the load: rate limits off
+start_bg api env TUSK_LISTEN="$API_LISTEN" TUSK_ADMIN_LISTEN="$API_ADMIN" \
+    TUSK_RATE_LIMIT_SIGNUPS=off TUSK_RATE_LIMIT_AUTHENTICATED=off TUSK_RATE_LIMIT_UNAUTHENTICATED=off \
+    TUSK_RATE_LIMIT_STATUSES=off TUSK_RATE_LIMIT_FOLLOWS=off "$BIN" api
 API_PID=$STARTED_PID
 # Small fan-out batches, so that the followers of the load's popular users span several
 # deliver_batch jobs (the default 1000 would let the plan job write every feed itself).

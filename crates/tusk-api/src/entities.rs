@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tusk_core::{Id, Instance, html};
-use tusk_store::{AccountRow, AppRow, Relationship, StatusRow, TokenRow};
+use tusk_store::{AccountRow, AppRow, Relationship, StatusRow, StatusStats, TokenRow};
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -136,7 +136,7 @@ impl Status {
             id: row.id,
             created_at: time(row.created_at),
             in_reply_to_id: row.in_reply_to_id,
-            in_reply_to_account_id: None,
+            in_reply_to_account_id: row.in_reply_to_account_id,
             sensitive: row.sensitive,
             spoiler_text: row.spoiler_text.clone(),
             visibility: row.visibility().as_str(),
@@ -168,6 +168,15 @@ impl Status {
             poll: None,
             text: None,
         }
+    }
+
+    /// The counts, and what the viewer did with the status.
+    pub fn with_stats(&mut self, stats: &StatusStats) {
+        self.replies_count = stats.replies_count;
+        self.reblogs_count = stats.reblogs_count;
+        self.favourites_count = stats.favourites_count;
+        self.favourited = stats.favourited;
+        self.reblogged = stats.reblogged;
     }
 }
 

@@ -17,14 +17,27 @@ pub enum ApiError {
     OutsideScopes,
     #[error("This action is not allowed")]
     Forbidden,
+    /// A user signed up while registrations needed approval, not approved yet (Mastodon's text).
+    #[error("Your login is currently pending approval")]
+    PendingApproval,
+    #[error(
+        "Unsupported content type: send application/json, application/x-www-form-urlencoded or multipart/form-data"
+    )]
+    UnsupportedMediaType,
     #[error("Record not found")]
     NotFound,
+    /// The route exists, not with this method.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
     #[error("{0}")]
     Validation(ValidationErrors),
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The same `Idempotency-Key` is still being served by another request.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{description}")]
     OAuth { status: StatusCode, error: &'static str, description: &'static str },
     /// A dependency is down or overloaded: the client should retry shortly.
@@ -43,12 +56,15 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::OutsideScopes | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::OutsideScopes | Self::Forbidden | Self::PendingApproval => StatusCode::FORBIDDEN,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UserRequired | Self::Validation(_) | Self::Unprocessable(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

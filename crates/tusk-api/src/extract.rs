@@ -54,8 +54,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
             }
             return parse_pairs(&pairs);
         }
-        // urlencoded, or no content type at all (Rails reads such a body as a form too)
+        // urlencoded, or no content type at all (Rails reads such a body as a form too); a body
+        // of any other type is refused rather than read as a form of garbage
+        let form_like =
+            content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded");
         let bytes = body_bytes(req, state).await?;
+        if !form_like && !bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let body = std::str::from_utf8(&bytes)
             .map_err(|_| ApiError::BadRequest("Error while parsing request body: not UTF-8".into()))?;
         let body_pairs: Vec<(String, String)> = serde_urlencoded::from_str(body)
@@ -131,6 +137,9 @@ impl Auth {
     /// Any token (app or user) that holds `scope`.
     pub fn token(&self, scope: Scope) -> Result<&TokenRow, ApiError> {
         let token = self.0.as_ref().ok_or(ApiError::InvalidToken)?;
+        if token.pending {
+            return Err(ApiError::PendingApproval);
+        }
         if Scopes::parse(&token.scopes).is_ok_and(|scopes| scopes.allows(scope)) {
             Ok(token)
         } else {
@@ -140,7 +149,7 @@ impl Auth {
 
     /// The signed-in account, if any: for endpoints that show more to their owner.
     pub fn viewer(&self) -> Option<Id> {
-        self.0.as_ref().and_then(|t| t.account_id)
+        self.0.as_ref().filter(|t| !t.pending).and_then(|t| t.account_id)
     }
 }
 

@@ -5,9 +5,12 @@ mod entities;
 mod error;
 mod extract;
 mod handlers;
+mod idempotency;
 mod middleware;
+mod pagination;
 mod passwords;
 mod publish;
+mod ratelimit;
 mod router;
 mod state;
 mod timeline;
@@ -16,6 +19,7 @@ use std::future::Future;
 
 pub use error::ApiError;
 pub use passwords::password_hasher;
+pub use ratelimit::{Limit, RateLimits, TrustedProxies};
 pub use router::router;
 pub use state::{ApiSettings, AppState};
 
@@ -25,5 +29,13 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    use tower::Layer as _;
+    // `/api/v1/instance/` is `/api/v1/instance`, as Rails routes it (Mastodon.py asks so);
+    // this has to run before routing, so it wraps the router rather than being one of its layers
+    let router = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(router);
+    // the peer's address, for rate limits by client IP
+    let service = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        std::net::SocketAddr,
+    >(router);
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

@@ -1,10 +1,10 @@
 //! Every public route, pointing at `handlers::<resource>::<action>`.
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 
-use crate::handlers::{accounts, apps, instance, oauth, statuses, streaming, timelines};
-use crate::{AppState, middleware};
+use crate::handlers::{accounts, apps, authorize, instance, oauth, statuses, streaming, timelines};
+use crate::{AppState, middleware, ratelimit};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -30,9 +30,28 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/streaming/public", get(streaming::sse_public))
         .route("/api/v1/streaming/public/local", get(streaming::sse_public_local))
         // -- OAuth sign-in (authorize, revoke, metadata) --
+        .route("/oauth/authorize", get(authorize::show).post(authorize::decide))
+        .route("/oauth/sign_in", post(authorize::sign_in))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/.well-known/oauth-authorization-server", get(oauth::metadata))
         // -- statuses and timelines --
+        .route("/api/v1/timelines/public", get(timelines::public))
+        .route("/api/v1/accounts/{id}/statuses", get(timelines::account_statuses))
+        .route("/api/v1/statuses/{id}/context", get(statuses::context))
+        .route("/api/v1/statuses/{id}/favourite", post(statuses::favourite))
+        .route("/api/v1/statuses/{id}/unfavourite", post(statuses::unfavourite))
+        .route("/api/v1/statuses/{id}/reblog", post(statuses::reblog))
+        .route("/api/v1/statuses/{id}/unreblog", post(statuses::unreblog))
         // -- accounts --
+        .route("/api/v1/accounts/lookup", get(accounts::lookup))
+        .route("/api/v1/accounts/relationships", get(accounts::relationships))
+        .route("/api/v1/accounts/update_credentials", patch(accounts::update_credentials))
+        .route("/api/v1/accounts/{id}/followers", get(accounts::followers))
+        .route("/api/v1/accounts/{id}/following", get(accounts::following))
         .fallback(|| async { crate::ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { crate::ApiError::MethodNotAllowed })
+        // rate limits shared by every replica (Redis); inside the metrics, so 429s are counted
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit))
         // metrics see every request, matched or not, with its final status
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         // one span per request (OpenTelemetry server span), so every log line of a request

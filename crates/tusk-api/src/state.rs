@@ -17,6 +17,10 @@ pub struct ApiSettings {
     pub password_hashers: usize,
     /// Streaming connections one replica holds at most (`TUSK_STREAMING_MAX`).
     pub max_streams: usize,
+    /// Who may sign up (`TUSK_REGISTRATIONS`).
+    pub registrations: tusk_core::Registrations,
+    /// Rate limits (`TUSK_RATE_LIMIT_*`, `TUSK_TRUSTED_PROXIES`), counted in Redis.
+    pub rate_limits: crate::RateLimits,
 }
 
 /// Everything a handler reaches, built once at start-up and shared by every request.
@@ -29,8 +33,10 @@ pub struct App {
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) metrics: Metrics,
     pub(crate) instance: Instance,
+    pub(crate) registrations: tusk_core::Registrations,
     pub(crate) passwords: PasswordHasher,
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
+    pub(crate) rate_limiter: crate::ratelimit::RateLimiter,
 }
 
 impl AppState {
@@ -52,8 +58,10 @@ impl AppState {
             publisher,
             metrics,
             instance: settings.instance,
+            registrations: settings.registrations,
             passwords: PasswordHasher::new(settings.password_hashers),
             streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
+            rate_limiter: crate::ratelimit::RateLimiter::new(settings.rate_limits),
         }))
     }
 }

@@ -19,6 +19,8 @@ use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
 use crate::{Cache, Result, StreamEvent, Timeline};
 
 const COMPLETE_MARKER: i64 = 0;
+/// How far from the top of a home feed a reblog's original is looked for (Mastodon: 40).
+const REBLOG_WINDOW: isize = 40;
 /// How many ids can share one rounded score (2^57 / 2^52).
 const SCORE_SLACK: usize = 32;
 /// Fan-out trims a feed on about one write in this many, which one chosen by a hash of the feed
@@ -90,6 +92,53 @@ impl Cache {
             self.add_and_trim(&mut batch, &self.feed_key(*feed), &[status], false, trim_due(*feed, status));
         }
         self.run_announcing(batch, announce, &[StreamEvent::Update { status_id: status }]).await
+    }
+
+    /// Writes a reblog into home feeds, Mastodon's way: not into a feed whose newest
+    /// [`REBLOG_WINDOW`] entries already hold the original or another reblog of it. Two round
+    /// trips: one to look, one to write. Returns the feeds written (and told, on their user
+    /// streams).
+    pub async fn insert_reblog_into_home_feeds(
+        &self,
+        owners: &[Id],
+        reblog: Id,
+        original: Id,
+    ) -> Result<Vec<Id>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut look = Batch::default();
+        for owner in owners {
+            look.add(Cmd::zrevrange(self.keys.home_feed(*owner), 0, REBLOG_WINDOW - 1));
+            let mut reblogs = redis::cmd("ZRANGE");
+            reblogs
+                .arg(self.keys.home_reblogs(*owner))
+                .arg(score(original))
+                .arg(score(original))
+                .arg("BYSCORE");
+            look.add(reblogs);
+        }
+        let seen: Vec<(Vec<i64>, Vec<i64>)> = look.run(&self.conn).await?;
+        let chosen: Vec<Id> = owners
+            .iter()
+            .zip(seen)
+            .filter(|(_, (top, reblogs))| {
+                !top.iter().any(|id| *id == original.0 || (*id != reblog.0 && reblogs.contains(id)))
+            })
+            .map(|(owner, _)| *owner)
+            .collect();
+        let mut write = Batch::default();
+        for owner in &chosen {
+            let feed = Feed::Home(*owner);
+            self.add_and_trim(&mut write, &self.feed_key(feed), &[reblog], false, trim_due(feed, reblog));
+            let reblogs = self.keys.home_reblogs(*owner);
+            write.add_ignored(Cmd::zadd(&reblogs, reblog.0, score(original)));
+            write.add_ignored(Cmd::zremrangebyrank(&reblogs, 0, -(HOME_FEED_MAX_ITEMS as isize + 1)));
+            write.add_ignored(Cmd::expire(&reblogs, self.feed_ttl_secs()));
+        }
+        let timelines: Vec<Timeline> = chosen.iter().map(|owner| Timeline::User(*owner)).collect();
+        self.run_announcing(write, &timelines, &[StreamEvent::Update { status_id: reblog }]).await?;
+        Ok(chosen)
     }
 
     /// Takes statuses out of many feeds in one pipelined round trip.

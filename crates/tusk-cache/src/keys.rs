@@ -17,6 +17,12 @@ impl Keys {
         format!("{}feed:home:{account}", self.prefix)
     }
 
+    /// `{prefix}feed:home:{account_id}:reblogs`: the reblogs in a home feed, member = reblog
+    /// id, score = original id, so that a second reblog of an original near the top is skipped.
+    pub fn home_reblogs(&self, account: Id) -> String {
+        format!("{}feed:home:{account}:reblogs", self.prefix)
+    }
+
     /// `{prefix}feed:account:{account_id}`: an author's own recent statuses, for hybrid reads.
     pub fn account_feed(&self, account: Id) -> String {
         format!("{}feed:account:{account}", self.prefix)
@@ -33,6 +39,18 @@ impl Keys {
     /// user's channel only when the user is listening, as Mastodon checks `subscribed:timeline:*`.
     pub fn stream_listeners(&self) -> String {
         format!("{}streaming:listeners", self.prefix)
+    }
+
+    /// `{prefix}ratelimit:{limit}:{subject}:{window_end}`: a fixed-window request counter,
+    /// expiring when its window ends.
+    pub fn rate_limit(&self, limit: &str, subject: &str, window_end: u64) -> String {
+        format!("{}ratelimit:{limit}:{subject}:{window_end}", self.prefix)
+    }
+
+    /// `{prefix}idempotency:{account_id}:{sha256 of the key, hex}`: `pending`, then the id of
+    /// the status that a request with this `Idempotency-Key` created (one hour).
+    pub fn idempotency(&self, account: Id, key_digest: &str) -> String {
+        format!("{}idempotency:{account}:{key_digest}", self.prefix)
     }
 
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.

@@ -4,7 +4,9 @@
 mod connection;
 mod entities;
 mod feed;
+mod idempotency;
 mod keys;
+mod ratelimit;
 mod stream;
 
 use std::time::Duration;
@@ -12,7 +14,9 @@ use std::time::Duration;
 pub use connection::RedisConnection;
 pub use entities::EntityKind;
 pub use feed::Feed;
+pub use idempotency::IdempotencyClaim;
 pub use keys::Keys;
+pub use ratelimit::RateWindow;
 pub use stream::{StreamEvent, Timeline};
 
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,41 @@ impl Instance {
     }
 }
 
+/// Who may sign up (`TUSK_REGISTRATIONS`), as Mastodon's `registrations_mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Registrations {
+    /// Anyone; the account works at once.
+    #[default]
+    Open,
+    /// Anyone, but the account cannot be used until a moderator approves it.
+    Approved,
+    /// Nobody: sign-ups are refused with 403.
+    Closed,
+}
+
+impl Registrations {
+    pub fn enabled(self) -> bool {
+        self != Self::Closed
+    }
+
+    pub fn approval_required(self) -> bool {
+        self == Self::Approved
+    }
+}
+
+impl std::str::FromStr for Registrations {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "open" => Ok(Self::Open),
+            "approved" => Ok(Self::Approved),
+            "closed" | "none" => Ok(Self::Closed),
+            other => Err(format!("'{other}' is not a registrations mode (open, approved, closed)")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +74,12 @@ mod tests {
         let instance = Instance { domain: "tusk.example".into(), https: true };
         assert_eq!(instance.account_url("alice"), "https://tusk.example/@alice");
         assert_eq!(instance.status_uri("alice", crate::Id(5)), "https://tusk.example/users/alice/statuses/5");
+    }
+
+    #[test]
+    fn registrations_modes() {
+        assert_eq!("approved".parse(), Ok(Registrations::Approved));
+        assert!("closed".parse::<Registrations>().is_ok_and(|m| !m.enabled()));
+        assert!("maybe".parse::<Registrations>().is_err());
     }
 }

@@ -21,6 +21,10 @@ pub struct FanoutBatch {
     pub author_id: Id,
     /// The owners of the home feeds to write.
     pub feeds: Vec<Id>,
+    /// Set when the status is a reblog of this original: a home feed that already shows the
+    /// original (or a reblog of it) near its top does not get the reblog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reblog_of: Option<Id>,
 }
 
 #[cfg(test)]
@@ -34,6 +38,7 @@ mod tests {
             status_id: Id(3),
             author_id: Id(1),
             feeds: vec![Id(7)],
+            reblog_of: None,
         };
         let json = serde_json::to_value(&batch).unwrap();
         assert_eq!(

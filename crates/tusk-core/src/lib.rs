@@ -12,11 +12,14 @@ pub mod validation;
 
 pub use event::Event;
 pub use id::Id;
-pub use instance::Instance;
+pub use instance::{Instance, Registrations};
 pub use job::{FanoutBatch, FeedAction};
 pub use pagination::PageRange;
 pub use scope::{Scope, Scopes};
-pub use validation::{Email, FieldError, Password, StatusText, Username, ValidationErrors, Visibility};
+pub use validation::{
+    DisplayName, Email, FieldError, Locale, Note, Password, StatusText, Username, ValidationErrors,
+    Visibility, countable_length,
+};
 
 /// Mastodon's `FeedManager::MAX_ITEMS`: how many entries a home feed keeps.
 pub const HOME_FEED_MAX_ITEMS: usize = 800;

@@ -78,6 +78,11 @@ impl Scopes {
         GRANULAR.iter().find(|g| **g == scope).is_some_and(|g| self.allows(g))
     }
 
+    /// Every scope a client may ask for, top-level first (the metadata's `scopes_supported`).
+    pub fn supported() -> impl Iterator<Item = &'static str> {
+        TOP_LEVEL.iter().chain(GRANULAR).copied()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

@@ -31,6 +31,13 @@ impl FieldError {
     pub fn too_long(max: usize) -> Self {
         Self { error: "ERR_TOO_LONG", description: format!("is too long (maximum is {max} characters)") }
     }
+    /// Mastodon's `NoteLengthValidator` message (URLs and mentions counted as in statuses).
+    pub fn over_character_limit(max: usize) -> Self {
+        Self { error: "ERR_TOO_LONG", description: format!("character limit of {max} exceeded") }
+    }
+    pub fn inclusion() -> Self {
+        Self { error: "ERR_INCLUSION", description: "is not included in the list".into() }
+    }
     pub fn too_short(min: usize) -> Self {
         Self { error: "ERR_TOO_SHORT", description: format!("is too short (minimum is {min} characters)") }
     }
@@ -78,7 +85,9 @@ impl fmt::Display for ValidationErrors {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            let mut name = field.chars();
+            // Rails' `humanize`: "display_name" -> "Display name"
+            let name = field.replace('_', " ");
+            let mut name = name.chars();
             if let Some(first) = name.next() {
                 write!(f, "{}{}", first.to_ascii_uppercase(), name.as_str())?;
             }
@@ -194,7 +203,75 @@ impl fmt::Debug for Password {
     }
 }
 
-/// The text of a new status: not blank, at most 500 characters.
+/// A profile's display name: at most 30 characters (Rails counts code points).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 30;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let raw = raw.trim();
+        if raw.chars().count() > Self::MAX_CHARS {
+            Err(FieldError::too_long(Self::MAX_CHARS))
+        } else {
+            Ok(Self(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A profile's bio: at most 500 characters, counted as a status is counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note(String);
+
+impl Note {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let raw = raw.trim();
+        if countable_length(raw) > Self::MAX_CHARS {
+            Err(FieldError::over_character_limit(Self::MAX_CHARS))
+        } else {
+            Ok(Self(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user's interface language: a BCP 47 tag of the short kind Mastodon lists (`en`, `pt-BR`,
+/// `zh-Hant`); anything else is not in Mastodon's list of locales.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Locale(String);
+
+impl Locale {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let mut parts = raw.split(['-', '_']);
+        let language = parts.next().unwrap_or_default();
+        let valid_language =
+            (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_lowercase());
+        let region = parts.next();
+        let valid_region =
+            region.is_none_or(|r| (2..=4).contains(&r.len()) && r.chars().all(|c| c.is_ascii_alphanumeric()));
+        if valid_language && valid_region && parts.next().is_none() {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::inclusion())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The text of a new status: not blank, at most 500 characters as Mastodon counts them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusText(String);
 
@@ -208,12 +285,20 @@ pub enum StatusTextError {
 }
 
 impl StatusText {
+    /// The instance's `max_characters`.
     pub const MAX_CHARS: usize = 500;
 
+    /// A status without a content warning.
     pub fn parse(raw: &str) -> Result<Self, StatusTextError> {
+        Self::parse_with_spoiler(raw, "")
+    }
+
+    /// The text of a status whose content warning is `spoiler_text`: both count towards the
+    /// limit, as in Mastodon's `StatusLengthValidator`.
+    pub fn parse_with_spoiler(raw: &str, spoiler_text: &str) -> Result<Self, StatusTextError> {
         if raw.trim().is_empty() {
             Err(StatusTextError::Blank)
-        } else if raw.chars().count() > Self::MAX_CHARS {
+        } else if countable_length(spoiler_text) + countable_length(raw) > Self::MAX_CHARS {
             Err(StatusTextError::TooLong)
         } else {
             Ok(Self(raw.to_owned()))
@@ -223,6 +308,104 @@ impl StatusText {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// How many characters `text` counts for against a limit, as Mastodon counts them: grapheme
+/// clusters (an emoji ZWJ sequence or a letter with combining marks is one), each URL as 23
+/// (`characters_reserved_per_url`), and a mention `@user@domain` as just `@user`.
+pub fn countable_length(text: &str) -> usize {
+    use unicode_segmentation::UnicodeSegmentation as _;
+    countable_text(text).graphemes(true).count()
+}
+
+const URL_PLACEHOLDER: &str = "xxxxxxxxxxxxxxxxxxxxxxx";
+
+/// `text` with every URL replaced by 23 placeholder characters and every remote mention cut
+/// down to its username (Mastodon's `countable_text`).
+fn countable_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut previous: Option<char> = None;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let after_word = previous.is_some_and(|p| p.is_alphanumeric() || p == '_');
+        if !after_word && let Some(len) = url_len(rest) {
+            out.push_str(URL_PLACEHOLDER);
+            previous = rest[..len].chars().next_back();
+            rest = &rest[len..];
+            continue;
+        }
+        if c == '@'
+            && !after_word
+            && !matches!(previous, Some('=' | '/'))
+            && let Some((username_len, total_len)) = mention_len(&rest[1..])
+        {
+            out.push('@');
+            out.push_str(&rest[1..=username_len]);
+            previous = rest[..=total_len].chars().next_back();
+            rest = &rest[1 + total_len..];
+            continue;
+        }
+        out.push(c);
+        previous = Some(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// The byte length of the `http(s)://` URL at the start of `s`, trailing punctuation excluded
+/// (a sentence may end right after a link).
+fn url_len(s: &str) -> Option<usize> {
+    let scheme = ["https://", "http://"]
+        .into_iter()
+        .find(|p| s.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)))?;
+    let end = s.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"')).unwrap_or(s.len());
+    let mut url = &s[..end];
+    loop {
+        let trimmed = url.trim_end_matches(['.', ',', ':', ';', '!', '?', '\'', '"']);
+        // a closing parenthesis belongs to the URL only if the URL opened one
+        let trimmed = if trimmed.ends_with(')') && trimmed.matches('(').count() < trimmed.matches(')').count()
+        {
+            &trimmed[..trimmed.len() - 1]
+        } else {
+            trimmed
+        };
+        if trimmed.len() == url.len() {
+            break;
+        }
+        url = trimmed;
+    }
+    let host = url[scheme.len()..].split(['/', '?', '#']).next().unwrap_or_default();
+    let valid_host = !host.is_empty() && host.chars().any(char::is_alphanumeric);
+    valid_host.then_some(url.len())
+}
+
+/// After an `@`: the byte lengths of the username and of the whole `user@domain` (Mastodon's
+/// `MENTION_RE`: `[a-z0-9_]+([a-z0-9_.-]+[a-z0-9_]+)?`, then an optional `@domain`).
+fn mention_len(s: &str) -> Option<(usize, usize)> {
+    let username = trimmed_run(
+        s,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'),
+        |c| c.is_ascii_alphanumeric() || c == '_',
+    );
+    if username == 0 {
+        return None;
+    }
+    let domain = match s[username..].strip_prefix('@') {
+        Some(after) => trimmed_run(
+            after,
+            |c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'),
+            |c| c.is_alphanumeric() || c == '_',
+        ),
+        None => 0,
+    };
+    Some((username, if domain == 0 { username } else { username + 1 + domain }))
+}
+
+/// The byte length of the longest prefix of `s` made of `inner` characters that ends on an
+/// `edge` character.
+fn trimmed_run(s: &str, inner: impl Fn(char) -> bool, edge: impl Fn(char) -> bool) -> usize {
+    let run = s.find(|c: char| !inner(c)).unwrap_or(s.len());
+    s[..run].rfind(&edge).map_or(0, |i| i + s[i..].chars().next().map_or(0, char::len_utf8))
 }
 
 /// Who may see a status.
@@ -307,6 +490,88 @@ mod tests {
         assert_eq!(
             StatusTextError::TooLong.to_string(),
             "Validation failed: Text character limit of 500 exceeded"
+        );
+    }
+
+    #[test]
+    fn length_counts_grapheme_clusters() {
+        // a family emoji: 7 code points, one grapheme
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}";
+        assert_eq!(countable_length(family), 1);
+        assert!(StatusText::parse(&family.repeat(500)).is_ok());
+        assert_eq!(StatusText::parse(&family.repeat(501)), Err(StatusTextError::TooLong));
+        // e + combining acute, and a flag (two regional indicators)
+        assert_eq!(countable_length("e\u{301}"), 1);
+        assert_eq!(countable_length("\u{1F1EB}\u{1F1F7}"), 1);
+        assert!(StatusText::parse(&"e\u{301}\u{302}".repeat(500)).is_ok());
+    }
+
+    #[test]
+    fn urls_count_as_23() {
+        let long = format!("https://example.org/{}", "a".repeat(300));
+        assert_eq!(countable_length(&long), 23);
+        assert_eq!(countable_length("see http://x.io."), "see ".len() + 23 + 1);
+        assert_eq!(countable_length("(https://example.org/a_(b))"), 23 + 2);
+        assert_eq!(countable_length("HTTPS://EXAMPLE.ORG/x?y=1#z"), 23);
+        // not URLs: no scheme, no host, or glued to a word
+        assert_eq!(countable_length("example.org/abc"), 15);
+        assert_eq!(countable_length("https://"), 8);
+        assert_eq!(countable_length("xhttps://a.b"), 12);
+        // 20 long URLs are 460 characters, whatever their length
+        let text = vec![long.as_str(); 20].join(" ");
+        assert_eq!(countable_length(&text), 20 * 23 + 19);
+        assert!(StatusText::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn mentions_count_their_username_only() {
+        assert_eq!(countable_length("@alice@mastodon.social"), 6);
+        assert_eq!(countable_length("hi @bob@a.example."), "hi @bob.".len());
+        assert_eq!(countable_length("@alice"), 6);
+        // an email address is not a mention
+        assert_eq!(countable_length("me@example.org"), 14);
+        let mention = format!("@alice@{}.example ", "d".repeat(200));
+        assert!(StatusText::parse(&mention.repeat(60)).is_ok());
+    }
+
+    #[test]
+    fn spoiler_text_counts_too() {
+        let half = "x".repeat(250);
+        assert!(StatusText::parse_with_spoiler(&half, &half).is_ok());
+        assert_eq!(StatusText::parse_with_spoiler(&half, &format!("{half}y")), Err(StatusTextError::TooLong));
+    }
+
+    #[test]
+    fn profile_fields() {
+        assert_eq!(DisplayName::parse(&"é".repeat(30)).unwrap().as_str().chars().count(), 30);
+        assert_eq!(DisplayName::parse(&"é".repeat(31)).unwrap_err().error, "ERR_TOO_LONG");
+        assert_eq!(DisplayName::parse("").unwrap().as_str(), "");
+        assert!(Note::parse(&"n".repeat(500)).is_ok());
+        let too_long = Note::parse(&"n".repeat(501)).unwrap_err();
+        assert_eq!(
+            (too_long.error, too_long.description.as_str()),
+            ("ERR_TOO_LONG", "character limit of 500 exceeded")
+        );
+        assert!(Note::parse(&format!("https://example.org/{}", "a".repeat(600))).is_ok());
+    }
+
+    #[test]
+    fn locales() {
+        for good in ["en", "pt-BR", "zh-Hant", "ast"] {
+            assert!(Locale::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "e", "EN", "english", "en-", "en-US-x", "<script>"] {
+            assert_eq!(Locale::parse(bad).unwrap_err().error, "ERR_INCLUSION", "{bad}");
+        }
+    }
+
+    #[test]
+    fn field_names_are_humanized() {
+        let mut errors = ValidationErrors::default();
+        errors.add("display_name", FieldError::too_long(30));
+        assert_eq!(
+            errors.to_string(),
+            "Validation failed: Display name is too long (maximum is 30 characters)"
         );
     }
 

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tusk_core::{Email, Id, Username};
+use tusk_core::{DisplayName, Email, Id, Note, Username};
 
 use crate::{Result, Store, StoreError, TokenRow};
 
@@ -41,6 +41,16 @@ pub struct NewUser<'a> {
     pub application_id: Id,
     pub scopes: &'a str,
     pub token_hash: &'a [u8],
+    /// False when registrations need approval: the user's tokens are refused until approved.
+    pub approved: bool,
+}
+
+/// A change to one's own profile; `None` leaves the field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate<'a> {
+    pub display_name: Option<&'a DisplayName>,
+    pub note: Option<&'a Note>,
+    pub locked: Option<bool>,
 }
 
 /// Which unique fields of a sign-up are already taken.
@@ -90,11 +100,14 @@ impl Store {
             .bind(new.username.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO users (account_id, email, password_hash, locale) VALUES ($1, $2, $3, $4)")
+        sqlx::query(
+            "INSERT INTO users (account_id, email, password_hash, locale, approved) VALUES ($1, $2, $3, $4, $5)",
+        )
             .bind(account_id)
             .bind(new.email.as_str())
             .bind(new.password_hash)
             .bind(new.locale)
+            .bind(new.approved)
             .execute(&mut *tx)
             .await?;
         let token =
@@ -137,5 +150,31 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+    /// The local account named `username` (case-insensitively), as `lookup` finds it.
+    #[tracing::instrument(name = "pg account_id_by_username", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn account_id_by_username(&self, username: &str) -> Result<Option<Id>> {
+        Ok(sqlx::query_scalar("SELECT id FROM accounts WHERE lower(username) = lower($1)")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Changes the given profile fields of `account_id`, in one statement.
+    #[tracing::instrument(name = "pg update_profile", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn update_profile(&self, account_id: Id, update: &ProfileUpdate<'_>) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE accounts SET display_name = coalesce($2, display_name), note = coalesce($3, note), \
+                                 locked = coalesce($4, locked) \
+             WHERE id = $1",
+        )
+        .bind(account_id)
+        .bind(update.display_name.map(DisplayName::as_str))
+        .bind(update.note.map(Note::as_str))
+        .bind(update.locked)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound) }
     }
 }

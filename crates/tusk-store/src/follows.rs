@@ -22,6 +22,13 @@ impl Relationship {
     }
 }
 
+/// Which side of an account's follows to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowSide {
+    Followers,
+    Following,
+}
+
 /// `NotFound` unless the account exists.
 async fn ensure_account(tx: &mut Transaction<'_, Postgres>, id: Id) -> Result<()> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
@@ -199,9 +206,85 @@ impl Store {
     pub async fn hybrid_followees(&self, account_id: Id) -> Result<Vec<Id>> {
         Ok(sqlx::query_scalar(
             "SELECT a.id FROM accounts a WHERE a.hybrid AND EXISTS \
-               (SELECT 1 FROM follows f WHERE f.account_id = $1 AND f.target_account_id = a.id)",
+               (SELECT 1 FROM follows f WHERE f.account_id = $1 AND f.target_account_id = a.id) \
+             AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = $1 AND m.target_account_id = a.id)",
         )
         .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+    /// `account_id`'s relationships with each of `targets` that exists, in one query.
+    #[tracing::instrument(name = "pg relationships", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn relationships(&self, account_id: Id, targets: &[Id]) -> Result<Vec<(Id, Relationship)>> {
+        let rows: Vec<(Id, bool, bool, bool, bool, bool)> = sqlx::query_as(
+            "SELECT a.id, \
+                    EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = a.id), \
+                    EXISTS (SELECT 1 FROM follows WHERE account_id = a.id AND target_account_id = $1), \
+                    EXISTS (SELECT 1 FROM blocks WHERE account_id = $1 AND target_account_id = a.id), \
+                    EXISTS (SELECT 1 FROM blocks WHERE account_id = a.id AND target_account_id = $1), \
+                    EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND target_account_id = a.id) \
+             FROM accounts a WHERE a.id = ANY($2)",
+        )
+        .bind(account_id)
+        .bind(targets)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, following, followed_by, blocking, blocked_by, muting)| {
+                (id, Relationship { following, followed_by, blocking, blocked_by, muting })
+            })
+            .collect())
+    }
+
+    /// One page of the accounts following `account_id` (`Followers`) or followed by it
+    /// (`Following`), newest follow first, as `(follow id, account id)`: pages are cut by the
+    /// follow row's id, as Mastodon cuts them. `NotFound` unless the account exists.
+    #[tracing::instrument(name = "pg follow_page", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn follow_page(
+        &self,
+        account_id: Id,
+        side: FollowSide,
+        max_id: Option<Id>,
+        since_id: Option<Id>,
+        limit: i64,
+    ) -> Result<Vec<(Id, Id)>> {
+        let query = match side {
+            FollowSide::Followers => {
+                "SELECT id, account_id FROM follows WHERE target_account_id = $1 \
+                   AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
+                 ORDER BY id DESC LIMIT $4"
+            }
+            FollowSide::Following => {
+                "SELECT id, target_account_id FROM follows WHERE account_id = $1 \
+                   AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
+                 ORDER BY id DESC LIMIT $4"
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        ensure_account(&mut tx, account_id).await?;
+        let page = sqlx::query_as(query)
+            .bind(account_id)
+            .bind(max_id)
+            .bind(since_id)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+    /// Those of `authors` whose statuses stay out of `account_id`'s home: muted or blocked by
+    /// it, or blocking it. Home reads drop them (Mastodon filters at insert and on read, so a
+    /// mute shows at once, before the workers have cleaned the feed).
+    #[tracing::instrument(name = "pg hidden_authors", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn hidden_authors(&self, account_id: Id, authors: &[Id]) -> Result<Vec<Id>> {
+        Ok(sqlx::query_scalar(
+            "SELECT target_account_id FROM mutes WHERE account_id = $1 AND target_account_id = ANY($2) \
+             UNION SELECT target_account_id FROM blocks WHERE account_id = $1 AND target_account_id = ANY($2) \
+             UNION SELECT account_id FROM blocks WHERE target_account_id = $1 AND account_id = ANY($2)",
+        )
+        .bind(account_id)
+        .bind(authors)
         .fetch_all(&self.pool)
         .await?)
     }

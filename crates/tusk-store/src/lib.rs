@@ -5,6 +5,7 @@ mod accounts;
 mod apps;
 mod error;
 mod follows;
+mod grants;
 mod outbox;
 mod statuses;
 mod tokens;
@@ -15,12 +16,13 @@ use std::time::Duration;
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub use accounts::{AccountRow, Credentials, NewUser, SignupConflicts};
+pub use accounts::{AccountRow, Credentials, NewUser, ProfileUpdate, SignupConflicts};
 pub use apps::{AppRow, NewApp};
 pub use error::StoreError;
-pub use follows::Relationship;
+pub use follows::{FollowSide, Relationship};
+pub use grants::{GrantRow, NewGrant};
 pub use outbox::OutboxEntry;
-pub use statuses::{NewStatus, StatusRow};
+pub use statuses::{AccountStatusesFilter, NewStatus, StatusRow, StatusStats};
 pub use tokens::TokenRow;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

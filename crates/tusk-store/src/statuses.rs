@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tusk_core::{Event, Id, StatusText, Visibility};
+use tusk_core::{Event, Id, PageRange, StatusText, Visibility};
 
 use crate::outbox::{self, OutboxEntry};
 use crate::{Result, Store, StoreError};
@@ -16,6 +16,11 @@ pub struct StatusRow {
     pub visibility: String,
     pub language: Option<String>,
     pub in_reply_to_id: Option<Id>,
+    /// Absent from entries cached before the column existed; they expire within a day.
+    #[serde(default)]
+    pub in_reply_to_account_id: Option<Id>,
+    #[serde(default)]
+    pub reblog_of_id: Option<Id>,
     pub application_name: Option<String>,
     pub application_website: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -29,9 +34,50 @@ impl StatusRow {
 
 const SELECT_STATUSES: &str = "\
     SELECT s.id, s.account_id, s.text, s.spoiler_text, s.sensitive, s.visibility, s.language, \
-           s.in_reply_to_id, a.name AS application_name, a.website AS application_website, s.created_at \
+           s.in_reply_to_id, s.in_reply_to_account_id, s.reblog_of_id, a.name AS application_name, a.website AS application_website, s.created_at \
     FROM statuses s LEFT JOIN oauth_applications a ON a.id = s.application_id \
     WHERE s.id = ANY($1)";
+
+/// The counts of a status and what the viewer did with it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StatusStats {
+    pub id: Id,
+    pub replies_count: i64,
+    pub reblogs_count: i64,
+    pub favourites_count: i64,
+    pub favourited: bool,
+    pub reblogged: bool,
+}
+
+/// What an account's profile shows of its statuses to one viewer.
+#[derive(Clone, Copy, Debug)]
+pub struct AccountStatusesFilter {
+    /// The viewer follows the author (or is the author): private statuses are shown.
+    pub followers_only: bool,
+    /// The viewer is the author: direct statuses are shown too.
+    pub own: bool,
+    /// Replies to other accounts are left out (self-threads stay, as in Mastodon).
+    pub exclude_replies: bool,
+    pub exclude_reblogs: bool,
+}
+
+/// Keyset paging of a statuses query whose `WHERE` ends with `$1` = `max_id` and `$2` = the
+/// lower bound: newest first, or from the bottom for `min_id` (then turned newest first).
+fn paged(select_where: &str, range: &PageRange) -> String {
+    let order = if range.from_bottom() { "ASC" } else { "DESC" };
+    format!(
+        "{select_where} AND ($1::bigint IS NULL OR s.id < $1) AND ($2::bigint IS NULL OR s.id > $2) \
+         ORDER BY s.id {order} LIMIT {}",
+        range.limit
+    )
+}
+
+fn newest_first(mut ids: Vec<Id>, range: &PageRange) -> Vec<Id> {
+    if range.from_bottom() {
+        ids.reverse();
+    }
+    ids
+}
 
 #[derive(Debug)]
 pub struct NewStatus<'a> {
@@ -41,7 +87,8 @@ pub struct NewStatus<'a> {
     pub sensitive: bool,
     pub visibility: Visibility,
     pub language: Option<&'a str>,
-    pub in_reply_to_id: Option<Id>,
+    /// The replied-to status, already checked to exist and to be visible to the author.
+    pub in_reply_to: Option<&'a StatusRow>,
     pub application_id: Option<Id>,
 }
 
@@ -52,8 +99,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id: Id = sqlx::query_scalar(
             "INSERT INTO statuses (account_id, text, spoiler_text, sensitive, visibility, language, \
-                                   in_reply_to_id, application_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                                   in_reply_to_id, in_reply_to_account_id, application_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(new.account_id)
         .bind(new.text.as_str())
@@ -61,7 +108,8 @@ impl Store {
         .bind(new.sensitive)
         .bind(new.visibility.as_str())
         .bind(new.language)
-        .bind(new.in_reply_to_id)
+        .bind(new.in_reply_to.map(|parent| parent.id))
+        .bind(new.in_reply_to.map(|parent| parent.account_id))
         .bind(new.application_id)
         .fetch_one(&mut *tx)
         .await?;
@@ -88,6 +136,64 @@ impl Store {
         self.statuses(&[id]).await?.pop().ok_or(StoreError::NotFound)
     }
 
+    /// One page of the local public timeline: public statuses that are neither reblogs nor
+    /// replies to others (Mastodon's `PublicFeed`), without the accounts `viewer` blocks, is
+    /// blocked by or mutes.
+    #[tracing::instrument(name = "pg public_timeline_ids", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn public_timeline_ids(&self, range: &PageRange, viewer: Option<Id>) -> Result<Vec<Id>> {
+        let sql = paged(
+            "SELECT s.id FROM statuses s \
+             WHERE s.visibility = 'public' AND s.reblog_of_id IS NULL \
+               AND (s.in_reply_to_id IS NULL OR s.in_reply_to_account_id = s.account_id) \
+               AND ($3::bigint IS NULL OR NOT EXISTS ( \
+                     SELECT 1 FROM blocks b \
+                     WHERE (b.account_id = $3 AND b.target_account_id = s.account_id) \
+                        OR (b.account_id = s.account_id AND b.target_account_id = $3) \
+                     UNION ALL \
+                     SELECT 1 FROM mutes m WHERE m.account_id = $3 AND m.target_account_id = s.account_id))",
+            range,
+        );
+        // only the order direction and the numeric limit are formatted in
+        let ids = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(range.max_id)
+            .bind(range.lower())
+            .bind(viewer)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(newest_first(ids, range))
+    }
+
+    /// One page of `account_id`'s own statuses and reblogs, as `filter` allows a viewer to see.
+    #[tracing::instrument(name = "pg account_status_ids", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn account_status_ids(
+        &self,
+        account_id: Id,
+        filter: AccountStatusesFilter,
+        range: &PageRange,
+    ) -> Result<Vec<Id>> {
+        let sql = paged(
+            "SELECT s.id FROM statuses s \
+             WHERE s.account_id = $3 \
+               AND (s.visibility IN ('public', 'unlisted') \
+                    OR (s.visibility = 'private' AND $4) OR (s.visibility = 'direct' AND $5)) \
+               AND (NOT $6 OR s.in_reply_to_id IS NULL OR s.in_reply_to_account_id = s.account_id) \
+               AND (NOT $7 OR s.reblog_of_id IS NULL)",
+            range,
+        );
+        // only the order direction and the numeric limit are formatted in
+        let ids = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(range.max_id)
+            .bind(range.lower())
+            .bind(account_id)
+            .bind(filter.followers_only || filter.own)
+            .bind(filter.own)
+            .bind(filter.exclude_replies)
+            .bind(filter.exclude_reblogs)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(newest_first(ids, range))
+    }
+
     /// The newest `limit` statuses of `account_id` that its followers see in their home feeds.
     #[tracing::instrument(name = "pg recent_status_ids_for_followers", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn recent_status_ids_for_followers(&self, account_id: Id, limit: i64) -> Result<Vec<Id>> {
@@ -109,6 +215,8 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT s.id FROM \
                (SELECT target_account_id AS author FROM follows WHERE account_id = $1 \
+                  AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = $1 \
+                                    AND m.target_account_id = follows.target_account_id) \
                 UNION ALL SELECT $1) f \
              CROSS JOIN LATERAL \
                (SELECT id FROM statuses \
@@ -121,6 +229,131 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Counts for `ids`, and whether `viewer` favourited or reblogged each.
+    #[tracing::instrument(name = "pg status_stats", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn status_stats(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<StatusStats>> {
+        Ok(sqlx::query_as(
+            "SELECT s.id, \
+               (SELECT count(*) FROM statuses r WHERE r.in_reply_to_id = s.id) AS replies_count, \
+               (SELECT count(*) FROM statuses b WHERE b.reblog_of_id = s.id) AS reblogs_count, \
+               (SELECT count(*) FROM favourites f WHERE f.status_id = s.id) AS favourites_count, \
+               EXISTS (SELECT 1 FROM favourites f WHERE f.status_id = s.id AND f.account_id = $2) AS favourited, \
+               EXISTS (SELECT 1 FROM statuses b WHERE b.reblog_of_id = s.id AND b.account_id = $2) AS reblogged \
+             FROM unnest($1::bigint[]) AS s(id)",
+        )
+        .bind(ids)
+        .bind(viewer)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Favourites `status_id` for `account_id`; favouriting twice changes nothing.
+    #[tracing::instrument(name = "pg favourite", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn favourite(&self, account_id: Id, status_id: Id) -> Result<()> {
+        sqlx::query("INSERT INTO favourites (account_id, status_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(account_id)
+            .bind(status_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "pg unfavourite", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn unfavourite(&self, account_id: Id, status_id: Id) -> Result<()> {
+        sqlx::query("DELETE FROM favourites WHERE account_id = $1 AND status_id = $2")
+            .bind(account_id)
+            .bind(status_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Reblogs `original` for `account_id` with its `StatusCreated` event, in one transaction.
+    /// A second reblog of the same status returns the first, with no event.
+    #[tracing::instrument(name = "pg reblog", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn reblog(
+        &self,
+        account_id: Id,
+        original: &StatusRow,
+        visibility: Visibility,
+        application_id: Option<Id>,
+    ) -> Result<(StatusRow, Option<OutboxEntry>)> {
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<Id> = sqlx::query_scalar(
+            "INSERT INTO statuses (account_id, text, visibility, reblog_of_id, application_id) \
+             VALUES ($1, '', $2, $3, $4) \
+             ON CONFLICT (account_id, reblog_of_id) WHERE reblog_of_id IS NOT NULL DO NOTHING RETURNING id",
+        )
+        .bind(account_id)
+        .bind(visibility.as_str())
+        .bind(original.id)
+        .bind(application_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (id, entry) = if let Some(id) = inserted {
+            let entry = outbox::enqueue(&mut tx, Event::StatusCreated { status_id: id, account_id }).await?;
+            (id, Some(entry))
+        } else {
+            let id =
+                sqlx::query_scalar("SELECT id FROM statuses WHERE account_id = $1 AND reblog_of_id = $2")
+                    .bind(account_id)
+                    .bind(original.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            (id, None)
+        };
+        let reblog = sqlx::query_as(SELECT_STATUSES).bind(vec![id]).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((reblog, entry))
+    }
+
+    /// Deletes `account_id`'s reblog of `original_id` with its `StatusDeleted` event; `None`
+    /// when there was none.
+    #[tracing::instrument(name = "pg unreblog", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn unreblog(&self, account_id: Id, original_id: Id) -> Result<Option<(Id, OutboxEntry)>> {
+        let mut tx = self.pool.begin().await?;
+        let deleted: Option<Id> = sqlx::query_scalar(
+            "DELETE FROM statuses WHERE account_id = $1 AND reblog_of_id = $2 RETURNING id",
+        )
+        .bind(account_id)
+        .bind(original_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = deleted else { return Ok(None) };
+        let entry = outbox::enqueue(&mut tx, Event::StatusDeleted { status_id: id, account_id }).await?;
+        tx.commit().await?;
+        Ok(Some((id, entry)))
+    }
+
+    /// The ids of a status's thread: its ancestors (oldest first, at most 40) and its
+    /// descendants (in id order, at most 60), reblogs left out.
+    #[tracing::instrument(name = "pg thread", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn thread(&self, id: Id) -> Result<(Vec<Id>, Vec<Id>)> {
+        let ancestors: Vec<Id> = sqlx::query_scalar(
+            "WITH RECURSIVE up(id, parent, depth) AS ( \
+               SELECT id, in_reply_to_id, 0 FROM statuses WHERE id = $1 \
+               UNION ALL \
+               SELECT s.id, s.in_reply_to_id, up.depth + 1 FROM statuses s JOIN up ON s.id = up.parent \
+               WHERE up.depth < 40) \
+             SELECT id FROM up WHERE id <> $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let descendants: Vec<Id> = sqlx::query_scalar(
+            "WITH RECURSIVE down(id, depth) AS ( \
+               SELECT id, 0 FROM statuses WHERE in_reply_to_id = $1 AND reblog_of_id IS NULL \
+               UNION ALL \
+               SELECT s.id, down.depth + 1 FROM statuses s JOIN down ON s.in_reply_to_id = down.id \
+               WHERE down.depth < 60 AND s.reblog_of_id IS NULL) \
+             SELECT id FROM down ORDER BY id LIMIT 60",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((ancestors, descendants))
     }
 
     /// Deletes `account_id`'s status `id` with its `StatusDeleted` event, in one transaction.

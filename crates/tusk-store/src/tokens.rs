@@ -12,6 +12,9 @@ pub struct TokenRow {
     pub account_id: Option<Id>,
     pub scopes: String,
     pub created_at: DateTime<Utc>,
+    /// The token's user signed up while approval was required and is not approved yet.
+    #[sqlx(default)]
+    pub pending: bool,
 }
 
 pub(crate) async fn insert(
@@ -52,8 +55,9 @@ impl Store {
     #[tracing::instrument(name = "pg token_by_hash", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<TokenRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, application_id, account_id, scopes, created_at FROM oauth_access_tokens \
-             WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT t.id, t.application_id, t.account_id, t.scopes, t.created_at, \
+                    EXISTS (SELECT 1 FROM users u WHERE u.account_id = t.account_id AND NOT u.approved) AS pending \
+             FROM oauth_access_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)

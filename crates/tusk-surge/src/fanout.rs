@@ -144,7 +144,7 @@ async fn fan_out_once(
             sensitive: false,
             visibility: Visibility::Public,
             language: None,
-            in_reply_to_id: None,
+            in_reply_to: None,
             application_id: None,
         })
         .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tusk::{Connections, Deps, Shutdown};
-use tusk_api::ApiSettings;
+use tusk_api::{ApiSettings, Limit, RateLimits, TrustedProxies};
 use tusk_core::Instance;
 use tusk_queue::QueueType;
 use tusk_telemetry::LogFormat;
@@ -103,6 +103,31 @@ struct ApiArgs {
     /// Streaming connections (WebSocket and SSE) one replica holds at most.
     #[arg(long, env = "TUSK_STREAMING_MAX", default_value_t = 10_000)]
     streaming_max: usize,
+    /// Who may sign up: open, approved (accounts wait for a moderator) or closed.
+    #[arg(long, env = "TUSK_REGISTRATIONS", default_value = "open")]
+    registrations: tusk_core::Registrations,
+    /// Sign-ups per client IP: COUNT/PERIOD (period in s, m, h or d), or off.
+    #[arg(long, env = "TUSK_RATE_LIMIT_SIGNUPS", default_value = "5/30m")]
+    rate_limit_signups: Limit,
+    /// Requests per token.
+    #[arg(long, env = "TUSK_RATE_LIMIT_AUTHENTICATED", default_value = "300/5m")]
+    rate_limit_authenticated: Limit,
+    /// Requests without a token per client IP (IPv6 by /64).
+    #[arg(long, env = "TUSK_RATE_LIMIT_UNAUTHENTICATED", default_value = "300/5m")]
+    rate_limit_unauthenticated: Limit,
+    /// Statuses created per account.
+    #[arg(long, env = "TUSK_RATE_LIMIT_STATUSES", default_value = "300/3h")]
+    rate_limit_statuses: Limit,
+    /// Follows per account.
+    #[arg(long, env = "TUSK_RATE_LIMIT_FOLLOWS", default_value = "400/1d")]
+    rate_limit_follows: Limit,
+    /// Proxies whose X-Forwarded-For names the client: CIDR ranges, comma-separated, or none.
+    #[arg(
+        long,
+        env = "TUSK_TRUSTED_PROXIES",
+        default_value = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    )]
+    trusted_proxies: TrustedProxies,
 }
 
 impl ApiArgs {
@@ -116,6 +141,15 @@ impl ApiArgs {
                 self.password_hashers
             },
             max_streams: self.streaming_max,
+            registrations: self.registrations,
+            rate_limits: RateLimits {
+                signups: self.rate_limit_signups,
+                authenticated: self.rate_limit_authenticated,
+                unauthenticated: self.rate_limit_unauthenticated,
+                statuses: self.rate_limit_statuses,
+                follows: self.rate_limit_follows,
+                trusted_proxies: self.trusted_proxies.clone(),
+            },
         }
     }
 }

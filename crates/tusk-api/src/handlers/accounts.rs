@@ -1,14 +1,21 @@
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
+use axum::http::{Uri, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use tusk_cache::EntityKind;
-use tusk_core::{Email, FieldError, Id, Password, Username, ValidationErrors, token};
-use tusk_store::{NewUser, OutboxEntry, StoreError};
+use tusk_core::{
+    DisplayName, Email, FieldError, Id, Locale, Note, Password, Registrations, Username, ValidationErrors,
+    token,
+};
+use tusk_store::{FollowSide, NewUser, OutboxEntry, ProfileUpdate, StoreError};
 
 use crate::entities::{self, Account};
-use crate::extract::{Auth, Params, PathId, lenient};
-use crate::{ApiError, AppState};
+use crate::extract::{Auth, Params, PathId, QueryParams, lenient};
+use crate::{ApiError, AppState, pagination};
 
 #[derive(Deserialize)]
 pub struct SignUp {
@@ -38,6 +45,9 @@ fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
     if params.agreement != Some(true) {
         errors.add("agreement", FieldError::accepted());
     }
+    if let Some(locale) = params.locale.as_deref().filter(|l| !l.is_empty()) {
+        errors.check("locale", Locale::parse(locale));
+    }
     match (username, email, password) {
         (Some(username), Some(email), Some(password)) if errors.is_empty() => {
             Ok(ValidSignUp { username, email, password })
@@ -53,6 +63,10 @@ pub async fn create(
     Params(params): Params<SignUp>,
 ) -> Result<Json<Value>, ApiError> {
     let app_token = auth.token("write:accounts")?;
+    // Mastodon answers a closed server's sign-up with its generic 403
+    if state.registrations == Registrations::Closed {
+        return Err(ApiError::Forbidden);
+    }
     let outcome = sign_up(&state, app_token, &params).await;
     let label = match &outcome {
         Ok(_) => "created",
@@ -93,6 +107,7 @@ async fn sign_up(
             application_id: app_token.application_id,
             scopes: &app_token.scopes,
             token_hash: &token::digest(&access_token),
+            approved: !state.registrations.approval_required(),
         })
         .await;
     match created {
@@ -126,6 +141,174 @@ pub async fn verify_credentials(
 pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<Account>, ApiError> {
     let account = state.load_account(id).await?;
     Ok(Json(Account::new(&state.instance, &account)))
+}
+
+/// `GET /api/v1/accounts/lookup?acct=`: a local account by `username`, `@username` or
+/// `username@this.domain`.
+pub async fn lookup(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<LookupParams>,
+) -> Result<Json<Account>, ApiError> {
+    let acct = params
+        .acct
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("param is missing or the value is empty: acct".into()))?;
+    let acct = acct.strip_prefix('@').unwrap_or(acct);
+    let username = match acct.split_once('@') {
+        None => acct,
+        Some((username, domain)) if domain.eq_ignore_ascii_case(&state.instance.domain) => username,
+        // another server's account: Tusk does not federate, so it knows none
+        Some(_) => return Err(ApiError::NotFound),
+    };
+    if username.is_empty() || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ApiError::NotFound);
+    }
+    let id = state.store.account_id_by_username(username).await?.ok_or(ApiError::NotFound)?;
+    let account = state.load_account(id).await?;
+    Ok(Json(Account::new(&state.instance, &account)))
+}
+
+#[derive(Deserialize)]
+pub struct LookupParams {
+    acct: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RelationshipsParams {
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    id: Vec<String>,
+}
+
+/// Mastodon answers at most this many relationships at once.
+const MAX_RELATIONSHIPS: usize = 80;
+
+/// `GET /api/v1/accounts/relationships?id[]=…`: one Relationship per id, in the order asked;
+/// ids that are not numbers or name no account are left out, as Mastodon leaves them out.
+pub async fn relationships(
+    State(state): State<AppState>,
+    auth: Auth,
+    QueryParams(params): QueryParams<RelationshipsParams>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let me = auth.user("read:follows")?;
+    let ids: Vec<Id> =
+        params.id.iter().take(MAX_RELATIONSHIPS).filter_map(|raw| raw.trim().parse().ok()).collect();
+    if ids.is_empty() {
+        return Ok(Json(Vec::new()));
+    }
+    let found: HashMap<Id, tusk_store::Relationship> =
+        state.store.relationships(me, &ids).await?.into_iter().collect();
+    Ok(Json(ids.iter().filter_map(|id| Some(entities::relationship(*id, *found.get(id)?))).collect()))
+}
+
+#[derive(Deserialize)]
+pub struct FollowPageParams {
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    max_id: Option<Id>,
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    since_id: Option<Id>,
+    #[serde(default, deserialize_with = "lenient::int_opt")]
+    limit: Option<i64>,
+}
+
+/// Accounts per page of followers or following: 40 unless asked, at most 80 (Mastodon's
+/// `DEFAULT_ACCOUNTS_LIMIT` and its double).
+const ACCOUNTS_LIMIT: i64 = 40;
+
+/// `GET /api/v1/accounts/:id/followers`.
+pub async fn followers(
+    State(state): State<AppState>,
+    auth: Auth,
+    uri: Uri,
+    PathId(id): PathId,
+    QueryParams(params): QueryParams<FollowPageParams>,
+) -> Result<Response, ApiError> {
+    follow_page(&state, &auth, &uri, id, FollowSide::Followers, &params).await
+}
+
+/// `GET /api/v1/accounts/:id/following`.
+pub async fn following(
+    State(state): State<AppState>,
+    auth: Auth,
+    uri: Uri,
+    PathId(id): PathId,
+    QueryParams(params): QueryParams<FollowPageParams>,
+) -> Result<Response, ApiError> {
+    follow_page(&state, &auth, &uri, id, FollowSide::Following, &params).await
+}
+
+/// One page of accounts, newest follow first, cut by the follow row's id, with Mastodon's
+/// `Link` header: `next` (`max_id`) when the page is full, `prev` (`since_id`) when not empty.
+async fn follow_page(
+    state: &AppState,
+    auth: &Auth,
+    uri: &Uri,
+    id: Id,
+    side: FollowSide,
+    params: &FollowPageParams,
+) -> Result<Response, ApiError> {
+    let limit = params.limit.map_or(ACCOUNTS_LIMIT, |l| l.clamp(1, 2 * ACCOUNTS_LIMIT));
+    let page = state.store.follow_page(id, side, params.max_id, params.since_id, limit).await?;
+    // an account that blocks the viewer hides its follows from it, as in Mastodon
+    if let Some(viewer) = auth.viewer()
+        && viewer != id
+        && state.store.relationship(viewer, id).await?.blocked_by
+    {
+        return Ok(Json(Vec::<Account>::new()).into_response());
+    }
+    let account_ids: Vec<Id> = page.iter().map(|(_, account)| *account).collect();
+    let rows: HashMap<Id, tusk_store::AccountRow> =
+        state.load_accounts(&account_ids).await?.into_iter().map(|a| (a.id, a)).collect();
+    let accounts: Vec<Account> =
+        account_ids.iter().filter_map(|a| Some(Account::new(&state.instance, rows.get(a)?))).collect();
+    let mut links = Vec::new();
+    if let Some((last, _)) = page.last()
+        && i64::try_from(page.len()).is_ok_and(|n| n == limit)
+    {
+        links.push(("next", "max_id", *last));
+    }
+    if let Some((first, _)) = page.first() {
+        links.push(("prev", "since_id", *first));
+    }
+    let url = format!("{}{}", state.instance.base_url(), uri.path());
+    let mut response = Json(accounts).into_response();
+    if let Some(link) = pagination::rel_links(&url, uri.query(), &["limit"], &links) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct UpdateCredentials {
+    display_name: Option<String>,
+    note: Option<String>,
+    #[serde(default, deserialize_with = "lenient::bool_opt")]
+    locked: Option<bool>,
+}
+
+/// `PATCH /api/v1/accounts/update_credentials`: display name, note and locked; answers with
+/// the CredentialAccount. Every field is checked before anything is written.
+pub async fn update_credentials(
+    State(state): State<AppState>,
+    auth: Auth,
+    Params(params): Params<UpdateCredentials>,
+) -> Result<Json<Account>, ApiError> {
+    let me = auth.user("write:accounts")?;
+    let mut errors = ValidationErrors::default();
+    let display_name =
+        params.display_name.as_deref().and_then(|d| errors.check("display_name", DisplayName::parse(d)));
+    let note = params.note.as_deref().and_then(|n| errors.check("note", Note::parse(n)));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let update =
+        ProfileUpdate { display_name: display_name.as_ref(), note: note.as_ref(), locked: params.locked };
+    state.store.update_profile(me, &update).await?;
+    state.forget(EntityKind::Account, &[me]).await;
+    let account = state.store.account(me).await?;
+    let locale = state.store.user_locale(me).await?;
+    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref())))
 }
 
 /// `POST /api/v1/accounts/:id/follow`.

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod authorize;
 pub mod instance;
 pub mod oauth;
 pub mod statuses;

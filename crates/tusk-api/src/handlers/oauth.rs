@@ -20,6 +20,9 @@ pub struct TokenRequest {
     scope: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
 }
 
 const INVALID_CLIENT: ApiError = ApiError::OAuth {
@@ -37,22 +40,38 @@ const INVALID_SCOPE: ApiError = ApiError::OAuth {
     error: "invalid_scope",
     description: "The requested scope is invalid, unknown, or malformed.",
 };
+const INVALID_REQUEST: ApiError = ApiError::OAuth {
+    status: StatusCode::BAD_REQUEST,
+    error: "invalid_request",
+    description: "The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed.",
+};
+const UNAUTHORIZED_CLIENT: ApiError = ApiError::OAuth {
+    status: StatusCode::FORBIDDEN,
+    error: "unauthorized_client",
+    description: "You are not authorized to revoke this token",
+};
 const UNSUPPORTED_GRANT: ApiError = ApiError::OAuth {
     status: StatusCode::BAD_REQUEST,
     error: "unsupported_grant_type",
     description: "The authorization grant type is not supported by the authorization server.",
 };
 
-/// `POST /oauth/token`: `client_credentials` (an app token, for sign-up) and `password` grants.
+/// `POST /oauth/token`: `authorization_code` (with PKCE), `client_credentials` (an app token,
+/// for sign-up) and `password` grants.
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Params(request): Params<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    if !matches!(request.grant_type.as_str(), "client_credentials" | "password") {
+    if !matches!(request.grant_type.as_str(), "authorization_code" | "client_credentials" | "password") {
         return Err(UNSUPPORTED_GRANT);
     }
-    let app = authenticate_client(&state, &headers, &request).await?;
+    let app =
+        authenticate_client(&state, &headers, request.client_id.as_ref(), request.client_secret.as_ref())
+            .await?;
+    if request.grant_type == "authorization_code" {
+        return redeem_code(&state, &app, &request).await;
+    }
     let app_scopes = Scopes::parse(&app.scopes).map_err(ApiError::internal)?;
     let scopes = match request.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         None => app_scopes.clone(),
@@ -81,11 +100,89 @@ pub async fn token(
     Ok(Json(crate::entities::token(&row, &access_token)))
 }
 
+/// The `authorization_code` grant: the code is used up by the token it becomes, and only by the
+/// app it was issued to, with the same redirect URI and the PKCE verifier of its challenge.
+async fn redeem_code(
+    state: &AppState,
+    app: &AppRow,
+    request: &TokenRequest,
+) -> Result<Json<Value>, ApiError> {
+    let code = request.code.as_deref().filter(|c| !c.is_empty()).ok_or(INVALID_REQUEST)?;
+    let redirect_uri = request.redirect_uri.as_deref().filter(|r| !r.is_empty()).ok_or(INVALID_REQUEST)?;
+    let access_token = token::generate();
+    let redeemed = state
+        .store
+        .redeem_grant(&token::digest(code), &token::digest(&access_token), |grant| {
+            let verifier_ok = match &grant.code_challenge {
+                None => true,
+                Some(challenge) => request
+                    .code_verifier
+                    .as_deref()
+                    .is_some_and(|verifier| crate::handlers::authorize::pkce_s256(verifier) == *challenge),
+            };
+            if grant.application_id == app.id && grant.redirect_uri == redirect_uri && verifier_ok {
+                Ok(())
+            } else {
+                Err(INVALID_GRANT)
+            }
+        })
+        .await?;
+    let row = redeemed.ok_or(INVALID_GRANT)??;
+    Ok(Json(crate::entities::token(&row, &access_token)))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeRequest {
+    #[serde(default)]
+    token: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth/revoke` (RFC 7009): an app revokes one of its tokens; an unknown token is not an
+/// error, so a client cannot learn which tokens exist.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(request): Params<RevokeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let app =
+        authenticate_client(&state, &headers, request.client_id.as_ref(), request.client_secret.as_ref())
+            .await?;
+    if request.token.is_empty() {
+        return Ok(Json(serde_json::json!({})));
+    }
+    match state.store.revoke_token(&token::digest(&request.token), app.id).await? {
+        Some(false) => Err(UNAUTHORIZED_CLIENT),
+        None | Some(true) => Ok(Json(serde_json::json!({}))),
+    }
+}
+
+/// `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata, as Mastodon 4.3 serves it.
+pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    let base = state.instance.base_url();
+    Json(serde_json::json!({
+        "issuer": format!("{base}/"),
+        "service_documentation": "https://docs.joinmastodon.org/",
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "app_registration_endpoint": format!("{base}/api/v1/apps"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "scopes_supported": Scopes::supported().collect::<Vec<_>>(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "grant_types_supported": ["authorization_code", "password", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    }))
+}
+
 /// The client authenticates with `client_id`/`client_secret` in the body or HTTP Basic auth.
 async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
-    request: &TokenRequest,
+    client_id: Option<&String>,
+    client_secret: Option<&String>,
 ) -> Result<AppRow, ApiError> {
     let basic = headers
         .get(AUTHORIZATION)
@@ -94,7 +191,7 @@ async fn authenticate_client(
         .and_then(|b64| STANDARD.decode(b64.trim()).ok())
         .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
-    let (client_id, client_secret) = match (basic, &request.client_id, &request.client_secret) {
+    let (client_id, client_secret) = match (basic, client_id, client_secret) {
         (Some(pair), _, _) => pair,
         (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
         _ => return Err(INVALID_CLIENT),

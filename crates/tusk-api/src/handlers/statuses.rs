@@ -1,13 +1,14 @@
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use tusk_cache::EntityKind;
 use tusk_core::{Id, StatusText, Visibility};
-use tusk_store::NewStatus;
+use tusk_store::{NewStatus, StatusRow, TokenRow};
 
 use crate::entities::Status;
 use crate::extract::{Auth, Params, PathId, lenient};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, idempotency};
 
 #[derive(Deserialize)]
 pub struct CreateStatus {
@@ -24,32 +25,59 @@ pub struct CreateStatus {
 }
 
 /// `POST /api/v1/statuses`: stores the status with its event in one transaction, then
-/// publishes the event; fan-out happens in the workers.
+/// publishes the event; fan-out happens in the workers. With an `Idempotency-Key`, a retry
+/// gets the status the first request created.
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Params(params): Params<CreateStatus>,
 ) -> Result<Json<Status>, ApiError> {
     let token = auth.token("write:statuses")?;
     let account_id = token.account_id.ok_or(ApiError::UserRequired)?;
-    let text = StatusText::parse(&params.status).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let text = StatusText::parse_with_spoiler(&params.status, params.spoiler_text.trim())
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
         None => Visibility::default(),
         Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
     };
-    if let Some(parent) = params.in_reply_to_id {
-        state.store.status(parent).await?;
+    let key = idempotency::key_digest(&headers);
+    if let Some(key) = &key
+        && let Some(original) = state.claim_idempotency(account_id, key).await?
+    {
+        return Ok(Json(original));
     }
+    let created = post(&state, token, &params, &text, visibility).await;
+    if let Some(key) = &key {
+        state.settle_idempotency(account_id, key, created.as_ref().ok().map(|s| s.id)).await;
+    }
+    created.map(Json)
+}
+
+async fn post(
+    state: &AppState,
+    token: &TokenRow,
+    params: &CreateStatus,
+    text: &StatusText,
+    visibility: Visibility,
+) -> Result<Status, ApiError> {
+    let account_id = token.account_id.ok_or(ApiError::UserRequired)?;
+    // replying to what one cannot see is replying to nothing, as in Mastodon
+    let parent = match params.in_reply_to_id {
+        Some(parent) => Some(state.visible_status(Some(account_id), parent).await?),
+        None => None,
+    };
+    let spoiler_text = params.spoiler_text.trim();
     let (status, event) = state
         .store
         .create_status(&NewStatus {
             account_id,
-            text: &text,
-            spoiler_text: params.spoiler_text.trim(),
-            sensitive: params.sensitive.unwrap_or(false) || !params.spoiler_text.trim().is_empty(),
+            text,
+            spoiler_text,
+            sensitive: params.sensitive.unwrap_or(false) || !spoiler_text.is_empty(),
             visibility,
             language: params.language.as_deref().filter(|l| !l.is_empty()),
-            in_reply_to_id: params.in_reply_to_id,
+            in_reply_to: parent.as_ref(),
             application_id: Some(token.application_id),
         })
         .await?;
@@ -60,7 +88,7 @@ pub async fn create(
     state.forget(EntityKind::Account, &[account_id]).await;
     state.publish(event).await;
     let author = state.load_account(account_id).await?;
-    Ok(Json(Status::new(&state.instance, &status, &author)))
+    Ok(Status::new(&state.instance, &status, &author))
 }
 
 /// `GET /api/v1/statuses/:id`: public and unlisted statuses for anyone; private ones for the
@@ -70,22 +98,9 @@ pub async fn show(
     auth: Auth,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let status = state.load_statuses(&[id]).await?.pop().ok_or(ApiError::NotFound)?;
     let viewer = auth.viewer();
-    let visible = match status.visibility() {
-        Visibility::Public | Visibility::Unlisted => true,
-        Visibility::Private => match viewer {
-            Some(v) if v == status.account_id => true,
-            Some(v) => state.store.relationship(v, status.account_id).await?.following,
-            None => false,
-        },
-        Visibility::Direct => viewer == Some(status.account_id),
-    };
-    if !visible {
-        return Err(ApiError::NotFound);
-    }
-    let author = state.load_account(status.account_id).await?;
-    Ok(Json(Status::new(&state.instance, &status, &author)))
+    state.visible_status(viewer, id).await?;
+    Ok(Json(state.render_status(viewer, id).await?))
 }
 
 /// `DELETE /api/v1/statuses/:id`: only the author; answers with the deleted status and its
@@ -105,4 +120,110 @@ pub async fn delete(
     let mut rendered = Status::new(&state.instance, &status, &author);
     rendered.text = Some(status.text);
     Ok(Json(rendered))
+}
+
+/// The status an action on `id` acts on: the original when `id` is a reblog, as in Mastodon.
+async fn target(state: &AppState, viewer: Id, id: Id) -> Result<StatusRow, ApiError> {
+    let status = state.visible_status(Some(viewer), id).await?;
+    match status.reblog_of_id {
+        Some(original) => state.visible_status(Some(viewer), original).await,
+        None => Ok(status),
+    }
+}
+
+/// `POST /api/v1/statuses/:id/favourite`.
+pub async fn favourite(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let me = auth.user("write:favourites")?;
+    let status = target(&state, me, id).await?;
+    state.store.favourite(me, status.id).await?;
+    Ok(Json(state.render_status(Some(me), status.id).await?))
+}
+
+/// `POST /api/v1/statuses/:id/unfavourite`.
+pub async fn unfavourite(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let me = auth.user("write:favourites")?;
+    let status = target(&state, me, id).await?;
+    state.store.unfavourite(me, status.id).await?;
+    Ok(Json(state.render_status(Some(me), status.id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct ReblogParams {
+    visibility: Option<String>,
+}
+
+/// `POST /api/v1/statuses/:id/reblog`: a status pointing at the original, fanned out like any
+/// other. As Mastodon's `StatusPolicy#reblog?`: direct statuses never, private ones only by
+/// their author (and the reblog stays private). Answers with the reblog, the original inside.
+pub async fn reblog(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    Params(params): Params<ReblogParams>,
+) -> Result<Json<Status>, ApiError> {
+    let token = auth.token("write:statuses")?;
+    let me = token.account_id.ok_or(ApiError::UserRequired)?;
+    let requested = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
+        None => Visibility::Public,
+        Some(raw) => match Visibility::parse(raw).map_err(ApiError::Unprocessable)? {
+            Visibility::Direct => return Err(ApiError::Unprocessable("Visibility is invalid".into())),
+            other => other,
+        },
+    };
+    let original = target(&state, me, id).await?;
+    let visibility = match original.visibility() {
+        Visibility::Direct => return Err(ApiError::Forbidden),
+        Visibility::Private if original.account_id != me => return Err(ApiError::Forbidden),
+        Visibility::Private => Visibility::Private,
+        Visibility::Public | Visibility::Unlisted => requested,
+    };
+    let (reblog, event) = state.store.reblog(me, &original, visibility, Some(token.application_id)).await?;
+    if let Some(event) = event {
+        state.forget(EntityKind::Account, &[me]).await;
+        state.publish(event).await;
+    }
+    Ok(Json(state.render_status(Some(me), reblog.id).await?))
+}
+
+/// `POST /api/v1/statuses/:id/unreblog`: answers with the original.
+pub async fn unreblog(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let me = auth.user("write:statuses")?;
+    let original = target(&state, me, id).await?;
+    if let Some((reblog, event)) = state.store.unreblog(me, original.id).await? {
+        state.forget(EntityKind::Status, &[reblog]).await;
+        state.forget(EntityKind::Account, &[me]).await;
+        state.publish(event).await;
+    }
+    Ok(Json(state.render_status(Some(me), original.id).await?))
+}
+
+/// `GET /api/v1/statuses/:id/context`: the thread around a status, as far as the viewer may
+/// see it.
+pub async fn context(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let viewer = auth.viewer();
+    state.visible_status(viewer, id).await?;
+    let (ancestors, descendants) = state.store.thread(id).await?;
+    let ancestors = state.visible_ids(viewer, &ancestors).await?;
+    let descendants = state.visible_ids(viewer, &descendants).await?;
+    let (ancestors, descendants) = tokio::join!(
+        state.render_statuses_for(viewer, &ancestors),
+        state.render_statuses_for(viewer, &descendants)
+    );
+    Ok(Json(serde_json::json!({ "ancestors": ancestors?, "descendants": descendants? })))
 }

@@ -36,6 +36,7 @@ impl Job for PlanFanout {
 
     async fn run(self, worker: &Worker) -> Result<(), JobError> {
         let own = [Feed::Home(self.author_id), Feed::Account(self.author_id)];
+        let mut reblog_of = None;
         let reaches_followers = match self.action {
             FeedAction::Remove => {
                 let everywhere = [Timeline::User(self.author_id), Timeline::Public, Timeline::PublicLocal];
@@ -50,19 +51,31 @@ impl Job for PlanFanout {
                     Err(other) => return Err(other.into()),
                 };
                 let reaches_followers = status.visibility().reaches_followers();
-                let feeds = if reaches_followers { &own[..] } else { &own[..1] };
-                let mut timelines = vec![Timeline::User(self.author_id)];
-                if status.visibility() == Visibility::Public {
-                    timelines.extend([Timeline::Public, Timeline::PublicLocal]);
+                reblog_of = status.reblog_of_id;
+                if let Some(original) = reblog_of {
+                    // reblogs stay off the public streams, and follow the top-of-feed rule at home
+                    worker
+                        .cache
+                        .insert_reblog_into_home_feeds(&[self.author_id], self.status_id, original)
+                        .await?;
+                    if reaches_followers {
+                        worker.cache.insert_into_feeds(&own[1..], self.status_id, &[]).await?;
+                    }
+                } else {
+                    let feeds = if reaches_followers { &own[..] } else { &own[..1] };
+                    let mut timelines = vec![Timeline::User(self.author_id)];
+                    if status.visibility() == Visibility::Public {
+                        timelines.extend([Timeline::Public, Timeline::PublicLocal]);
+                    }
+                    worker.cache.insert_into_feeds(feeds, self.status_id, &timelines).await?;
                 }
-                worker.cache.insert_into_feeds(feeds, self.status_id, &timelines).await?;
                 // the author's own home counts as a delivery like any follower's
                 worker.metrics.fanout_deliveries_total.inc();
                 reaches_followers && !self.switch_to_hybrid(worker).await?
             }
         };
         if reaches_followers {
-            self.plan_batches(worker).await?;
+            self.plan_batches(worker, reblog_of).await?;
         }
         Ok(())
     }
@@ -78,7 +91,7 @@ impl PlanFanout {
         Ok(hybrid)
     }
 
-    async fn plan_batches(&self, worker: &Worker) -> Result<(), JobError> {
+    async fn plan_batches(&self, worker: &Worker, reblog_of: Option<Id>) -> Result<(), JobError> {
         let size = worker.settings.fanout_batch.max(1);
         // insertions go to active users only; a removal reaches everyone who may hold the status
         let active_since = match self.action {
@@ -90,7 +103,7 @@ impl PlanFanout {
         let page = |after| worker.store.follower_page(self.author_id, Some(after), active_since, size as i64);
         let first = worker.store.follower_page(self.author_id, None, active_since, size as i64).await?;
         if first.len() < size {
-            return DeliverBatch(self.batch(first)).run(worker).await;
+            return DeliverBatch(self.batch(first, reblog_of)).run(worker).await;
         }
         // Pages are read one after the other (keyset), and each is published while the next one is
         // read, so batch jobs start on other workers as soon as the first page is out. Confirms of
@@ -110,7 +123,8 @@ impl PlanFanout {
         });
         pages
             .try_for_each_concurrent(PUBLISHES_IN_FLIGHT, |feeds| async move {
-                let message = serde_json::to_vec(&self.batch(feeds)).map_err(tusk_queue::QueueError::from)?;
+                let message = serde_json::to_vec(&self.batch(feeds, reblog_of))
+                    .map_err(tusk_queue::QueueError::from)?;
                 let queue = &worker.settings.topology.deliver_queue;
                 worker.publisher.publish_to_queue(queue, &[(message, FieldTable::default())]).await?;
                 Ok(())
@@ -118,8 +132,14 @@ impl PlanFanout {
             .await
     }
 
-    fn batch(&self, feeds: Vec<Id>) -> FanoutBatch {
-        FanoutBatch { action: self.action, status_id: self.status_id, author_id: self.author_id, feeds }
+    fn batch(&self, feeds: Vec<Id>, reblog_of: Option<Id>) -> FanoutBatch {
+        FanoutBatch {
+            action: self.action,
+            status_id: self.status_id,
+            author_id: self.author_id,
+            feeds,
+            reblog_of,
+        }
     }
 }
 
@@ -135,7 +155,15 @@ impl Job for DeliverBatch {
         let timelines: Vec<Timeline> = batch.feeds.iter().map(|id| Timeline::User(*id)).collect();
         match batch.action {
             FeedAction::Insert => {
-                worker.cache.insert_into_feeds(&feeds, batch.status_id, &timelines).await?;
+                match batch.reblog_of {
+                    Some(original) => {
+                        worker
+                            .cache
+                            .insert_reblog_into_home_feeds(&batch.feeds, batch.status_id, original)
+                            .await?;
+                    }
+                    None => worker.cache.insert_into_feeds(&feeds, batch.status_id, &timelines).await?,
+                }
                 worker.metrics.fanout_deliveries_total.inc_by(feeds.len() as u64);
                 let lag_ms = Utc::now().timestamp_millis() - batch.status_id.unix_ms();
                 worker.metrics.fanout_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);

@@ -285,3 +285,11 @@ async fn follow_is_idempotent_and_counts_follow_it() {
     let again = app.unfollow(&alice, &bob).await;
     assert_eq!(again["following"], false);
 }
+
+#[tokio::test]
+async fn a_wrong_method_gets_a_json_405() {
+    let app = TestApp::spawn_api_only().await;
+    let response = app.http.delete(app.url("/api/v1/timelines/home")).send().await.unwrap();
+    let body = expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_eq!(body["error"], "Method not allowed");
+}

@@ -115,6 +115,12 @@ impl TestApp {
             instance: Instance { domain: format!("{api_addr}"), https: false },
             password_hashers: 2,
             max_streams: 4,
+            registrations: tusk_core::Registrations::Open,
+            // far above what any test sends from 127.0.0.1; ratelimits.rs tests the real limits
+            rate_limits: tusk_api::RateLimits::uniform(tusk_api::Limit::new(
+                1_000_000,
+                Duration::from_mins(5),
+            )),
         };
         let mut worker_settings = WorkerSettings {
             amqp_url: conn.amqp_url.clone(),

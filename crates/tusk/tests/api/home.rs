@@ -177,7 +177,7 @@ async fn the_outbox_relay_publishes_what_the_api_did_not() {
             sensitive: false,
             visibility: tusk_core::Visibility::Public,
             language: None,
-            in_reply_to_id: None,
+            in_reply_to: None,
             application_id: None,
         })
         .await

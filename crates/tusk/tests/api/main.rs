@@ -4,10 +4,15 @@
 
 mod accounts;
 mod admin;
+mod clients;
 mod cluster;
 mod fanout;
 mod helpers;
 mod home;
+mod interactions;
 mod oauth;
+mod profiles;
+mod ratelimits;
 mod statuses;
 mod streaming;
+mod timelines;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, metric_value};
+use crate::helpers::{TestApp, eventually, expect_error, metric_value};
 
 async fn status_count(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM statuses").fetch_one(app.deps.store.pool()).await.unwrap()
@@ -173,4 +173,192 @@ async fn private_statuses_are_for_followers() {
     expect_error(app.get_as(&url, &alice.token).await, StatusCode::NOT_FOUND).await;
     app.follow(&alice, &bob).await;
     assert_eq!(app.get_as(&url, &alice.token).await.status(), StatusCode::OK);
+}
+
+async fn post_as(app: &TestApp, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+    let mut request = app.http.post(app.url("/api/v1/statuses")).bearer_auth(token).json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn deleting_returns_the_source_and_takes_the_status_out_of_every_feed() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    let status = app.post_status(&bob, "oops <typo>").await;
+    let id = status["id"].as_str().unwrap().to_owned();
+    eventually("the post in alice's feed", || async { app.in_redis_feed(&alice, &id).await }).await;
+    let url = app.url(&format!("/api/v1/statuses/{id}"));
+
+    // someone else's status cannot be deleted, and is not told apart from a missing one
+    let response = app.http.delete(&url).bearer_auth(&alice.token).send().await.unwrap();
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    let response = app.http.delete(&url).send().await.unwrap();
+    expect_error(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(status_count(&app).await, 1);
+
+    let response = app.http.delete(&url).bearer_auth(&bob.token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let deleted: Value = response.json().await.unwrap();
+    assert_eq!(deleted["id"], id.as_str());
+    assert_eq!(deleted["text"], "oops <typo>");
+    assert_eq!(deleted["content"], status["content"]);
+
+    eventually("the post out of alice's feed", || async { !app.in_redis_feed(&alice, &id).await }).await;
+    eventually("the post out of bob's feed", || async { !app.in_redis_feed(&bob, &id).await }).await;
+    assert!(app.home_ids(&alice, "").await.is_empty());
+    expect_error(app.get(&url).await, StatusCode::NOT_FOUND).await;
+    let public = app.get(app.url("/api/v1/timelines/public")).await.json::<Value>().await.unwrap();
+    assert_eq!(public, json!([]));
+    // again, or an id that is not one
+    let response = app.http.delete(&url).bearer_auth(&bob.token).send().await.unwrap();
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    let response =
+        app.http.delete(app.url("/api/v1/statuses/abc")).bearer_auth(&bob.token).send().await.unwrap();
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(status_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_original_status() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let body = json!({ "status": "once" });
+    let first: Value = post_as(&app, &alice.token, &body, Some("key-1")).await.json().await.unwrap();
+    let again: Value = post_as(&app, &alice.token, &body, Some("key-1")).await.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(again["content"], "<p>once</p>");
+    assert_eq!(status_count(&app).await, 1);
+    // another key, or the same key of another account, is another status
+    let other: Value = post_as(&app, &alice.token, &body, Some("key-2")).await.json().await.unwrap();
+    assert_ne!(other["id"], first["id"]);
+    let bobs: Value = post_as(&app, &bob.token, &body, Some("key-1")).await.json().await.unwrap();
+    assert_ne!(bobs["id"], first["id"]);
+    assert_eq!(status_count(&app).await, 3);
+
+    // the key lives in Redis, where every replica finds it
+    let digest = tusk_core::token::digest("key-1");
+    let hex: String = digest.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        write!(hex, "{b:02x}").unwrap();
+        hex
+    });
+    let key = app.deps.cache.keys().idempotency(alice.id.parse().unwrap(), &hex);
+    let mut redis = redis::Client::open(app.conn.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let held: String = redis::cmd("GET").arg(&key).query_async(&mut redis).await.unwrap();
+    assert_eq!(held, first["id"].as_str().unwrap());
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut redis).await.unwrap();
+    assert!((3500..=3600).contains(&ttl), "{ttl}");
+
+    // a failed request does not hold its key
+    let response = post_as(&app, &alice.token, &json!({ "status": "" }), Some("key-3")).await;
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let response =
+        post_as(&app, &alice.token, &json!({ "status": "x", "in_reply_to_id": "1" }), Some("key-3")).await;
+    expect_error(response, StatusCode::NOT_FOUND).await;
+    let response = post_as(&app, &alice.token, &json!({ "status": "now" }), Some("key-3")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(status_count(&app).await, 4);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_create_one_status() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up("alice").await;
+    let body = json!({ "status": "racing" });
+    let responses =
+        futures_util::future::join_all((0..8).map(|_| post_as(&app, &alice.token, &body, Some("same"))))
+            .await;
+    let mut ids = Vec::new();
+    for response in responses {
+        assert_eq!(response.status(), StatusCode::OK);
+        ids.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(status_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn replies_need_a_visible_parent_and_name_its_author() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let parent = app.post_status(&bob, "question").await["id"].as_str().unwrap().to_owned();
+    let response =
+        post_as(&app, &alice.token, &json!({ "status": "answer", "in_reply_to_id": parent }), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["in_reply_to_id"], parent.as_str());
+    assert_eq!(reply["in_reply_to_account_id"], bob.id.as_str());
+    let fetched: Value = app
+        .get(app.url(&format!("/api/v1/statuses/{}", reply["id"].as_str().unwrap())))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["in_reply_to_account_id"], bob.id.as_str());
+
+    // bob's followers-only and direct statuses cannot be replied to by a stranger
+    for visibility in ["private", "direct"] {
+        let hidden =
+            post_as(&app, &bob.token, &json!({ "status": "hidden", "visibility": visibility }), None)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let response =
+            post_as(&app, &alice.token, &json!({ "status": "hm", "in_reply_to_id": hidden }), None).await;
+        expect_error(response, StatusCode::NOT_FOUND).await;
+    }
+    let response =
+        post_as(&app, &alice.token, &json!({ "status": "hm", "in_reply_to_id": "nope" }), None).await;
+    assert!(response.status().is_client_error());
+    assert_eq!(status_count(&app).await, 4);
+}
+
+#[tokio::test]
+async fn direct_statuses_reach_only_the_author_and_private_ones_only_followers() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    let carol = app.sign_up("carol").await;
+    let direct = post_as(&app, &bob.token, &json!({ "status": "dm", "visibility": "direct" }), None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let private = post_as(&app, &bob.token, &json!({ "status": "fo", "visibility": "private" }), None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the private post in alice's feed", || async { app.in_redis_feed(&alice, &private).await })
+        .await;
+    assert!(app.in_redis_feed(&bob, &direct).await);
+    assert!(!app.in_redis_feed(&alice, &direct).await);
+    assert_eq!(app.home_ids(&alice, "").await, vec![private.clone()]);
+    assert!(app.home_ids(&carol, "").await.is_empty());
+    assert_eq!(app.home_ids(&bob, "").await, vec![private.clone(), direct.clone()]);
+    for (id, viewer, visible) in
+        [(&direct, &alice, false), (&private, &alice, true), (&private, &carol, false)]
+    {
+        let response = app.get_as(app.url(&format!("/api/v1/statuses/{id}")), &viewer.token).await;
+        assert_eq!(response.status() == StatusCode::OK, visible, "{id}");
+    }
 }
