@@ -245,13 +245,7 @@ impl TestApp {
             .http
             .post(self.url("/api/v1/accounts"))
             .bearer_auth(&app_token)
-            .json(&json!({
-                "username": username,
-                "email": format!("{username}@example.org"),
-                "password": "correct horse battery",
-                "agreement": true,
-                "locale": "en",
-            }))
+            .json(&sign_up_form(username))
             .send()
             .await
             .expect("sign up");
@@ -310,6 +304,17 @@ impl TestApp {
     pub async fn metrics(&self, admin: &str) -> String {
         self.http.get(format!("{admin}/metrics")).send().await.expect("metrics").text().await.expect("text")
     }
+}
+
+/// The body of a valid sign-up for `username` (email `{username}@example.org`).
+pub fn sign_up_form(username: &str) -> Value {
+    json!({
+        "username": username,
+        "email": format!("{username}@example.org"),
+        "password": "correct horse battery",
+        "agreement": true,
+        "locale": "en",
+    })
 }
 
 pub struct User {

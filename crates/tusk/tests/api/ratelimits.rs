@@ -12,7 +12,7 @@ use tusk::{Connections, Deps, Shutdown};
 use tusk_api::{ApiSettings, Limit, RateLimits, TrustedProxies};
 use tusk_core::Instance;
 
-use crate::helpers::{TestApp, User, eventually};
+use crate::helpers::{TestApp, User, eventually, sign_up_form};
 
 /// Another `tusk api` on the same PostgreSQL, Redis prefix and queues; stopped when dropped.
 struct Replica {
@@ -160,13 +160,7 @@ async fn sign_ups_are_limited_per_ip() {
         app.http
             .post(replica.url("/api/v1/accounts"))
             .bearer_auth(&app_token)
-            .json(&json!({
-                "username": username,
-                "email": format!("{username}@example.org"),
-                "password": "correct horse battery",
-                "agreement": true,
-                "locale": "en",
-            }))
+            .json(&sign_up_form(username))
             .send()
     };
     for (username, remaining) in [("ann", 1), ("ben", 0)] {
