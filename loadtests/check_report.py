@@ -9,7 +9,7 @@ import json
 import pathlib
 import sys
 
-CHARTS = ["requests.png", "latency.png", "signups.png", "queues.png", "fanout_lag.png", "replicas.png"]
+CHARTS = ["requests.png", "latency.png", "signups.png", "queues.png", "memory.png", "fanout_lag.png", "replicas.png"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -32,6 +32,8 @@ def main(out):
     for role in ["api", "worker"]:
         if not rss.get(role):
             problems.append(f"no {role} memory")
+        if not (summary.get("rss_trend") or {}).get(role):
+            problems.append(f"no {role} memory trend")
     for tier in ["api", "worker"]:
         if not summary.get("autoscaling", {}).get(tier, {}).get("points"):
             problems.append(f"no replica recommendations for the {tier}")

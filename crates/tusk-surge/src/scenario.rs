@@ -138,6 +138,9 @@ pub struct Loaded {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     spikes: Vec<(f64, f64, f64)>,
+    /// `replay --duration`: the same period squeezed into other run seconds (a soak replays the
+    /// week over 10 minutes instead of 5); the behaviour rates stay per run second.
+    duration_override: Option<f64>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -270,7 +273,7 @@ pub fn parse(path: &str, source: &str) -> anyhow::Result<Loaded> {
         anyhow::bail!(message);
     }
     let (Some(start), Some(end)) = (start, end) else { anyhow::bail!("invalid scenario {path}") };
-    Ok(Loaded { scenario, path: path.to_owned(), start, end, spikes })
+    Ok(Loaded { scenario, path: path.to_owned(), start, end, spikes, duration_override: None })
 }
 
 fn check_scenario(check: &mut Checker<'_>, s: &Scenario) {
@@ -349,7 +352,19 @@ impl Loaded {
     }
 
     pub fn duration_s(&self) -> f64 {
-        *self.scenario.duration.get_ref()
+        self.duration_override.unwrap_or(*self.scenario.duration.get_ref())
+    }
+
+    /// The same scenario run over `seconds` instead of its own `duration`, within the limits a
+    /// scenario file has.
+    pub fn with_duration(mut self, seconds: f64) -> anyhow::Result<Self> {
+        if !(seconds > 0.0 && seconds <= MAX_DURATION_S) {
+            anyhow::bail!(
+                "--duration must be more than 0 and at most {MAX_DURATION_S} seconds, not {seconds}"
+            );
+        }
+        self.duration_override = Some(seconds);
+        Ok(self)
     }
 
     /// Real seconds per run second.
@@ -428,6 +443,22 @@ mod tests {
             let peak =
                 (0..loaded.duration_s() as u32).map(|t| loaded.signup_rate(f64::from(t))).fold(0.0, f64::max);
             assert!(peak < 8.0, "{name}: peak {peak}/s is too much for this machine");
+        }
+    }
+
+    #[test]
+    fn a_longer_duration_keeps_the_period_and_the_sign_up_total() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../loadtests/scenarios/nov-2022-exodus.toml");
+        let five = load(Path::new(path)).unwrap();
+        let ten = load(Path::new(path)).unwrap().with_duration(600.0).unwrap();
+        assert!((ten.duration_s() - 600.0).abs() < f64::EPSILON);
+        assert!((ten.compression() * 2.0 - five.compression()).abs() < 1e-6);
+        let (run_five, real_five) = five.expected_signups();
+        let (run_ten, real_ten) = ten.expected_signups();
+        assert!((real_ten - real_five).abs() < 1.0, "{real_ten} vs {real_five}");
+        assert!((run_ten - run_five).abs() < run_five * 0.01, "{run_ten} vs {run_five}");
+        for bad in [0.0, -5.0, 7200.0, f64::NAN] {
+            assert!(load(Path::new(path)).unwrap().with_duration(bad).is_err(), "{bad}");
         }
     }
 

@@ -124,6 +124,8 @@ pub struct Call<'a> {
     pub method: Method,
     pub path: String,
     pub token: Option<&'a str>,
+    /// The client's address, sent as `X-Forwarded-For` (see `model::client_address`).
+    pub from: Option<std::net::IpAddr>,
     pub body: Body,
 }
 
@@ -185,6 +187,9 @@ impl Api {
         let mut request = self.http.request(call.method, format!("{target}{}", call.path));
         if let Some(token) = call.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(from) = call.from {
+            request = request.header("x-forwarded-for", from.to_string());
         }
         request = match call.body {
             Body::None => request,

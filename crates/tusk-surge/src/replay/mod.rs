@@ -44,11 +44,19 @@ pub struct ReplayArgs {
     /// instead of signing existing users up before the run.
     #[arg(long)]
     pub seed_manifest: Option<PathBuf>,
+    /// Run seconds, instead of the scenario's `duration`: the same period and sign-up total,
+    /// spread thinner or squeezed harder (a soak: `--duration 600`).
+    #[arg(long)]
+    pub duration: Option<f64>,
 }
 
 #[allow(clippy::too_many_lines)] // one run, start to end: setup, load, drain, report
 pub async fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    let loaded = Arc::new(scenario::load(&args.scenario)?);
+    let mut loaded = scenario::load(&args.scenario)?;
+    if let Some(seconds) = args.duration {
+        loaded = loaded.with_duration(seconds)?;
+    }
+    let loaded = Arc::new(loaded);
     let manifest = match &args.seed_manifest {
         Some(path) => Some(read_manifest(path)?),
         None => None,

@@ -1,5 +1,6 @@
 //! The behaviour model: who signs up, whom they follow, and how often everyone reads and posts.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -82,10 +83,23 @@ pub fn zipf_sample(n: usize, count: usize, exponent: f64) -> Vec<usize> {
     chosen
 }
 
+/// The address a new user signs up from: each their own, in 198.18.0.0/15 (RFC 2544's range
+/// for benchmarks), so that per-IP limits (5 sign-ups per 30 minutes) see a crowd of people, as
+/// in a real surge, and not one machine. Sent as `X-Forwarded-For`, which the target believes
+/// only from a trusted proxy (`TUSK_TRUSTED_PROXIES`: loopback and private ranges by default).
+pub fn client_address(username: &str) -> IpAddr {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    username.hash(&mut hasher);
+    let host = (hasher.finish() % (1 << 17)) as u32;
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + host))
+}
+
 /// Signs a user up as a fresh client does: register an app, get an app token, create the
 /// account, read it back. The first request is timed from `intended`; each next one from when
 /// the previous answered. `None` if a step failed (already counted as an error).
 pub async fn sign_up(api: &Api, username: &str, intended: Instant) -> Option<Account> {
+    let from = Some(client_address(username));
     let app = api
         .json(
             Call {
@@ -93,6 +107,7 @@ pub async fn sign_up(api: &Api, username: &str, intended: Instant) -> Option<Acc
                 method: Method::POST,
                 path: "/api/v1/apps".into(),
                 token: None,
+                from,
                 body: Body::Form(vec![
                     ("client_name", "tusk-surge".into()),
                     ("redirect_uris", "urn:ietf:wg:oauth:2.0:oob".into()),
@@ -109,6 +124,7 @@ pub async fn sign_up(api: &Api, username: &str, intended: Instant) -> Option<Acc
                 method: Method::POST,
                 path: "/oauth/token".into(),
                 token: None,
+                from,
                 body: Body::Form(vec![
                     ("grant_type", "client_credentials".into()),
                     ("client_id", app["client_id"].as_str()?.to_owned()),
@@ -127,6 +143,7 @@ pub async fn sign_up(api: &Api, username: &str, intended: Instant) -> Option<Acc
                 method: Method::POST,
                 path: "/api/v1/accounts".into(),
                 token: Some(app_token),
+                from,
                 body: Body::Json(json!({
                     "username": username,
                     "email": format!("{username}@surge.example"),
@@ -146,6 +163,7 @@ pub async fn sign_up(api: &Api, username: &str, intended: Instant) -> Option<Acc
                 method: Method::GET,
                 path: "/api/v1/accounts/verify_credentials".into(),
                 token: Some(&token),
+                from,
                 body: Body::None,
             },
             Instant::now(),
@@ -160,6 +178,7 @@ pub async fn follow(api: &Api, who: &Account, target: &str, intended: Instant) -
         method: Method::POST,
         path: format!("/api/v1/accounts/{target}/follow"),
         token: Some(&who.token),
+        from: None,
         body: Body::None,
     };
     api.send(call, intended).await.is_some_and(|a| a.status == 200)
@@ -171,6 +190,7 @@ pub fn home_call<'a>(who: &'a Account, query: &str) -> Call<'a> {
         method: Method::GET,
         path: format!("/api/v1/timelines/home{query}"),
         token: Some(&who.token),
+        from: None,
         body: Body::None,
     }
 }
@@ -181,6 +201,7 @@ pub fn post_call<'a>(who: &'a Account, text: &str) -> Call<'a> {
         method: Method::POST,
         path: "/api/v1/statuses".into(),
         token: Some(&who.token),
+        from: None,
         body: Body::Json(json!({ "status": text })),
     }
 }
@@ -352,6 +373,16 @@ pub async fn arrivals(api: Api, world: Arc<World>, scenario: Arc<Loaded>, end: I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_new_user_signs_up_from_a_benchmark_address_of_their_own() {
+        let in_range = |v4: &Ipv4Addr| u32::from(*v4) >> 17 == u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 17;
+        let addresses: std::collections::HashSet<IpAddr> =
+            (0..1000).map(|n| client_address(&format!("surge{n}"))).collect();
+        assert!(addresses.len() >= 990, "{} distinct of 1000", addresses.len());
+        assert!(addresses.iter().all(|a| matches!(a, IpAddr::V4(v4) if in_range(v4))));
+        assert_eq!(client_address("alice"), client_address("alice"));
+    }
 
     #[test]
     fn zipf_prefers_the_first_and_never_repeats() {

@@ -10,8 +10,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::summary::{Summary, duration_s, merge};
-use crate::run::{RunData, latency_histogram};
+use super::summary::{Summary, duration_s, merge, rss_series};
+use crate::run::{Role, RunData, latency_histogram};
 
 /// DejaVu Sans (assets/DejaVuSans-LICENSE.txt: free to embed and redistribute).
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -208,6 +208,11 @@ pub fn write_all(run: &RunData, summary: &Summary, dir: &Path) -> anyhow::Result
         lag(run, x_max, &dir.join(chart.file), chart.title)?;
         charts.push(chart);
     }
+    if summary.rss_max_bytes.api.is_some() || summary.rss_max_bytes.worker.is_some() {
+        let chart = Chart { section: "memory", file: "memory.png", title: "Resident memory (RSS)" };
+        memory(run, x_max, &dir.join(chart.file), chart.title)?;
+        charts.push(chart);
+    }
     if summary.autoscaling.api.is_some() || summary.autoscaling.worker.is_some() {
         let chart = Chart { section: "autoscaling", file: "replicas.png", title: "Recommended replicas" };
         replicas(summary, x_max, &dir.join(chart.file), chart.title)?;
@@ -318,6 +323,19 @@ fn signups(run: &RunData, x_max: f64, path: &Path, title: &str) -> anyhow::Resul
             .map_err(de)?;
         keys.push(Key::Bar("sign-ups in the minute".into(), PALETTE[0]));
         line(chart, &mut keys, rate, "rate (10 s average) × 60", PALETTE[1], 2)?;
+        Ok(keys)
+    })
+}
+
+fn memory(run: &RunData, x_max: f64, path: &Path, title: &str) -> anyhow::Result<()> {
+    let api = rss_series(&run.scrapes, |r| matches!(r, Role::Api | Role::All));
+    let worker = rss_series(&run.scrapes, |r| matches!(r, Role::Worker | Role::All));
+    let y_max = headroom(api.iter().chain(&worker).map(|p| p.1).fold(0.0, f64::max), 16.0);
+    let frame = Frame { title, x_desc: TIME, y_desc: "MiB (largest process of the tier)", x_max, y_max };
+    plot(path, &frame, |chart| {
+        let mut keys = Vec::new();
+        line(chart, &mut keys, api, "api", PALETTE[0], 2)?;
+        line(chart, &mut keys, worker, "worker", PALETTE[1], 2)?;
         Ok(keys)
     })
 }

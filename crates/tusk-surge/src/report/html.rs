@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::charts::Chart;
-use super::summary::{EndpointSummary, Summary, mib, ms};
+use super::summary::{EndpointSummary, RssTrend, Summary, mib, ms};
 use crate::autoscale::TierReplay;
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1060px;\
@@ -185,11 +185,12 @@ pub fn render(summary: &Summary, charts: &[Chart], dir: &Path) -> anyhow::Result
     } else {
         let _ = writeln!(
             out,
-            "<table><tr><th>tier</th><th>max RSS</th></tr><tr><td>api</td><td>{}</td></tr>\
-             <tr><td>worker</td><td>{}</td></tr></table>",
-            mib(r.api),
-            mib(r.worker)
+            "<table><tr><th>tier</th><th>max RSS</th><th>first minute</th><th>last minute</th>\
+             <th>slope, second half</th></tr>{}{}</table>",
+            rss_row("api", r.api, summary.rss_trend.api),
+            rss_row("worker", r.worker, summary.rss_trend.worker)
         );
+        images(&mut out, charts, "memory", dir)?;
     }
 
     let _ = writeln!(out, "<h2 id=\"autoscaling\">Autoscaling replay</h2>");
@@ -229,4 +230,19 @@ pub fn render(summary: &Summary, charts: &[Chart], dir: &Path) -> anyhow::Result
     let _ =
         writeln!(out, "<p><small>summary.json holds every number on this page.</small></p></body></html>");
     Ok(out)
+}
+
+/// One tier's row of the memory table: its peak and whether it levelled off.
+fn rss_row(tier: &str, max: Option<f64>, trend: Option<RssTrend>) -> String {
+    let (first, last, slope) = trend.map_or_else(
+        || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+        |t| {
+            (
+                format!("{:.1} MiB", t.first_minute_mib),
+                format!("{:.1} MiB", t.last_minute_mib),
+                format!("{:+.2} MiB/min", t.second_half_slope_mib_per_min),
+            )
+        },
+    );
+    format!("<tr><td>{tier}</td><td>{}</td><td>{first}</td><td>{last}</td><td>{slope}</td></tr>", mib(max))
 }

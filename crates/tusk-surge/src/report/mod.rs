@@ -56,8 +56,15 @@ mod tests {
     const HOME: &str = "GET /api/v1/timelines/home";
     const SIGNUP: &str = "POST /api/v1/accounts";
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
-    const CHARTS: [&str; 6] =
-        ["requests.png", "latency.png", "signups.png", "queues.png", "fanout_lag.png", "replicas.png"];
+    const CHARTS: [&str; 7] = [
+        "requests.png",
+        "latency.png",
+        "signups.png",
+        "queues.png",
+        "memory.png",
+        "fanout_lag.png",
+        "replicas.png",
+    ];
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tusk-surge-report-{}-{name}", std::process::id()));
@@ -223,6 +230,13 @@ mod tests {
         assert!(close(&json["queue_depth_max"]["tusk.deliver.parked"], 0.0));
         assert!(close(&json["rss_max_bytes"]["api"], 120.0 * 1_048_576.0));
         assert!(close(&json["rss_max_bytes"]["worker"], 50.0 * 1_048_576.0));
+        // the api's one 120 MiB sample (t = 40 s) is in both its first and its last minute
+        let api = &json["rss_trend"]["api"];
+        assert!(close(&api["first_minute_mib"], (29.0 * 100.0 + 120.0) / 30.0), "{api}");
+        assert!(close(&api["last_minute_mib"], (30.0 * 100.0 + 120.0) / 31.0), "{api}");
+        let worker = &json["rss_trend"]["worker"];
+        assert!(close(&worker["first_minute_mib"], 50.0) && close(&worker["last_minute_mib"], 50.0));
+        assert!(close(&worker["second_half_slope_mib_per_min"], 0.0), "{worker}");
 
         // 1,500 ready deliveries ask for 15 workers: 2 → 6 → 12 → 15, one step per 15 s
         let worker = &json["autoscaling"]["worker"];
@@ -288,7 +302,10 @@ mod tests {
                 t: 0.5,
                 target: target.into(),
                 role,
-                samples: vec![sample("tusk_queue_messages_ready", &[("queue", "tusk.fanout")], 3.0)],
+                samples: vec![
+                    sample("tusk_queue_messages_ready", &[("queue", "tusk.fanout")], 3.0),
+                    sample("process_resident_memory_bytes", &[], 40.0 * 1_048_576.0),
+                ],
             });
         }
         run.fanout_lag.push(LagSample { t: 0.2, lag_ms: 12.0, followers_checked: 1 });
@@ -301,6 +318,9 @@ mod tests {
         assert_eq!(api.as_array().unwrap().len(), 2);
         assert!(api[1]["metric_desired"].is_null());
         assert_eq!(json["autoscaling"]["worker"]["points"][1]["metric_desired"], 1);
+        // one memory sample: a trend without a slope
+        assert!(close(&json["rss_trend"]["api"]["last_minute_mib"], 40.0));
+        assert!(close(&json["rss_trend"]["api"]["second_half_slope_mib_per_min"], 0.0));
         for chart in CHARTS {
             assert!(std::fs::read(dir.join(chart)).unwrap().starts_with(PNG), "{chart}");
         }

@@ -31,6 +31,9 @@ pub struct Summary {
     /// The largest resident set (`process_resident_memory_bytes`) of any process of the tier;
     /// `null` when none was scraped. An `all` process counts for both tiers.
     pub rss_max_bytes: Rss,
+    /// Whether memory levelled off: the tier's resident set early and late in the run and its
+    /// slope over the second half (a soak's verdict).
+    pub rss_trend: RssTrends,
     /// The replica counts the chart's autoscalers would have asked for.
     pub autoscaling: Replay,
 }
@@ -103,6 +106,62 @@ pub struct LagSummary {
 pub struct Rss {
     pub api: Option<f64>,
     pub worker: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RssTrends {
+    pub api: Option<RssTrend>,
+    pub worker: Option<RssTrend>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RssTrend {
+    /// Mean over the first minute of the run (MiB).
+    pub first_minute_mib: f64,
+    /// Mean over the last minute of the run (MiB).
+    pub last_minute_mib: f64,
+    /// Least-squares slope over the second half of the run, MiB per minute: near 0 when memory
+    /// has levelled off, positive when it still climbs.
+    pub second_half_slope_mib_per_min: f64,
+}
+
+/// `(seconds, MiB)` of a tier's resident set over the run: at each scrape time the largest of
+/// its processes (an `all` process counts for both tiers), in time order.
+pub fn rss_series(scrapes: &[Scrape], role: impl Fn(Role) -> bool) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    for scrape in scrapes.iter().filter(|s| role(s.role)) {
+        let rss = scrape
+            .samples
+            .iter()
+            .filter(|s| s.name == "process_resident_memory_bytes" && s.value.is_finite())
+            .map(|s| s.value / 1_048_576.0)
+            .reduce(f64::max);
+        if let Some(rss) = rss {
+            points.push((scrape.t, rss));
+        }
+    }
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    points
+}
+
+fn rss_trend(points: &[(f64, f64)]) -> Option<RssTrend> {
+    let end = points.last()?.0;
+    let mean = |range: std::ops::Range<f64>| {
+        let inside: Vec<f64> = points.iter().filter(|p| range.contains(&p.0)).map(|p| p.1).collect();
+        (!inside.is_empty()).then(|| inside.iter().sum::<f64>() / inside.len() as f64)
+    };
+    let second_half: Vec<(f64, f64)> =
+        points.iter().filter(|p| p.0 >= end / 2.0).map(|p| (p.0 / 60.0, p.1)).collect();
+    let n = second_half.len() as f64;
+    let (mx, my) =
+        (second_half.iter().map(|p| p.0).sum::<f64>() / n, second_half.iter().map(|p| p.1).sum::<f64>() / n);
+    let var: f64 = second_half.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let cov: f64 = second_half.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    Some(RssTrend {
+        first_minute_mib: mean(0.0..60.0)?,
+        last_minute_mib: mean((end - 60.0).max(0.0)..end + 1.0)?,
+        second_half_slope_mib_per_min: if var > 0.0 { cov / var } else { 0.0 },
+    })
 }
 
 /// Seconds the rates are taken over: the elapsed time, else one per recorded second.
@@ -229,6 +288,13 @@ pub fn summarize(run: &RunData, autoscaling: Replay) -> Summary {
         ),
     };
 
+    let is_api = |r| matches!(r, Role::Api | Role::All);
+    let is_worker = |r| matches!(r, Role::Worker | Role::All);
+    let rss_trend = RssTrends {
+        api: rss_trend(&rss_series(&run.scrapes, is_api)),
+        worker: rss_trend(&rss_series(&run.scrapes, is_worker)),
+    };
+
     Summary {
         scenario: run.scenario.clone(),
         scenario_path: run.scenario_path.clone(),
@@ -244,6 +310,7 @@ pub fn summarize(run: &RunData, autoscaling: Replay) -> Summary {
         fanout_lag,
         queue_depth_max,
         rss_max_bytes,
+        rss_trend,
         autoscaling,
     }
 }
@@ -314,6 +381,15 @@ pub fn table(summary: &Summary) -> String {
         mib(summary.rss_max_bytes.api),
         mib(summary.rss_max_bytes.worker)
     );
+    for (tier, trend) in [("api", summary.rss_trend.api), ("worker", summary.rss_trend.worker)] {
+        if let Some(t) = trend {
+            let _ = writeln!(
+                out,
+                "{tier} RSS: first minute {:.1} MiB, last minute {:.1} MiB, second half {:+.2} MiB/min",
+                t.first_minute_mib, t.last_minute_mib, t.second_half_slope_mib_per_min
+            );
+        }
+    }
     let a = &summary.autoscaling;
     let tier = |t: Option<&crate::autoscale::TierReplay>| {
         t.map_or_else(
@@ -336,4 +412,26 @@ pub fn table(summary: &Summary) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rss_trend;
+
+    #[test]
+    fn a_climb_shows_in_the_slope_and_a_plateau_does_not() {
+        // 10 minutes, one sample every 5 s: 40 MiB climbing 3 MiB a minute ...
+        let climbing: Vec<(f64, f64)> =
+            (0..=120).map(|k| f64::from(k) * 5.0).map(|t| (t, 40.0 + 3.0 * t / 60.0)).collect();
+        let trend = rss_trend(&climbing).unwrap();
+        assert!((trend.second_half_slope_mib_per_min - 3.0).abs() < 1e-9, "{trend:?}");
+        assert!(trend.last_minute_mib > trend.first_minute_mib + 25.0, "{trend:?}");
+        // ... or rising for two minutes, then flat at 60 MiB
+        let levelling: Vec<(f64, f64)> =
+            (0..=120).map(|k| f64::from(k) * 5.0).map(|t| (t, (40.0 + 10.0 * t / 60.0).min(60.0))).collect();
+        let trend = rss_trend(&levelling).unwrap();
+        assert!(trend.second_half_slope_mib_per_min.abs() < 1e-9, "{trend:?}");
+        assert!((trend.last_minute_mib - 60.0).abs() < 1e-9, "{trend:?}");
+        assert!(rss_trend(&[]).is_none());
+    }
 }
