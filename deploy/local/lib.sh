@@ -2,6 +2,7 @@
 # Shared helpers for the local stack scripts (up.sh, down.sh, test.sh). Source it, don't run it.
 #
 # Provides: TUSK_ROOT (repo root), CARGO_TARGET_DIR (exported, shared between clones),
+# port_free, stack_wipe, stack_vhost, start_bg, await_ready, tail_log (isolated stacks),
 # log/warn/die, ensure_cargo, ensure_postgres, ensure_redis, ensure_rabbitmq, ensure_services,
 # ensure_chromium,
 # wait_http URL SECONDS [PID].
@@ -245,4 +246,61 @@ running_pid() {
     mapfile -d "" -t argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
     [[ ${argv[1]:-} == "$role" ]] || return 1
     echo "$pid"
+}
+
+# --- isolated stacks (deploy/prometheus/live-check.sh, deploy/fuzz/run.sh) ---------------------
+#
+# A check that runs its own `tusk` on the shared servers uses names of its own: database NAME,
+# Redis keys NAME:*, RabbitMQ vhost VHOST (queues inside it), loopback ports nothing else uses.
+
+# port_free HOST:PORT: nothing accepts connections there.
+port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+# stack_wipe NAME VHOST: drop database NAME, Redis keys NAME:*, RabbitMQ vhost VHOST (with every
+# exchange and queue in it).
+stack_wipe() {
+    local name=$1 vhost=$2
+    PGOPTIONS='-c client_min_messages=warning' psql -h 127.0.0.1 -U postgres -d postgres -X -q -v ON_ERROR_STOP=1 \
+        -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
+    redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "${name}:*" |
+        xargs -r -d '\n' -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
+    if rabbitmqctl -q list_vhosts name | grep -qxF "$vhost"; then
+        rabbitmqctl -q delete_vhost "$vhost" >/dev/null
+    fi
+}
+
+# stack_vhost VHOST: create the vhost, open to guest.
+stack_vhost() {
+    rabbitmqctl -q add_vhost "$1" >/dev/null
+    rabbitmqctl -q set_permissions -p "$1" guest ".*" ".*" ".*" >/dev/null
+}
+
+# The processes of a stack log to ${LOG_PREFIX}-ROLE.log (LOG_PREFIX set by the caller).
+
+# tail_log ROLE: the end of a log, on stderr.
+tail_log() {
+    printf '\n--- last lines of %s-%s.log ---\n' "$LOG_PREFIX" "$1" >&2
+    tail -n 30 "$LOG_PREFIX-$1.log" >&2 2>/dev/null || true
+}
+
+# start_bg ROLE CMD...: start CMD in the background (log ${LOG_PREFIX}-ROLE.log, without the
+# lock fds 8 and 9); sets STARTED_PID.
+start_bg() {
+    local role=$1
+    shift
+    printf '=== %s: starting %s\n' "$(date -Is)" "$*" >"$LOG_PREFIX-$role.log"
+    "$@" </dev/null >>"$LOG_PREFIX-$role.log" 2>&1 8>&- 9>&- &
+    STARTED_PID=$!
+}
+
+# await_ready ROLE URL PID: wait up to READY_WAIT seconds (default 60) for URL; die, with the
+# end of the log, if PID exits first or time runs out.
+await_ready() {
+    local rc=0 wait=${READY_WAIT:-60}
+    wait_http "$2" "$wait" "$3" || rc=$?
+    case $rc in
+    0) log "$1: ready" ;;
+    2) tail_log "$1" && die "$1 exited before becoming ready" ;;
+    *) tail_log "$1" && die "$1 not ready after ${wait}s ($2)" ;;
+    esac
 }

@@ -4,7 +4,9 @@
 # keys tusk_test_*), then `cargo test --release --workspace "$@"`, then the monitoring checks
 # (deploy/prometheus/check.sh), the Helm chart tests (deploy/k8s/test-chart.sh) and the live
 # Prometheus check (deploy/prometheus/live-check.sh: a real Prometheus scraping a loaded stack
-# evaluates every dashboard, rule and autoscaling query); exits non-zero if any of them failed.
+# evaluates every dashboard, rule and autoscaling query) and the API fuzz run (deploy/fuzz/run.sh:
+# Schemathesis against /api/openapi.json: no 5xx, nothing the OpenAPI document does not say);
+# exits non-zero if any of them failed.
 # Test runs from all clones on this machine share those names, so they take turns (a lock file).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -64,7 +66,7 @@ status=0
 (cd "$TUSK_ROOT" && cargo test --release --workspace "$@") 9>&- || status=$?
 log "cargo test exited with status $status"
 
-for check in deploy/prometheus/check.sh deploy/k8s/test-chart.sh deploy/prometheus/live-check.sh; do
+for check in deploy/prometheus/check.sh deploy/k8s/test-chart.sh deploy/prometheus/live-check.sh deploy/fuzz/run.sh; do
     log "$check"
     (cd "$TUSK_ROOT" && bash "$check") 9>&- || { warn "$check failed"; status=1; }
 done

@@ -57,16 +57,8 @@ API_PID="" WORKER_PID="" PROM_PID=""
 
 # --- cleanup, on every exit -------------------------------------------------------------------
 
-wipe_state() {
-    PGOPTIONS='-c client_min_messages=warning' psql -h 127.0.0.1 -U postgres -d postgres -X -q -v ON_ERROR_STOP=1 \
-        -c "DROP DATABASE IF EXISTS $NAME WITH (FORCE)" >/dev/null
-    redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "${REDIS_PREFIX}*" |
-        xargs -r -d '\n' -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
-    # Its own vhost: deleting it removes the exchange and every queue (work, retry, parked).
-    if rabbitmqctl -q list_vhosts name | grep -qxF "$VHOST"; then
-        rabbitmqctl -q delete_vhost "$VHOST" >/dev/null
-    fi
-}
+# Its own vhost: deleting it removes the exchange and every queue (work, retry, parked).
+wipe_state() { stack_wipe "$NAME" "$VHOST"; }
 
 cleanup() {
     local rc=$?
@@ -92,36 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# port_free HOST:PORT: nothing accepts connections there.
-port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
-
-# tail_log ROLE: the end of a log, on stderr.
-tail_log() {
-    printf '\n--- last lines of %s-%s.log ---\n' "$LOG_PREFIX" "$1" >&2
-    tail -n 30 "$LOG_PREFIX-$1.log" >&2 2>/dev/null || true
-}
-
-# start_bg ROLE CMD...: start CMD in the background (log ${LOG_PREFIX}-ROLE.log, no fd 8 or 9);
-# sets STARTED_PID.
-start_bg() {
-    local role=$1
-    shift
-    printf '=== %s: starting %s\n' "$(date -Is)" "$*" >"$LOG_PREFIX-$role.log"
-    "$@" </dev/null >>"$LOG_PREFIX-$role.log" 2>&1 8>&- 9>&- &
-    STARTED_PID=$!
-}
-
-# await_ready ROLE URL PID
-await_ready() {
-    local rc=0
-    wait_http "$2" "$READY_WAIT" "$3" || rc=$?
-    case $rc in
-    0) log "$1: ready" ;;
-    2) tail_log "$1" && die "$1 exited before becoming ready" ;;
-    *) tail_log "$1" && die "$1 not ready after ${READY_WAIT}s ($2)" ;;
-    esac
-}
 
 # --- 0. prerequisites ----------------------------------------------------------------------------
 
@@ -154,8 +116,7 @@ ln -f "$CARGO_TARGET_DIR/release/tusk-surge" "$SURGE" 2>/dev/null || cp "$CARGO_
 
 log "wiping what an earlier live check may have left"
 wipe_state
-rabbitmqctl -q add_vhost "$VHOST" >/dev/null
-rabbitmqctl -q set_permissions -p "$VHOST" guest ".*" ".*" ".*" >/dev/null
+stack_vhost "$VHOST"
 
 export DATABASE_URL="$DB_URL" REDIS_URL=redis://127.0.0.1:6379 TUSK_REDIS_PREFIX="$REDIS_PREFIX" \
     AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST" TUSK_QUEUE_PREFIX="$QUEUE_PREFIX" \

@@ -1,11 +1,17 @@
 //! Mastodon's JSON entities, field for field: ids as strings, times in RFC 3339 with
 //! milliseconds, `content` as HTML, empty arrays where Tusk has nothing to show.
+//!
+//! Each entity is a struct that is both serialized into the responses and described in the
+//! OpenAPI document (`ToSchema`), so that the document cannot say something the JSON does not.
+//! Lists that Tusk always leaves empty (emojis, media, ...) are described as arrays of objects.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
-use tusk_core::{Id, Instance, html};
-use tusk_store::{AccountRow, AppRow, Relationship, StatusRow, StatusStats, TokenRow};
+use serde_json::Value;
+use tusk_core::{Id, Instance, Visibility, html};
+use tusk_store::{AccountRow, AppRow, Relationship as RelationshipRow, StatusRow, StatusStats, TokenRow};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -16,8 +22,17 @@ fn day(t: DateTime<Utc>) -> String {
     format!("{}T00:00:00.000Z", t.format("%Y-%m-%d"))
 }
 
-#[derive(Serialize)]
+/// `visibility` in the document: the four values [`Visibility`] takes.
+fn visibility_schema() -> ObjectBuilder {
+    let names = [Visibility::Public, Visibility::Unlisted, Visibility::Private, Visibility::Direct]
+        .map(Visibility::as_str);
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names))
+}
+
+/// A user account (Mastodon's Account; with `source`, its CredentialAccount).
+#[derive(Serialize, ToSchema)]
 pub struct Account {
+    #[schema(value_type = String, example = "109348567819048123")]
     pub id: Id,
     pub username: String,
     pub acct: String,
@@ -27,7 +42,9 @@ pub struct Account {
     pub discoverable: bool,
     pub indexable: bool,
     pub group: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// HTML.
     pub note: String,
     pub url: String,
     pub uri: String,
@@ -38,12 +55,30 @@ pub struct Account {
     pub followers_count: i64,
     pub following_count: i64,
     pub statuses_count: i64,
+    #[schema(format = Date)]
     pub last_status_at: Option<String>,
     pub hide_collections: Option<bool>,
+    #[schema(value_type = Vec<Object>)]
     pub emojis: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
     pub fields: Vec<Value>,
+    /// Only for the account's owner (`verify_credentials`, `update_credentials`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<Value>,
+    #[schema(nullable = false)]
+    pub source: Option<Source>,
+}
+
+/// What only the owner of an account sees: the raw note and the posting defaults.
+#[derive(Serialize, ToSchema)]
+pub struct Source {
+    pub privacy: &'static str,
+    pub sensitive: bool,
+    pub language: Option<String>,
+    /// Plain text, as typed.
+    pub note: String,
+    #[schema(value_type = Vec<Object>)]
+    pub fields: Vec<Value>,
+    pub follow_requests_count: i64,
 }
 
 impl Account {
@@ -79,28 +114,35 @@ impl Account {
         }
     }
 
-    /// `verify_credentials` adds what only the owner sees.
-    pub fn with_source(mut self, row: &AccountRow, locale: Option<&str>) -> Self {
-        self.source = Some(json!({
-            "privacy": "public",
-            "sensitive": false,
-            "language": locale,
-            "note": row.note,
-            "fields": [],
-            "follow_requests_count": 0,
-        }));
+    /// `verify_credentials` adds what only the owner sees, with the number of follow requests
+    /// waiting for the account.
+    pub fn with_source(mut self, row: &AccountRow, locale: Option<&str>, follow_requests_count: i64) -> Self {
+        self.source = Some(Source {
+            privacy: "public",
+            sensitive: false,
+            language: locale.map(str::to_owned),
+            note: row.note.clone(),
+            fields: Vec::new(),
+            follow_requests_count,
+        });
         self
     }
 }
 
-#[derive(Serialize)]
+/// A status (a post), as the viewer sees it.
+#[derive(Serialize, ToSchema)]
 pub struct Status {
+    #[schema(value_type = String, example = "109348567819048456")]
     pub id: Id,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(value_type = Option<String>)]
     pub in_reply_to_id: Option<Id>,
+    #[schema(value_type = Option<String>)]
     pub in_reply_to_account_id: Option<Id>,
     pub sensitive: bool,
     pub spoiler_text: String,
+    #[schema(schema_with = visibility_schema)]
     pub visibility: &'static str,
     pub language: Option<String>,
     pub uri: String,
@@ -108,26 +150,45 @@ pub struct Status {
     pub replies_count: i64,
     pub reblogs_count: i64,
     pub favourites_count: i64,
+    #[schema(format = DateTime)]
     pub edited_at: Option<String>,
     pub favourited: bool,
     pub reblogged: bool,
     pub muted: bool,
     pub bookmarked: bool,
     pub pinned: bool,
+    /// HTML.
     pub content: String,
+    #[schema(value_type = Vec<Object>)]
     pub filtered: Vec<Value>,
+    /// For a reblog, the status it reblogs.
+    #[schema(value_type = Option<Status>, no_recursion)]
     pub reblog: Option<Value>,
-    pub application: Option<Value>,
+    pub application: Option<StatusApplication>,
     pub account: Account,
+    #[schema(value_type = Vec<Object>)]
     pub media_attachments: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
     pub mentions: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
     pub tags: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
     pub emojis: Vec<Value>,
+    #[schema(value_type = Option<Object>)]
     pub card: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     pub poll: Option<Value>,
     /// Only in the answer to a delete (for "delete and redraft"); otherwise absent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub text: Option<String>,
+}
+
+/// The app a status was posted from.
+#[derive(Serialize, ToSchema)]
+pub struct StatusApplication {
+    pub name: String,
+    pub website: Option<String>,
 }
 
 impl Status {
@@ -155,10 +216,10 @@ impl Status {
             content: html::status_to_html(&row.text),
             filtered: Vec::new(),
             reblog: None,
-            application: row
-                .application_name
-                .as_ref()
-                .map(|name| json!({ "name": name, "website": row.application_website })),
+            application: row.application_name.as_ref().map(|name| StatusApplication {
+                name: name.clone(),
+                website: row.application_website.clone(),
+            }),
             account: Account::new(instance, author),
             media_attachments: Vec::new(),
             mentions: Vec::new(),
@@ -180,52 +241,110 @@ impl Status {
     }
 }
 
-pub fn relationship(target: Id, rel: Relationship) -> Value {
-    json!({
-        "id": target,
-        "following": rel.following,
-        "showing_reblogs": rel.following,
-        "notifying": false,
-        "languages": null,
-        "followed_by": rel.followed_by,
-        "blocking": rel.blocking,
-        "blocked_by": rel.blocked_by,
-        "muting": rel.muting,
-        "muting_notifications": rel.muting,
-        "requested": false,
-        "requested_by": false,
-        "domain_blocking": false,
-        "endorsed": false,
-        "note": "",
-    })
+/// The thread around a status: what it replies to, oldest first, and the replies below it.
+#[derive(Serialize, ToSchema)]
+pub struct Context {
+    pub ancestors: Vec<Status>,
+    pub descendants: Vec<Status>,
 }
 
-/// The answer to `POST /api/v1/apps`: the only time the client secret is shown.
-pub fn application(app: &AppRow, client_secret: &str) -> Value {
-    let redirect_uris: Vec<&str> = app.redirect_uris.lines().collect();
-    let scopes: Vec<&str> = app.scopes.split_whitespace().collect();
-    json!({
-        "id": app.id,
-        "name": app.name,
-        "website": app.website,
-        "scopes": scopes,
-        "redirect_uri": app.redirect_uris,
-        "redirect_uris": redirect_uris,
-        "client_id": app.client_id,
-        "client_secret": client_secret,
-        "client_secret_expires_at": 0,
-        "vapid_key": "",
-    })
+/// How the signed-in account and another one are related.
+#[derive(Serialize, ToSchema)]
+pub struct Relationship {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub following: bool,
+    pub showing_reblogs: bool,
+    pub notifying: bool,
+    pub languages: Option<Vec<String>>,
+    pub followed_by: bool,
+    pub blocking: bool,
+    pub blocked_by: bool,
+    pub muting: bool,
+    pub muting_notifications: bool,
+    pub requested: bool,
+    pub requested_by: bool,
+    pub domain_blocking: bool,
+    pub endorsed: bool,
+    pub note: String,
 }
 
-/// Doorkeeper's token response.
-pub fn token(token: &TokenRow, access_token: &str) -> Value {
-    json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "scope": token.scopes,
-        "created_at": token.created_at.timestamp(),
-    })
+/// The Relationship to `target`, as the JSON the handlers answer with.
+pub fn relationship(target: Id, rel: RelationshipRow) -> Value {
+    let relationship = Relationship {
+        id: target,
+        following: rel.following,
+        showing_reblogs: rel.following,
+        notifying: false,
+        languages: None,
+        followed_by: rel.followed_by,
+        blocking: rel.blocking,
+        blocked_by: rel.blocked_by,
+        muting: rel.muting,
+        muting_notifications: rel.muting,
+        requested: rel.requested,
+        requested_by: rel.requested_by,
+        domain_blocking: false,
+        endorsed: false,
+        note: String::new(),
+    };
+    // plain fields only: serializing cannot fail
+    serde_json::to_value(relationship).unwrap_or_default()
+}
+
+/// A registered client app, with its credentials: the only time the client secret is shown.
+#[derive(Serialize, ToSchema)]
+pub struct Application {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub name: String,
+    pub website: Option<String>,
+    pub scopes: Vec<String>,
+    /// The redirect URIs, one per line (Mastodon's older field).
+    pub redirect_uri: String,
+    pub redirect_uris: Vec<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_secret_expires_at: i64,
+    pub vapid_key: String,
+}
+
+/// The answer to `POST /api/v1/apps`.
+pub fn application(app: &AppRow, client_secret: &str) -> Application {
+    Application {
+        id: app.id,
+        name: app.name.clone(),
+        website: app.website.clone(),
+        scopes: app.scopes.split_whitespace().map(str::to_owned).collect(),
+        redirect_uri: app.redirect_uris.clone(),
+        redirect_uris: app.redirect_uris.lines().map(str::to_owned).collect(),
+        client_id: app.client_id.clone(),
+        client_secret: client_secret.to_owned(),
+        client_secret_expires_at: 0,
+        vapid_key: String::new(),
+    }
+}
+
+/// Doorkeeper's token response (its field names are the protocol's).
+#[derive(Serialize, ToSchema)]
+#[allow(clippy::struct_field_names)]
+pub struct Token {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+pub fn token(token: &TokenRow, access_token: &str) -> Token {
+    Token {
+        access_token: access_token.to_owned(),
+        token_type: "Bearer",
+        scope: token.scopes.clone(),
+        created_at: token.created_at.timestamp(),
+    }
 }
 
 #[cfg(test)]

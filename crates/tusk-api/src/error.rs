@@ -4,8 +4,41 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
 use tusk_core::ValidationErrors;
+use utoipa::ToSchema;
+
+/// The body of every error but OAuth's: Mastodon's `{"error": "..."}`; a failed validation adds
+/// `details`, the failed rules by field.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    #[schema(example = "Record not found")]
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<std::collections::HashMap<String, Vec<FieldErrorBody>>>)]
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One failed rule on one field (the items of `details`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorBody {
+    #[schema(example = "ERR_TAKEN")]
+    pub error: String,
+    #[schema(example = "is already taken")]
+    pub description: String,
+}
+
+/// Doorkeeper's error body, on the OAuth endpoints.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OAuthError)]
+pub struct OAuthErrorBody {
+    #[schema(example = "invalid_grant")]
+    pub error: &'static str,
+    pub error_description: &'static str,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -43,6 +76,13 @@ pub enum ApiError {
     /// A dependency is down or overloaded: the client should retry shortly.
     #[error("Service temporarily unavailable")]
     Unavailable(String),
+    /// This replica sheds the request (its kind is at its limit, or it ran past its deadline):
+    /// 503 at once, without a log line per request (`tusk_http_shed_total` counts them).
+    #[error("{0}")]
+    Overloaded(&'static str),
+    /// The request body is over `TUSK_MAX_BODY_BYTES`.
+    #[error("The request body is too large")]
+    PayloadTooLarge,
     #[error("Internal server error")]
     Internal(String),
 }
@@ -66,7 +106,8 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::OAuth { status, .. } => *status,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,20 +118,20 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = match &self {
             Self::Validation(errors) => {
-                json!({ "error": errors.to_string(), "details": errors.details() })
+                json!(ErrorBody { error: errors.to_string(), details: Some(errors.details()) })
             }
             Self::OAuth { error, description, .. } => {
-                json!({ "error": error, "error_description": description })
+                json!(OAuthErrorBody { error, error_description: description })
             }
             Self::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                json!({ "error": self.to_string() })
+                json!(ErrorBody { error: self.to_string(), details: None })
             }
             Self::Unavailable(cause) => {
                 tracing::warn!(%cause, "dependency unavailable");
-                json!({ "error": self.to_string() })
+                json!(ErrorBody { error: self.to_string(), details: None })
             }
-            other => json!({ "error": other.to_string() }),
+            other => json!(ErrorBody { error: other.to_string(), details: None }),
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -1,6 +1,7 @@
 //! Extractors that turn a request into validated input before any handler runs.
 
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -32,24 +33,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return parse_pairs(&pairs);
             }
-            return serde_json::from_slice(&bytes)
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?;
+            refuse_nul(&value)?;
+            return serde_json::from_value(value)
                 .map(Params)
-                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")));
+                .map_err(|e| ApiError::BadRequest(format!("Invalid parameters: {e}")));
         }
         if content_type.starts_with("multipart/form-data") {
-            let mut multipart = Multipart::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?;
-            while let Some(field) = multipart
-                .next_field()
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?
-            {
+            let mut multipart =
+                Multipart::from_request(req, state).await.map_err(|e| body_error(e.status(), &e))?;
+            while let Some(field) = multipart.next_field().await.map_err(|e| body_error(e.status(), &e))? {
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = field
-                    .text()
-                    .await
-                    .map_err(|e| ApiError::BadRequest(format!("Error while parsing request body: {e}")))?;
+                let value = field.text().await.map_err(|e| body_error(e.status(), &e))?;
                 pairs.push((name, value));
             }
             return parse_pairs(&pairs);
@@ -71,14 +67,48 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
     }
 }
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("Error while reading request body: {e}")))
+/// The whole body, up to the limit the router sets (`DefaultBodyLimit`, `TUSK_MAX_BODY_BYTES`).
+pub(crate) async fn body_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|e| body_error(e.status(), &e))
+}
+
+/// A body that could not be read: over the size limit (413), or malformed (400); JSON either
+/// way, never axum's plain-text rejection.
+fn body_error(status: StatusCode, error: &dyn std::fmt::Display) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest(format!("Error while reading request body: {error}"))
+    }
+}
+
+/// PostgreSQL's text cannot hold a NUL character: a parameter with one is malformed input, a 400
+/// before it reaches a query (where it would be a 500).
+const NUL_REFUSED: &str = "Invalid parameters: text cannot contain NUL characters";
+
+fn refuse_nul(value: &serde_json::Value) -> Result<(), ApiError> {
+    let nul = |s: &str| s.contains('\0');
+    match value {
+        serde_json::Value::String(s) if nul(s) => Err(ApiError::BadRequest(NUL_REFUSED.into())),
+        serde_json::Value::Array(list) => list.iter().try_for_each(refuse_nul),
+        serde_json::Value::Object(map) => {
+            if map.keys().any(|k| nul(k)) {
+                return Err(ApiError::BadRequest(NUL_REFUSED.into()));
+            }
+            map.values().try_for_each(refuse_nul)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Decodes name/value pairs; a repeated name keeps its last value (array fields take `name[]`).
 fn parse_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<Params<T>, ApiError> {
+    if pairs.iter().any(|(name, value)| name.contains('\0') || value.contains('\0')) {
+        return Err(ApiError::BadRequest(NUL_REFUSED.into()));
+    }
     let mut object = serde_json::Map::new();
     for (name, value) in pairs {
         if let Some(base) = name.strip_suffix("[]") {

@@ -7,6 +7,8 @@ mod extract;
 mod handlers;
 mod idempotency;
 mod middleware;
+mod openapi;
+mod overload;
 mod pagination;
 mod passwords;
 mod publish;
@@ -18,6 +20,7 @@ mod timeline;
 use std::future::Future;
 
 pub use error::ApiError;
+pub use overload::HttpLimits;
 pub use passwords::password_hasher;
 pub use ratelimit::{Limit, RateLimits, TrustedProxies};
 pub use router::router;

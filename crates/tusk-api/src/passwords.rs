@@ -1,19 +1,32 @@
-//! argon2id on N dedicated threads: at most N hashes at once, the rest wait their turn. Own
-//! threads rather than tokio's blocking pool, so a sign-up flood neither grows that pool nor
-//! takes more than N cores from the reads (the `tusk` binary's allocator, mimalloc, returns each
-//! hash's 19 MiB block afterwards; see crates/tusk/src/main.rs).
+//! argon2id on N dedicated threads: at most N hashes at once. Own threads rather than tokio's
+//! blocking pool, so a sign-up flood neither grows that pool nor takes more than N cores from
+//! the reads (the `tusk` binary's allocator, mimalloc, returns each hash's 19 MiB block
+//! afterwards; see crates/tusk/src/main.rs).
+//!
+//! The line in front of the threads is short, and never waited for: each kind of job (hashes
+//! for sign-ups, checks for sign-ins) may have [`JOBS_PER_THREAD`] × N jobs queued or running,
+//! and one more is answered 503 with `Retry-After` at once. A client retries that; a request
+//! that waited behind a flood would only time out later, holding memory meanwhile. Each kind has
+//! its own share of the line, so a sign-up flood fills only the sign-ups' share: a sign-in is
+//! never refused because of sign-ups, and waits behind at most that many hashes.
 
 use std::sync::{Arc, Mutex};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use prometheus::IntCounter;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tusk_core::Password;
+use tusk_telemetry::Metrics;
 
 use crate::ApiError;
 
-/// Hash jobs waiting for a thread before a sign-up's request waits to even enqueue.
-const QUEUE: usize = 1024;
+/// Jobs of one kind queued or running per hashing thread; one argon2 run takes tens of ms, so
+/// a full share is served within a fraction of a second.
+const JOBS_PER_THREAD: usize = 4;
+
+const BUSY: &str = "Too many passwords are being checked; retry shortly";
 
 /// The argon2id hasher every password goes through, with its parameters (the crate's defaults:
 /// argon2id v19, 19 MiB, 2 passes, 1 lane); `tusk-surge bench signup` measures against it.
@@ -23,16 +36,36 @@ pub fn password_hasher() -> Argon2<'static> {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The two kinds of job, each with its own share of the line.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A sign-up's hash.
+    Hash,
+    /// A sign-in's check.
+    Verify,
+}
+
+/// One kind's places in line, and the counter of the requests it turned away.
+struct Share {
+    places: Arc<Semaphore>,
+    shed: IntCounter,
+}
+
 pub(crate) struct PasswordHasher {
-    jobs: tokio::sync::mpsc::Sender<Job>,
+    /// Unbounded, as the shares bound what is in it.
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    hashes: Share,
+    checks: Share,
 }
 
 impl PasswordHasher {
-    /// Starts `threads` hashing threads; they end when the hasher is dropped.
-    pub fn new(threads: usize) -> Self {
-        let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(QUEUE);
+    /// Starts `threads` hashing threads; they end when the hasher is dropped. Turned-away jobs
+    /// count in `tusk_http_shed_total`, class `signup` (hashes) or `auth` (checks).
+    pub fn new(threads: usize, metrics: &Metrics) -> Self {
+        let threads = threads.max(1);
+        let (jobs, queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for n in 0..threads.max(1) {
+        for n in 0..threads {
             let queue = Arc::clone(&queue);
             let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
                 loop {
@@ -48,23 +81,50 @@ impl PasswordHasher {
                 tracing::error!(%error, "password hashing thread not started");
             }
         }
-        Self { jobs }
+        let share = |class: &str| Share {
+            places: Arc::new(Semaphore::new(threads * JOBS_PER_THREAD)),
+            shed: metrics.http_shed_total.with_label_values(&[class]),
+        };
+        Self { jobs, hashes: share("signup"), checks: share("auth") }
+    }
+
+    /// Puts `work` in line if its kind has a place left, at once; its result comes on the
+    /// receiver. The place is given back before the result is sent.
+    fn submit<T: Send + 'static>(
+        &self,
+        kind: Kind,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<oneshot::Receiver<T>, ApiError> {
+        let share = match kind {
+            Kind::Hash => &self.hashes,
+            Kind::Verify => &self.checks,
+        };
+        let Ok(place): Result<OwnedSemaphorePermit, _> = Arc::clone(&share.places).try_acquire_owned() else {
+            share.shed.inc();
+            return Err(ApiError::Overloaded(BUSY));
+        };
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let outcome = work();
+                drop(place);
+                let _ = done.send(outcome);
+            }))
+            .map_err(|_| ApiError::internal("the password hashing threads stopped"))?;
+        Ok(result)
     }
 
     /// Runs `work` on a hashing thread and returns its result.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let (done, result) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = done.send(work());
-            }))
-            .await
-            .map_err(|_| ApiError::internal("the password hashing threads stopped"))?;
-        result.await.map_err(ApiError::internal)
+    async fn run<T: Send + 'static>(
+        &self,
+        kind: Kind,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.submit(kind, work)?.await.map_err(ApiError::internal)
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
-        self.run(move || {
+        self.run(Kind::Hash, move || {
             password_hasher()
                 .hash_password(password.expose().as_bytes())
                 .map(|hash| hash.to_string())
@@ -75,10 +135,54 @@ impl PasswordHasher {
 
     /// Whether `password` matches the stored PHC string; a malformed hash never matches.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        self.run(move || {
+        self.run(Kind::Verify, move || {
             PasswordHash::new(&hash)
                 .is_ok_and(|parsed| password_hasher().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_share_answers_at_once_and_spares_the_other_kind() {
+        let metrics = Metrics::new().unwrap();
+        let hasher = PasswordHasher::new(1, &metrics);
+        // the only thread is busy with a hash until released
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let first = hasher.submit(Kind::Hash, move || blocked.recv().is_ok()).unwrap();
+        let queued: Vec<_> =
+            (1..JOBS_PER_THREAD).map(|_| hasher.submit(Kind::Hash, || true).unwrap()).collect();
+        // the sign-ups' share is full: one more is refused without waiting
+        let refused = hasher.submit(Kind::Hash, || true);
+        assert!(matches!(refused, Err(ApiError::Overloaded(_))), "not refused");
+        assert_eq!(metrics.http_shed_total.with_label_values(&["signup"]).get(), 1);
+        // a sign-in still gets a place in line
+        let check = hasher.submit(Kind::Verify, || true).unwrap();
+        release.send(()).unwrap();
+        assert!(first.await.unwrap());
+        for job in queued {
+            assert!(job.await.unwrap());
+        }
+        assert!(check.await.unwrap());
+        assert_eq!(metrics.http_shed_total.with_label_values(&["auth"]).get(), 0);
+        // every place is back
+        let again: Vec<_> =
+            (0..JOBS_PER_THREAD).map(|_| hasher.submit(Kind::Hash, || true).unwrap()).collect();
+        for job in again {
+            assert!(job.await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_verify() {
+        let hasher = PasswordHasher::new(1, &Metrics::new().unwrap());
+        let hash = hasher.hash(Password::parse("correct horse battery").unwrap()).await.unwrap();
+        assert!(hasher.verify("correct horse battery".into(), hash.clone()).await.unwrap());
+        assert!(!hasher.verify("wrong horse battery".into(), hash).await.unwrap());
+        assert!(!hasher.verify("x".into(), "not a hash".into()).await.unwrap());
     }
 }

@@ -11,14 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest as _, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use tusk_cache::RateWindow;
 
-use crate::AppState;
+use crate::extract::{Params, body_bytes};
+use crate::{ApiError, AppState};
 
 /// A Redis round trip for counting may take this long; past it the request is served unlimited.
 const COUNT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -124,6 +126,10 @@ impl FromStr for TrustedProxies {
 pub struct RateLimits {
     /// `POST /api/v1/accounts` per client IP (`TUSK_RATE_LIMIT_SIGNUPS`, 5 per 30 minutes).
     pub signups: Limit,
+    /// Sign-in attempts per client IP, whatever their outcome (`TUSK_RATE_LIMIT_SIGN_INS`, 25
+    /// per 5 minutes, Mastodon's `throttle_login_attempts/ip`): `POST /oauth/sign_in` and the
+    /// `password` grant of `POST /oauth/token`.
+    pub sign_ins: Limit,
     /// Requests with a token, per token (`TUSK_RATE_LIMIT_AUTHENTICATED`, 300 per 5 minutes).
     pub authenticated: Limit,
     /// Requests without a token, per client IP, IPv6 by /64 (`TUSK_RATE_LIMIT_UNAUTHENTICATED`).
@@ -139,6 +145,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             signups: Limit::new(5, Duration::from_mins(30)),
+            sign_ins: Limit::new(25, Duration::from_mins(5)),
             authenticated: Limit::new(300, Duration::from_mins(5)),
             unauthenticated: Limit::new(300, Duration::from_mins(5)),
             statuses: Limit::new(300, Duration::from_hours(3)),
@@ -153,6 +160,7 @@ impl RateLimits {
     pub fn uniform(limit: Limit) -> Self {
         Self {
             signups: limit,
+            sign_ins: limit,
             authenticated: limit,
             unauthenticated: limit,
             statuses: limit,
@@ -243,23 +251,32 @@ struct Subjects {
     /// The general limit: per token, or per client IP without one.
     general: Option<(&'static str, String, Limit)>,
     signup_ip: Option<String>,
+    sign_in_ip: Option<String>,
     /// A per-account limit and the token that names the account.
     family: Option<(Family, String)>,
+}
+
+/// Whether requests to `path` count against the limits (and so may get a 429): the API and
+/// OAuth endpoints; each request counts once, whatever page or stream it is. The streaming
+/// health check is for load balancers, as Mastodon's streaming server's is.
+pub(crate) fn counted_path(path: &str) -> bool {
+    (path.starts_with("/api/") || path.starts_with("/oauth/")) && path != "/api/v1/streaming/health"
 }
 
 /// The middleware: counts the request against every limit that applies, answers 429 when one
 /// is spent, and puts the most limited one's `X-RateLimit-*` headers on the response.
 pub(crate) async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    // the API and OAuth endpoints; each request counts once, whatever page or stream it is.
-    // The streaming health check is for load balancers, as Mastodon's streaming server's is.
-    if !(path.starts_with("/api/") || path.starts_with("/oauth/")) || path == "/api/v1/streaming/health" {
+    if !counted_path(request.uri().path()) {
         return next.run(request).await;
     }
     let limiter = &state.rate_limiter;
     let limits = &limiter.limits;
     let now = unix_now();
-    let subjects = subjects(&request, limits);
+    let (request, sign_in) = match sign_in_attempt(request, limits).await {
+        Ok(peeked) => peeked,
+        Err(error) => return error.into_response(),
+    };
+    let subjects = subjects(&request, limits, sign_in);
 
     let counted = tokio::time::timeout(COUNT_TIMEOUT, count_before(&state, &subjects, now)).await;
     let (mut standings, family) = match counted {
@@ -299,7 +316,35 @@ pub(crate) async fn rate_limit(State(state): State<AppState>, request: Request, 
     response
 }
 
-fn subjects(request: &Request, limits: &RateLimits) -> Subjects {
+/// Whether the request is a sign-in attempt: `POST /oauth/sign_in`, or `POST /oauth/token` with
+/// the `password` grant. The grant type is in the body (or the query), read here as the handler
+/// reads it; the body, within the size limit, is put back for the handler.
+async fn sign_in_attempt(request: Request, limits: &RateLimits) -> Result<(Request, bool), ApiError> {
+    if request.method() != Method::POST || !limits.sign_ins.is_on() {
+        return Ok((request, false));
+    }
+    match request.uri().path() {
+        "/oauth/sign_in" => Ok((request, true)),
+        "/oauth/token" => {
+            #[derive(serde::Deserialize)]
+            struct Grant {
+                #[serde(default)]
+                grant_type: String,
+            }
+            let (parts, body) = request.into_parts();
+            let bytes = body_bytes(Request::from_parts(parts.clone(), body), &()).await?;
+            let peek = Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+            // a body the handler cannot read either is its 400 to give, not a sign-in
+            let password = Params::<Grant>::from_request(peek, &())
+                .await
+                .is_ok_and(|Params(grant)| grant.grant_type == "password");
+            Ok((Request::from_parts(parts, Body::from(bytes)), password))
+        }
+        _ => Ok((request, false)),
+    }
+}
+
+fn subjects(request: &Request, limits: &RateLimits, sign_in: bool) -> Subjects {
     let client_ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -313,11 +358,13 @@ fn subjects(request: &Request, limits: &RateLimits) -> Subjects {
     }
     .filter(|(_, _, limit)| limit.is_on());
     let signup_ip = client_ip
+        .clone()
         .filter(|_| request.method() == Method::POST && request.uri().path() == "/api/v1/accounts")
         .filter(|_| limits.signups.is_on());
+    let sign_in_ip = client_ip.filter(|_| sign_in);
     let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
     let family = Family::of(request.method(), route).filter(|family| family.limit(limits).is_on()).zip(token);
-    Subjects { general, signup_ip, family }
+    Subjects { general, signup_ip, sign_in_ip, family }
 }
 
 type Counted = (Vec<Standing>, Option<(Family, String, Standing)>);
@@ -338,6 +385,12 @@ async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_c
             None => Ok(None),
         }
     };
+    let sign_ins = async {
+        match &subjects.sign_in_ip {
+            Some(ip) => hit(state, "sign_ins", ip, limits.sign_ins, now).await.map(Some),
+            None => Ok(None),
+        }
+    };
     let family = async {
         let Some((family, token)) = &subjects.family else { return Ok(None) };
         // the account behind the token; an unknown token is the handler's 401 to give
@@ -354,8 +407,8 @@ async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_c
         let standing = Standing { limit: limit.count, count: done + 1, window_end };
         Ok::<_, tusk_cache::CacheError>(Some((*family, account, standing)))
     };
-    let (general, signups, family) = tokio::try_join!(general, signups, family)?;
-    let mut standings: Vec<Standing> = general.into_iter().chain(signups).collect();
+    let (general, signups, sign_ins, family) = tokio::try_join!(general, signups, sign_ins, family)?;
+    let mut standings: Vec<Standing> = general.into_iter().chain(signups).chain(sign_ins).collect();
     let family = match family {
         Some((_, _, standing)) if standing.exceeded() => {
             standings.push(standing);

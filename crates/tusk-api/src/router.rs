@@ -3,7 +3,9 @@
 use axum::Router;
 use axum::routing::{get, patch, post};
 
-use crate::handlers::{accounts, apps, authorize, instance, oauth, statuses, streaming, timelines};
+use crate::handlers::{
+    accounts, apps, authorize, follow_requests, instance, oauth, statuses, streaming, timelines,
+};
 use crate::{AppState, middleware, ratelimit};
 
 pub fn router(state: AppState) -> Router {
@@ -48,10 +50,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/accounts/update_credentials", patch(accounts::update_credentials))
         .route("/api/v1/accounts/{id}/followers", get(accounts::followers))
         .route("/api/v1/accounts/{id}/following", get(accounts::following))
+        .route("/api/v1/follow_requests", get(follow_requests::index))
+        .route("/api/v1/follow_requests/{id}/authorize", post(follow_requests::authorize))
+        .route("/api/v1/follow_requests/{id}/reject", post(follow_requests::reject))
+        // -- the OpenAPI document of every route here (openapi.rs) --
+        .route("/api/openapi.json", get(crate::openapi::document))
         .fallback(|| async { crate::ApiError::NotFound })
         .method_not_allowed_fallback(|| async { crate::ApiError::MethodNotAllowed })
         // rate limits shared by every replica (Redis); inside the metrics, so 429s are counted
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit))
+        // overload protection (overload.rs): each route class's concurrency limit and deadline,
+        // checked before the rate limits' Redis round trip, so a shed request costs nothing;
+        // bodies over TUSK_MAX_BODY_BYTES get 413
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::overload::protect))
+        .layer(axum::extract::DefaultBodyLimit::max(state.overload.max_body_bytes))
+        // CORS outside the limits: a preflight is never counted, a 429 or 503 is readable
+        .layer(axum::middleware::from_fn(middleware::cors_by_path))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
         // metrics see every request, matched or not, with its final status
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         // one span per request (OpenTelemetry server span), so every log line of a request

@@ -12,8 +12,9 @@ use crate::passwords::PasswordHasher;
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub instance: Instance,
-    /// How many argon2 hashes may run at once (`TUSK_PASSWORD_HASHERS`); more wait in line, so a
-    /// sign-up flood cannot take every core from timeline reads.
+    /// How many argon2 hashes may run at once (`TUSK_PASSWORD_HASHERS`); a few more per thread
+    /// wait in line and the rest get 503, so a sign-up flood cannot take every core from
+    /// timeline reads.
     pub password_hashers: usize,
     /// Streaming connections one replica holds at most (`TUSK_STREAMING_MAX`).
     pub max_streams: usize,
@@ -21,6 +22,9 @@ pub struct ApiSettings {
     pub registrations: tusk_core::Registrations,
     /// Rate limits (`TUSK_RATE_LIMIT_*`, `TUSK_TRUSTED_PROXIES`), counted in Redis.
     pub rate_limits: crate::RateLimits,
+    /// Concurrency limits per route class, the request deadline and the body size limit
+    /// (`TUSK_CONCURRENCY_*`, `TUSK_REQUEST_TIMEOUT_MS`, `TUSK_MAX_BODY_BYTES`), per replica.
+    pub http_limits: crate::HttpLimits,
 }
 
 /// Everything a handler reaches, built once at start-up and shared by every request.
@@ -37,6 +41,7 @@ pub struct App {
     pub(crate) passwords: PasswordHasher,
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: crate::ratelimit::RateLimiter,
+    pub(crate) overload: crate::overload::Overload,
 }
 
 impl AppState {
@@ -52,6 +57,8 @@ impl AppState {
             metrics.signups_total.with_label_values(&[outcome]);
         }
         metrics.outbox_published_total.with_label_values(&["api"]);
+        let passwords = PasswordHasher::new(settings.password_hashers, &metrics);
+        let overload = crate::overload::Overload::new(&settings.http_limits, &metrics);
         Self(Arc::new(App {
             store,
             cache,
@@ -59,9 +66,10 @@ impl AppState {
             metrics,
             instance: settings.instance,
             registrations: settings.registrations,
-            passwords: PasswordHasher::new(settings.password_hashers),
+            passwords,
             streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
             rate_limiter: crate::ratelimit::RateLimiter::new(settings.rate_limits),
+            overload,
         }))
     }
 }

@@ -26,11 +26,31 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => {
                 Self::Conflict(db.constraint().unwrap_or_default().to_owned())
             }
-            // 57P01 admin_shutdown, 57P03 cannot_connect_now: the server is going away or starting
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P")) => {
+            // the server is going away or not there yet: 57P01 admin_shutdown (a restart ends the
+            // sessions), 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up); 08xxx the
+            // connection failed; 53300 too_many_connections
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "53300") =>
+            {
                 Self::Unavailable(error)
             }
             _ => Self::Other(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_or_refused_connections_and_pool_timeouts_are_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        for error in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, refused.into(), reset.into()] {
+            assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(StoreError::from(sqlx::Error::RowNotFound), StoreError::NotFound));
+        assert!(matches!(StoreError::from(sqlx::Error::Protocol("bad".into())), StoreError::Other(_)));
     }
 }

@@ -13,12 +13,28 @@ pub struct Relationship {
     pub blocking: bool,
     pub blocked_by: bool,
     pub muting: bool,
+    /// A follow request from the account to the target waits for the target's answer.
+    pub requested: bool,
+    /// A follow request from the target to the account waits for the account's answer.
+    pub requested_by: bool,
 }
 
 impl Relationship {
     /// Whether the target's statuses belong in the account's home feed.
     pub fn feeds_home(&self) -> bool {
         self.following && !self.muting
+    }
+}
+
+/// The flags of a `Relationship`, in the order the queries select them.
+type RelationshipRow = (bool, bool, bool, bool, bool, bool, bool);
+/// The same, after the target's id.
+type TargetRelationshipRow = (Id, bool, bool, bool, bool, bool, bool, bool);
+
+impl From<RelationshipRow> for Relationship {
+    fn from(row: RelationshipRow) -> Self {
+        let (following, followed_by, blocking, blocked_by, muting, requested, requested_by) = row;
+        Self { following, followed_by, blocking, blocked_by, muting, requested, requested_by }
     }
 }
 
@@ -38,26 +54,91 @@ async fn ensure_account(tx: &mut Transaction<'_, Postgres>, id: Id) -> Result<()
     if exists { Ok(()) } else { Err(StoreError::NotFound) }
 }
 
+/// Withdraws `account_id`'s pending follow request to `target`, if any; true when there was one.
+pub(crate) async fn delete_request(
+    tx: &mut Transaction<'_, Postgres>,
+    account_id: Id,
+    target: Id,
+) -> Result<bool> {
+    let deleted = sqlx::query("DELETE FROM follow_requests WHERE account_id = $1 AND target_account_id = $2")
+        .bind(account_id)
+        .bind(target)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(deleted == 1)
+}
+
 impl Store {
-    /// Makes `account_id` follow `target`. Returns the `FollowCreated` event when the follow is
-    /// new, `None` when it already existed or a block stands between them. `NotFound` when the
-    /// target does not exist.
+    /// Makes `account_id` follow `target`, or, when `target` is locked, asks it to (a follow
+    /// request, which the target authorizes or rejects), as Mastodon's `FollowService` does.
+    /// Returns the `FollowCreated` event when a follow is new; `None` when it already existed, a
+    /// request was made (or already waited), or a block stands between them. `NotFound` when
+    /// the target does not exist.
     #[tracing::instrument(name = "pg follow", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
-        let insert = "INSERT INTO follows (account_id, target_account_id) SELECT $1, $2 \
-                      WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (account_id = $1 AND target_account_id = $2) \
+        let mut tx = self.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT locked FROM accounts WHERE id = $1")
+            .bind(target)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let entry = if locked {
+            // an existing follow stays (it was accepted, or made before the account was locked)
+            sqlx::query(
+                "INSERT INTO follow_requests (account_id, target_account_id) SELECT $1, $2 \
+                 WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (account_id = $1 AND target_account_id = $2) \
                                                           OR (account_id = $2 AND target_account_id = $1)) \
-                      ON CONFLICT DO NOTHING";
-        let event = Event::FollowCreated { account_id, target_account_id: target };
-        self.change_relation(insert, account_id, target, Some(event)).await
+                   AND NOT EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+            None
+        } else {
+            let followed = sqlx::query(
+                "INSERT INTO follows (account_id, target_account_id) SELECT $1, $2 \
+                 WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (account_id = $1 AND target_account_id = $2) \
+                                                          OR (account_id = $2 AND target_account_id = $1)) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // a request made while the target was locked is answered by following now
+            delete_request(&mut tx, account_id, target).await?;
+            let event = Event::FollowCreated { account_id, target_account_id: target };
+            if followed == 1 { Some(outbox::enqueue(&mut tx, event).await?) } else { None }
+        };
+        tx.commit().await?;
+        Ok(entry)
     }
 
-    /// Ends the follow, if there was one. Returns the `FollowRemoved` event when one was removed.
+    /// Ends the follow, if there was one, or withdraws the pending follow request. Returns the
+    /// `FollowRemoved` event when a follow was removed.
     #[tracing::instrument(name = "pg unfollow", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn unfollow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
-        let delete = "DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2";
-        let event = Event::FollowRemoved { account_id, target_account_id: target };
-        self.change_relation(delete, account_id, target, Some(event)).await
+        let mut tx = self.pool.begin().await?;
+        ensure_account(&mut tx, target).await?;
+        let removed = sqlx::query("DELETE FROM follows WHERE account_id = $1 AND target_account_id = $2")
+            .bind(account_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let entry = if removed == 1 {
+            let event = Event::FollowRemoved { account_id, target_account_id: target };
+            Some(outbox::enqueue(&mut tx, event).await?)
+        } else {
+            delete_request(&mut tx, account_id, target).await?;
+            None
+        };
+        tx.commit().await?;
+        Ok(entry)
     }
 
     /// Mutes `target`: returns the `AccountMuted` event when the mute is new.
@@ -103,6 +184,15 @@ impl Store {
         .bind(target)
         .fetch_all(&mut *tx)
         .await?;
+        // pending requests end too: the blocked account can no longer be authorized
+        sqlx::query(
+            "DELETE FROM follow_requests WHERE (account_id = $1 AND target_account_id = $2) \
+                                            OR (account_id = $2 AND target_account_id = $1)",
+        )
+        .bind(account_id)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
         let mut entries = Vec::with_capacity(ended.len());
         for (follower, followed) in ended {
             let event = Event::FollowRemoved { account_id: follower, target_account_id: followed };
@@ -134,19 +224,20 @@ impl Store {
 
     #[tracing::instrument(name = "pg relationship", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn relationship(&self, account_id: Id, target: Id) -> Result<Relationship> {
-        let (following, followed_by, blocking, blocked_by, muting): (bool, bool, bool, bool, bool) =
-            sqlx::query_as(
-                "SELECT EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = $2), \
-                        EXISTS (SELECT 1 FROM follows WHERE account_id = $2 AND target_account_id = $1), \
-                        EXISTS (SELECT 1 FROM blocks WHERE account_id = $1 AND target_account_id = $2), \
-                        EXISTS (SELECT 1 FROM blocks WHERE account_id = $2 AND target_account_id = $1), \
-                        EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND target_account_id = $2)",
-            )
-            .bind(account_id)
-            .bind(target)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Relationship { following, followed_by, blocking, blocked_by, muting })
+        let row: RelationshipRow = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = $2), \
+                    EXISTS (SELECT 1 FROM follows WHERE account_id = $2 AND target_account_id = $1), \
+                    EXISTS (SELECT 1 FROM blocks WHERE account_id = $1 AND target_account_id = $2), \
+                    EXISTS (SELECT 1 FROM blocks WHERE account_id = $2 AND target_account_id = $1), \
+                    EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND target_account_id = $2), \
+                    EXISTS (SELECT 1 FROM follow_requests WHERE account_id = $1 AND target_account_id = $2), \
+                    EXISTS (SELECT 1 FROM follow_requests WHERE account_id = $2 AND target_account_id = $1)",
+        )
+        .bind(account_id)
+        .bind(target)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.into())
     }
 
     /// One page of `author`'s followers, in id order after `after` (keyset paging: each page
@@ -216,13 +307,15 @@ impl Store {
     /// `account_id`'s relationships with each of `targets` that exists, in one query.
     #[tracing::instrument(name = "pg relationships", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn relationships(&self, account_id: Id, targets: &[Id]) -> Result<Vec<(Id, Relationship)>> {
-        let rows: Vec<(Id, bool, bool, bool, bool, bool)> = sqlx::query_as(
+        let rows: Vec<TargetRelationshipRow> = sqlx::query_as(
             "SELECT a.id, \
                     EXISTS (SELECT 1 FROM follows WHERE account_id = $1 AND target_account_id = a.id), \
                     EXISTS (SELECT 1 FROM follows WHERE account_id = a.id AND target_account_id = $1), \
                     EXISTS (SELECT 1 FROM blocks WHERE account_id = $1 AND target_account_id = a.id), \
                     EXISTS (SELECT 1 FROM blocks WHERE account_id = a.id AND target_account_id = $1), \
-                    EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND target_account_id = a.id) \
+                    EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND target_account_id = a.id), \
+                    EXISTS (SELECT 1 FROM follow_requests WHERE account_id = $1 AND target_account_id = a.id), \
+                    EXISTS (SELECT 1 FROM follow_requests WHERE account_id = a.id AND target_account_id = $1) \
              FROM accounts a WHERE a.id = ANY($2)",
         )
         .bind(account_id)
@@ -231,8 +324,8 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, following, followed_by, blocking, blocked_by, muting)| {
-                (id, Relationship { following, followed_by, blocking, blocked_by, muting })
+            .map(|(id, following, followed_by, blocking, blocked_by, muting, requested, requested_by)| {
+                (id, (following, followed_by, blocking, blocked_by, muting, requested, requested_by).into())
             })
             .collect())
     }

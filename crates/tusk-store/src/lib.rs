@@ -2,8 +2,10 @@
 //! A change and the outbox event announcing it are always written in one transaction.
 
 mod accounts;
+mod approvals;
 mod apps;
 mod error;
+mod follow_requests;
 mod follows;
 mod grants;
 mod outbox;
@@ -17,6 +19,7 @@ use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use accounts::{AccountRow, Credentials, NewUser, ProfileUpdate, SignupConflicts};
+pub use approvals::PendingUser;
 pub use apps::{AppRow, NewApp};
 pub use error::StoreError;
 pub use follows::{FollowSide, Relationship};

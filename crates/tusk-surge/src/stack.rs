@@ -221,6 +221,7 @@ impl Stack {
             // one client address plays every user here: the per-IP and per-account limits would
             // measure themselves, not the api
             ("TUSK_RATE_LIMIT_SIGNUPS", "off".to_owned()),
+            ("TUSK_RATE_LIMIT_SIGN_INS", "off".to_owned()),
             ("TUSK_RATE_LIMIT_AUTHENTICATED", "off".to_owned()),
             ("TUSK_RATE_LIMIT_UNAUTHENTICATED", "off".to_owned()),
             ("TUSK_RATE_LIMIT_STATUSES", "off".to_owned()),

@@ -12,6 +12,12 @@ pub struct Metrics {
     pub http_request_duration_seconds: HistogramVec,
     pub http_requests_in_flight: IntGauge,
     pub signups_total: IntCounterVec,
+    /// Requests answered 503 at once, without being served, by route class (`signup`, `auth`,
+    /// `write`, `read`, `streaming`): the class was at its concurrency limit, or the argon2
+    /// line was full.
+    pub http_shed_total: IntCounterVec,
+    /// Requests that ran past `TUSK_REQUEST_TIMEOUT_MS` and were answered 503, by route class.
+    pub http_timeouts_total: IntCounterVec,
     pub statuses_created_total: IntCounter,
     pub queue_messages_ready: IntGaugeVec,
     pub jobs_total: IntCounterVec,
@@ -60,6 +66,20 @@ impl Metrics {
             signups_total: IntCounterVec::new(
                 Opts::new("tusk_signups_total", "Sign-up attempts, by outcome"),
                 &["outcome"],
+            )?,
+            http_shed_total: IntCounterVec::new(
+                Opts::new(
+                    "tusk_http_shed_total",
+                    "Requests answered 503 at once because their route class was at its limit",
+                ),
+                &["class"],
+            )?,
+            http_timeouts_total: IntCounterVec::new(
+                Opts::new(
+                    "tusk_http_timeouts_total",
+                    "Requests answered 503 after running past the deadline",
+                ),
+                &["class"],
             )?,
             statuses_created_total: IntCounter::new("tusk_statuses_created_total", "Statuses accepted")?,
             queue_messages_ready: IntGaugeVec::new(
@@ -129,6 +149,8 @@ impl Metrics {
         r.register(Box::new(self.http_request_duration_seconds.clone()))?;
         r.register(Box::new(self.http_requests_in_flight.clone()))?;
         r.register(Box::new(self.signups_total.clone()))?;
+        r.register(Box::new(self.http_shed_total.clone()))?;
+        r.register(Box::new(self.http_timeouts_total.clone()))?;
         r.register(Box::new(self.statuses_created_total.clone()))?;
         r.register(Box::new(self.queue_messages_ready.clone()))?;
         r.register(Box::new(self.jobs_total.clone()))?;
@@ -167,6 +189,8 @@ mod tests {
         metrics.http_requests_total.with_label_values(&["/api/v1/instance", "GET", "200"]).inc();
         metrics.http_request_duration_seconds.with_label_values(&["/api/v1/instance", "GET"]).observe(0.01);
         metrics.signups_total.with_label_values(&["created"]).inc();
+        metrics.http_shed_total.with_label_values(&["signup"]).inc();
+        metrics.http_timeouts_total.with_label_values(&["read"]);
         metrics.queue_messages_ready.with_label_values(&["tusk.fanout"]).set(3);
         metrics.jobs_total.with_label_values(&["fanout", "ok"]).inc();
         metrics.job_duration_seconds.with_label_values(&["fanout"]).observe(0.1);
@@ -177,6 +201,8 @@ mod tests {
             "tusk_http_request_duration_seconds_bucket",
             "tusk_http_requests_in_flight",
             "tusk_signups_total{outcome=\"created\"} 1",
+            "tusk_http_shed_total{class=\"signup\"} 1",
+            "tusk_http_timeouts_total{class=\"read\"} 0",
             "tusk_statuses_created_total",
             "tusk_queue_messages_ready{queue=\"tusk.fanout\"} 3",
             "tusk_jobs_total{job=\"fanout\",outcome=\"ok\"} 1",

@@ -16,6 +16,8 @@ use tusk_store::Store;
 use tusk_telemetry::{Metrics, Readiness, ReadinessCheck};
 use tusk_worker::{Worker, WorkerSettings};
 
+pub mod accounts;
+
 /// Where the servers are (`DATABASE_URL`, `REDIS_URL`, `AMQP_URL`) and the names this
 /// deployment uses in them.
 #[derive(Clone, Debug)]

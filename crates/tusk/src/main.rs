@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tusk::{Connections, Deps, Shutdown};
-use tusk_api::{ApiSettings, Limit, RateLimits, TrustedProxies};
+use tusk_api::{ApiSettings, HttpLimits, Limit, RateLimits, TrustedProxies};
 use tusk_core::Instance;
 use tusk_queue::QueueType;
 use tusk_telemetry::LogFormat;
@@ -30,6 +30,28 @@ enum Command {
     Migrate(MigrateCommand),
     /// Run the api and the worker in one process (a laptop or a small instance).
     All(AllCommand),
+    /// Manage local accounts (as Mastodon's `tootctl accounts`).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Let in an account that waits for approval (TUSK_REGISTRATIONS=approved), or list them.
+    Approve(ApproveArgs),
+}
+
+#[derive(Args)]
+struct ApproveArgs {
+    /// The username of the account to approve.
+    #[arg(required_unless_present = "list", conflicts_with = "list")]
+    username: Option<String>,
+    /// List the accounts waiting for approval (username, email, sign-up time; tab-separated).
+    #[arg(long)]
+    list: bool,
+    /// PostgreSQL, the source of truth.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/tusk")]
+    database_url: String,
 }
 
 #[derive(Args)]
@@ -109,6 +131,9 @@ struct ApiArgs {
     /// Sign-ups per client IP: COUNT/PERIOD (period in s, m, h or d), or off.
     #[arg(long, env = "TUSK_RATE_LIMIT_SIGNUPS", default_value = "5/30m")]
     rate_limit_signups: Limit,
+    /// Sign-in attempts per client IP (POST /oauth/sign_in, password grants of /oauth/token).
+    #[arg(long, env = "TUSK_RATE_LIMIT_SIGN_INS", default_value = "25/5m")]
+    rate_limit_sign_ins: Limit,
     /// Requests per token.
     #[arg(long, env = "TUSK_RATE_LIMIT_AUTHENTICATED", default_value = "300/5m")]
     rate_limit_authenticated: Limit,
@@ -128,6 +153,27 @@ struct ApiArgs {
         default_value = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
     )]
     trusted_proxies: TrustedProxies,
+    /// Sign-ups served at once by one replica; more get 503 at once (0: no limit).
+    #[arg(long, env = "TUSK_CONCURRENCY_SIGNUP", default_value_t = 16)]
+    concurrency_signup: usize,
+    /// Sign-ins (POST /oauth/token, /oauth/sign_in, /oauth/authorize) served at once.
+    #[arg(long, env = "TUSK_CONCURRENCY_AUTH", default_value_t = 32)]
+    concurrency_auth: usize,
+    /// Other writes (POST, PUT, PATCH, DELETE) served at once.
+    #[arg(long, env = "TUSK_CONCURRENCY_WRITE", default_value_t = 256)]
+    concurrency_write: usize,
+    /// Reads (GET, HEAD) served at once.
+    #[arg(long, env = "TUSK_CONCURRENCY_READ", default_value_t = 512)]
+    concurrency_read: usize,
+    /// Streams being opened at once (open streams are bounded by TUSK_STREAMING_MAX).
+    #[arg(long, env = "TUSK_CONCURRENCY_STREAMING", default_value_t = 128)]
+    concurrency_streaming: usize,
+    /// Milliseconds a non-streaming request may take before it is answered 503 (0: no limit).
+    #[arg(long, env = "TUSK_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+    /// Largest request body in bytes; larger get 413.
+    #[arg(long, env = "TUSK_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    max_body_bytes: usize,
 }
 
 impl ApiArgs {
@@ -144,11 +190,21 @@ impl ApiArgs {
             registrations: self.registrations,
             rate_limits: RateLimits {
                 signups: self.rate_limit_signups,
+                sign_ins: self.rate_limit_sign_ins,
                 authenticated: self.rate_limit_authenticated,
                 unauthenticated: self.rate_limit_unauthenticated,
                 statuses: self.rate_limit_statuses,
                 follows: self.rate_limit_follows,
                 trusted_proxies: self.trusted_proxies.clone(),
+            },
+            http_limits: HttpLimits {
+                signup: self.concurrency_signup,
+                auth: self.concurrency_auth,
+                write: self.concurrency_write,
+                read: self.concurrency_read,
+                streaming: self.concurrency_streaming,
+                request_timeout: Duration::from_millis(self.request_timeout_ms),
+                max_body_bytes: self.max_body_bytes,
             },
         }
     }
@@ -254,15 +310,38 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // an operator's one-off command: its answer goes to stdout, so no log lines are mixed in
+    let Command::Accounts(accounts) = cli.command else { return serve(cli.command).await };
+    run_accounts(accounts).await
+}
+
+async fn run_accounts(command: AccountsCommand) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let AccountsCommand::Approve(args) = command;
+    let store = tusk_store::Store::connect_lazy(&args.database_url, 1)?;
+    let mut out = std::io::stdout().lock();
+    match args.username {
+        Some(username) if !args.list => match tusk::accounts::approve(&store, &username).await? {
+            tusk::accounts::Approval::Approved => writeln!(out, "approved {username}")?,
+            tusk::accounts::Approval::AlreadyApproved => writeln!(out, "{username} was already approved")?,
+        },
+        _ => write!(out, "{}", tusk::accounts::render_pending(&tusk::accounts::pending(&store).await?))?,
+    }
+    Ok(())
+}
+
+/// The server roles: logs and traces on, then the role runs until it is stopped.
+async fn serve(command: Command) -> anyhow::Result<()> {
     // the OTEL service name by role, unless OTEL_SERVICE_NAME says otherwise
-    let (format, service) = match &cli.command {
+    let (format, service) = match &command {
         Command::Migrate(cmd) => (cmd.connections.log_format, "tusk-migrate"),
         Command::Api(cmd) => (cmd.connections.log_format, "tusk-api"),
         Command::Worker(cmd) => (cmd.connections.log_format, "tusk-worker"),
         Command::All(cmd) => (cmd.connections.log_format, "tusk"),
+        Command::Accounts(_) => (LogFormat::Pretty, "tusk-accounts"),
     };
     let telemetry = tusk_telemetry::init_telemetry(format, service);
-    let result = run(cli.command).await;
+    let result = run(command).await;
     if let Err(error) = &result {
         tracing::error!(error = format!("{error:#}"), "tusk failed");
     }
@@ -295,6 +374,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let shutdown = start_shutdown(&cmd.connections);
             tusk::run_worker(deps, cmd.worker.settings(&conn), admin, shutdown).await?;
         }
+        Command::Accounts(cmd) => return run_accounts(cmd).await,
         Command::All(cmd) => {
             let conn = cmd.connections.connections();
             let listener = bind(cmd.api.listen, "api").await?;

@@ -12,21 +12,31 @@ use tusk_core::{
     token,
 };
 use tusk_store::{FollowSide, NewUser, OutboxEntry, ProfileUpdate, StoreError};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::entities::{self, Account};
+use crate::entities::{self, Account, Relationship, Token};
 use crate::extract::{Auth, Params, PathId, QueryParams, lenient};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+};
 use crate::{ApiError, AppState, pagination};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignUp {
     #[serde(default)]
+    #[schema(required, example = "alice")]
     username: String,
     #[serde(default)]
+    #[schema(required, example = "alice@example.org")]
     email: String,
     #[serde(default)]
+    #[schema(required, example = "correct horse battery")]
     password: String,
+    /// Must be true: the user accepts the server's rules.
     #[serde(default, deserialize_with = "lenient::bool_opt")]
+    #[schema(required, value_type = bool)]
     agreement: Option<bool>,
+    /// A BCP 47 language tag, e.g. `en`.
     locale: Option<String>,
 }
 
@@ -57,11 +67,32 @@ fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
 }
 
 /// `POST /api/v1/accounts`: sign-up with an app token; answers with the new user's token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts",
+    operation_id = "accounts_create",
+    tag = "accounts",
+    request_body(content(
+        (SignUp = "application/json"),
+        (SignUp = "application/x-www-form-urlencoded"),
+        (SignUp = "multipart/form-data"),
+    )),
+    security(("OAuth2" = ["write:accounts"])),
+    responses(
+        (status = 200, description = "The new user's token", body = Token),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
     Params(params): Params<SignUp>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Token>, ApiError> {
     let app_token = auth.token("write:accounts")?;
     // Mastodon answers a closed server's sign-up with its generic 403
     if state.registrations == Registrations::Closed {
@@ -81,7 +112,7 @@ async fn sign_up(
     state: &AppState,
     app_token: &tusk_store::TokenRow,
     params: &SignUp,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Token>, ApiError> {
     let new = validate(params).map_err(ApiError::Validation)?;
     // checked before hashing, so that a taken name costs no argon2 run
     let conflicts = state.store.signup_conflicts(&new.username, &new.email).await?;
@@ -127,6 +158,20 @@ async fn sign_up(
 }
 
 /// `GET /api/v1/accounts/verify_credentials`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/verify_credentials",
+    operation_id = "accounts_verify_credentials",
+    tag = "accounts",
+    security(("OAuth2" = ["read:accounts"])),
+    responses(
+        (status = 200, description = "The signed-in account, with `source`", body = Account),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn verify_credentials(
     State(state): State<AppState>,
     auth: Auth,
@@ -134,10 +179,23 @@ pub async fn verify_credentials(
     let account_id = auth.user("read:accounts")?;
     let account = state.store.account(account_id).await?;
     let locale = state.store.user_locale(account_id).await?;
-    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref())))
+    let requests = state.store.follow_requests_count(account_id).await?;
+    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref(), requests)))
 }
 
 /// `GET /api/v1/accounts/:id`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}",
+    operation_id = "accounts_show",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<Account>, ApiError> {
     let account = state.load_account(id).await?;
     Ok(Json(Account::new(&state.instance, &account)))
@@ -145,6 +203,19 @@ pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> Result<J
 
 /// `GET /api/v1/accounts/lookup?acct=`: a local account by `username`, `@username` or
 /// `username@this.domain`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/lookup",
+    operation_id = "accounts_lookup",
+    tag = "accounts",
+    params(LookupParams),
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn lookup(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<LookupParams>,
@@ -170,14 +241,20 @@ pub async fn lookup(
     Ok(Json(Account::new(&state.instance, &account)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LookupParams {
+    /// `username`, `@username` or `username@this.domain`.
+    #[param(required)]
     acct: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RelationshipsParams {
+    /// The account ids (`id[]=1&id[]=2`, or `id=1`); at most 80 are answered.
     #[serde(default, deserialize_with = "lenient::string_list")]
+    #[param(rename = "id[]", style = Form, explode)]
     id: Vec<String>,
 }
 
@@ -186,6 +263,22 @@ const MAX_RELATIONSHIPS: usize = 80;
 
 /// `GET /api/v1/accounts/relationships?id[]=…`: one Relationship per id, in the order asked;
 /// ids that are not numbers or name no account are left out, as Mastodon leaves them out.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/relationships",
+    operation_id = "accounts_relationships",
+    tag = "accounts",
+    params(RelationshipsParams),
+    security(("OAuth2" = ["read:follows"])),
+    responses(
+        (status = 200, description = "One Relationship per known id, in the order asked", body = Vec<Relationship>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn relationships(
     State(state): State<AppState>,
     auth: Auth,
@@ -202,13 +295,20 @@ pub async fn relationships(
     Ok(Json(ids.iter().filter_map(|id| Some(entities::relationship(*id, *found.get(id)?))).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FollowPageParams {
+    /// Follows older than this one (the `Link` header's `next`).
     #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     max_id: Option<Id>,
+    /// Follows newer than this one (the `Link` header's `prev`).
     #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     since_id: Option<Id>,
+    /// Accounts per page: 40 unless asked, at most 80.
     #[serde(default, deserialize_with = "lenient::int_opt")]
+    #[param(minimum = 1, maximum = 80)]
     limit: Option<i64>,
 }
 
@@ -217,6 +317,22 @@ pub struct FollowPageParams {
 const ACCOUNTS_LIMIT: i64 = 40;
 
 /// `GET /api/v1/accounts/:id/followers`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}/followers",
+    operation_id = "accounts_followers",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id"), FollowPageParams),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The accounts following it, newest follow first", body = Vec<Account>,
+            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn followers(
     State(state): State<AppState>,
     auth: Auth,
@@ -228,6 +344,22 @@ pub async fn followers(
 }
 
 /// `GET /api/v1/accounts/:id/following`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}/following",
+    operation_id = "accounts_following",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id"), FollowPageParams),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The accounts it follows, newest follow first", body = Vec<Account>,
+            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn following(
     State(state): State<AppState>,
     auth: Auth,
@@ -279,16 +411,39 @@ async fn follow_page(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateCredentials {
     display_name: Option<String>,
+    /// Plain text.
     note: Option<String>,
+    /// Whether follows need the account's approval (follow requests).
     #[serde(default, deserialize_with = "lenient::bool_opt")]
     locked: Option<bool>,
 }
 
 /// `PATCH /api/v1/accounts/update_credentials`: display name, note and locked; answers with
 /// the CredentialAccount. Every field is checked before anything is written.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/accounts/update_credentials",
+    operation_id = "accounts_update_credentials",
+    tag = "accounts",
+    request_body(content(
+        (UpdateCredentials = "application/json"),
+        (UpdateCredentials = "application/x-www-form-urlencoded"),
+        (UpdateCredentials = "multipart/form-data"),
+    )),
+    security(("OAuth2" = ["write:accounts"])),
+    responses(
+        (status = 200, description = "The account afterwards, with `source`", body = Account),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn update_credentials(
     State(state): State<AppState>,
     auth: Auth,
@@ -305,13 +460,45 @@ pub async fn update_credentials(
     let update =
         ProfileUpdate { display_name: display_name.as_ref(), note: note.as_ref(), locked: params.locked };
     state.store.update_profile(me, &update).await?;
-    state.forget(EntityKind::Account, &[me]).await;
+    // unlocking lets everyone who asked in, as Mastodon does
+    let accepted = if params.locked == Some(false) {
+        state.store.authorize_all_follow_requests(me).await?
+    } else {
+        Vec::new()
+    };
+    let mut moved = vec![me];
+    moved.extend(accepted.iter().filter_map(|entry| match entry.event {
+        tusk_core::Event::FollowCreated { account_id, .. } => Some(account_id),
+        _ => None,
+    }));
+    state.forget(EntityKind::Account, &moved).await;
+    for event in accepted {
+        state.publish(event).await;
+    }
     let account = state.store.account(me).await?;
     let locale = state.store.user_locale(me).await?;
-    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref())))
+    let requests = state.store.follow_requests_count(me).await?;
+    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref(), requests)))
 }
 
-/// `POST /api/v1/accounts/:id/follow`.
+/// `POST /api/v1/accounts/:id/follow`: follows at once, or, when the account is locked, leaves
+/// a follow request for it to answer (the Relationship says `requested`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts/{id}/follow",
+    operation_id = "accounts_follow",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    security(("OAuth2" = ["write:follows"])),
+    responses(
+        (status = 200, description = "The relationship afterwards", body = Relationship),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn follow(
     State(state): State<AppState>,
     auth: Auth,
@@ -322,7 +509,23 @@ pub async fn follow(
     settle(&state, me, target, events, true).await
 }
 
-/// `POST /api/v1/accounts/:id/unfollow`.
+/// `POST /api/v1/accounts/:id/unfollow`: ends the follow, or withdraws a pending request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts/{id}/unfollow",
+    operation_id = "accounts_unfollow",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    security(("OAuth2" = ["write:follows"])),
+    responses(
+        (status = 200, description = "The relationship afterwards", body = Relationship),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn unfollow(
     State(state): State<AppState>,
     auth: Auth,
@@ -334,6 +537,22 @@ pub async fn unfollow(
 }
 
 /// `POST /api/v1/accounts/:id/block`: ends the follows both ways; the workers clean both homes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts/{id}/block",
+    operation_id = "accounts_block",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    security(("OAuth2" = ["write:blocks"])),
+    responses(
+        (status = 200, description = "The relationship afterwards", body = Relationship),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn block(
     State(state): State<AppState>,
     auth: Auth,
@@ -345,6 +564,22 @@ pub async fn block(
 }
 
 /// `POST /api/v1/accounts/:id/unblock`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts/{id}/unblock",
+    operation_id = "accounts_unblock",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    security(("OAuth2" = ["write:blocks"])),
+    responses(
+        (status = 200, description = "The relationship afterwards", body = Relationship),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn unblock(
     State(state): State<AppState>,
     auth: Auth,
@@ -357,6 +592,22 @@ pub async fn unblock(
 
 /// `POST /api/v1/accounts/:id/mute`: the account's statuses leave the home feed, and later ones
 /// are not delivered there.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts/{id}/mute",
+    operation_id = "accounts_mute",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    security(("OAuth2" = ["write:mutes"])),
+    responses(
+        (status = 200, description = "The relationship afterwards", body = Relationship),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn mute(
     State(state): State<AppState>,
     auth: Auth,
@@ -368,6 +619,22 @@ pub async fn mute(
 }
 
 /// `POST /api/v1/accounts/:id/unmute`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts/{id}/unmute",
+    operation_id = "accounts_unmute",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id")),
+    security(("OAuth2" = ["write:mutes"])),
+    responses(
+        (status = 200, description = "The relationship afterwards", body = Relationship),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn unmute(
     State(state): State<AppState>,
     auth: Auth,
@@ -385,7 +652,7 @@ fn other_than_self(me: Id, target: Id) -> Result<Id, ApiError> {
 
 /// After a relationship change: drops the cached accounts whose counts moved (when the change
 /// moved counts and did something), publishes its events, and answers with the Relationship.
-async fn settle(
+pub(crate) async fn settle(
     state: &AppState,
     me: Id,
     target: Id,

@@ -1,20 +1,28 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::Value;
 use tusk_core::{Scopes, token};
 use tusk_store::NewApp;
+use utoipa::ToSchema;
 
+use crate::entities::Application;
 use crate::extract::{Params, lenient};
+use crate::openapi::{BadRequest, Unavailable, Unprocessable, UnsupportedMediaType};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateApp {
+    /// At most 60 characters.
     #[serde(default)]
+    #[schema(required, example = "My client")]
     client_name: String,
+    /// Absolute URIs, or `urn:ietf:wg:oauth:2.0:oob`: one string (space-separated) or a list.
     #[serde(default, deserialize_with = "lenient::string_list")]
+    #[schema(required, example = json!(["urn:ietf:wg:oauth:2.0:oob"]))]
     redirect_uris: Vec<String>,
+    /// Space-separated; `read` unless given.
     #[serde(default)]
+    #[schema(example = "read write follow")]
     scopes: Option<String>,
     #[serde(default)]
     website: Option<String>,
@@ -31,10 +39,28 @@ fn valid_redirect(uri: &str) -> bool {
 }
 
 /// `POST /api/v1/apps`: registers a client; its secret is shown once and stored as a hash.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps",
+    operation_id = "apps_create",
+    tag = "oauth",
+    request_body(content(
+        (CreateApp = "application/json"),
+        (CreateApp = "application/x-www-form-urlencoded"),
+        (CreateApp = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "The app, with its client id and secret", body = Application),
+        (status = 400, response = BadRequest),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Params(params): Params<CreateApp>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Application>, ApiError> {
     let name = params.client_name.trim();
     if name.is_empty() {
         return Err(ApiError::Unprocessable("Validation failed: Application name can't be blank".into()));

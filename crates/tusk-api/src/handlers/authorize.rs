@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tusk_core::html::escape;
 use tusk_core::{Id, Scopes, token};
 use tusk_store::{AppRow, NewGrant};
+use utoipa::IntoParams;
 
 use crate::handlers::apps::OOB_REDIRECT;
 use crate::{ApiError, AppState};
@@ -29,20 +30,32 @@ const SESSION_HOURS: i32 = 1;
 
 /// The query of `GET /oauth/authorize`, carried on through the forms as hidden fields, plus the
 /// forms' own fields. Everything is a string: a bad value is a page saying so, not a rejection.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeForm {
+    /// `code`.
     response_type: String,
     client_id: String,
+    /// One the app registered; may be left out when it registered only one.
     redirect_uri: String,
+    /// Space-separated, within the app's scopes.
     scope: String,
+    /// Given back to the app with the code.
     state: String,
+    /// PKCE: base64url(sha256(verifier)), 43 characters.
     code_challenge: String,
+    /// `S256`.
     code_challenge_method: String,
+    /// `true` signs the browser out first.
     force_login: String,
+    #[param(ignore)]
     csrf_token: String,
+    #[param(ignore)]
     email: String,
+    #[param(ignore)]
     password: String,
+    #[param(ignore)]
     decision: String,
 }
 
@@ -60,8 +73,22 @@ struct Authorization {
 }
 
 /// `GET /oauth/authorize`: the sign-in form, or the authorize page for a signed-in browser.
+#[utoipa::path(
+    get,
+    path = "/oauth/authorize",
+    operation_id = "oauth_authorize_page",
+    tag = "oauth",
+    params(AuthorizeForm),
+    responses(
+        (status = 200, description = "The sign-in page, or the authorize page for a signed-in browser", content_type = "text/html", body = String),
+        (status = 302, description = "To the app's redirect URI, with `code` (and `state`) or `error`", headers(("Location" = String))),
+        (status = 400, description = "A malformed request, or a redirect URI the app did not register", content_type = "text/html", body = String),
+        (status = 401, description = "An unknown client", content_type = "text/html", body = String),
+        (status = 503, description = "The server is busy", content_type = "text/html", body = String),
+    )
+)]
 pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let Ok(form) = serde_urlencoded::from_str::<AuthorizeForm>(query.as_deref().unwrap_or_default()) else {
+    let Some(form) = parse_form(query.as_deref().unwrap_or_default().as_bytes()) else {
         return error_page(StatusCode::BAD_REQUEST, "The authorization request is malformed.");
     };
     respond(async {
@@ -84,6 +111,22 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
 }
 
 /// `POST /oauth/sign_in`: checks the password, then shows the authorize page.
+#[utoipa::path(
+    post,
+    path = "/oauth/sign_in",
+    operation_id = "oauth_sign_in",
+    tag = "oauth",
+    request_body(content(("application/x-www-form-urlencoded")), description = "The fields of the page's form: the authorization request as hidden fields, the CSRF token, and `email`/`password` or `decision`"),
+    responses(
+        (status = 200, description = "The authorize page", content_type = "text/html", body = String),
+        (status = 302, description = "To the app's redirect URI, with `code` (and `state`) or `error`", headers(("Location" = String))),
+        (status = 400, description = "A redirect URI the app did not register, or a bad request for the out-of-band one", content_type = "text/html", body = String),
+        (status = 401, description = "An unknown client", content_type = "text/html", body = String),
+        (status = 403, description = "No CSRF cookie, or the form's token does not match it", content_type = "text/html", body = String),
+        (status = 422, description = "Wrong email or password: the sign-in page again", content_type = "text/html", body = String),
+        (status = 503, description = "The server is busy", content_type = "text/html", body = String),
+    )
+)]
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some((form, secret)) = checked_form(&headers, &body) else { return csrf_refused() };
     respond(async {
@@ -116,6 +159,21 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
 }
 
 /// `POST /oauth/authorize`: the user's decision. Authorize issues a code, deny says so to the app.
+#[utoipa::path(
+    post,
+    path = "/oauth/authorize",
+    operation_id = "oauth_authorize_decide",
+    tag = "oauth",
+    request_body(content(("application/x-www-form-urlencoded")), description = "The fields of the page's form: the authorization request as hidden fields, the CSRF token, and `email`/`password` or `decision`"),
+    responses(
+        (status = 200, description = "The code, for the out-of-band redirect URI; or the sign-in page when the sign-in expired", content_type = "text/html", body = String),
+        (status = 302, description = "To the app's redirect URI, with `code` (and `state`) or `error`", headers(("Location" = String))),
+        (status = 400, description = "A redirect URI the app did not register, or a bad request for the out-of-band one", content_type = "text/html", body = String),
+        (status = 401, description = "An unknown client", content_type = "text/html", body = String),
+        (status = 403, description = "No CSRF cookie, or the form's token does not match it", content_type = "text/html", body = String),
+        (status = 503, description = "The server is busy", content_type = "text/html", body = String),
+    )
+)]
 pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some((form, secret)) = checked_form(&headers, &body) else { return csrf_refused() };
     respond(async {
@@ -180,6 +238,10 @@ async fn respond(work: impl Future<Output = Result<Response, ApiError>>) -> Resp
             tracing::warn!(%cause, "dependency unavailable");
             error_page(StatusCode::SERVICE_UNAVAILABLE, "The server is busy. Please try again shortly.")
         }
+        // the argon2 line is full (crate::passwords): shed, as a JSON request would be
+        Err(ApiError::Overloaded(_)) => {
+            error_page(StatusCode::SERVICE_UNAVAILABLE, "The server is busy. Please try again shortly.")
+        }
         Err(error) => {
             tracing::error!(%error, "authorize page failed");
             error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Please try again.")
@@ -189,10 +251,19 @@ async fn respond(work: impl Future<Output = Result<Response, ApiError>>) -> Resp
 
 /// The posted form, if it carries the CSRF token of this browser's cookie; and the cookie.
 fn checked_form(headers: &HeaderMap, body: &[u8]) -> Option<(AuthorizeForm, String)> {
-    let form: AuthorizeForm = serde_urlencoded::from_bytes(body).ok()?;
+    let form = parse_form(body)?;
     let secret = cookie(headers)?;
     // compared as hashes, so the time taken says nothing about the expected token
     (token::digest(&form.csrf_token) == token::digest(&csrf_token(&secret))).then_some((form, secret))
+}
+
+/// A query or form body, unless malformed; a NUL character (which PostgreSQL's text cannot hold)
+/// makes it malformed too.
+fn parse_form(raw: &[u8]) -> Option<AuthorizeForm> {
+    if raw.contains(&0) || raw.windows(3).any(|w| w == b"%00") {
+        return None;
+    }
+    serde_urlencoded::from_bytes(raw).ok()
 }
 
 fn csrf_token(secret: &str) -> String {
@@ -317,7 +388,8 @@ async fn consent_page(
     ))
 }
 
-fn describe(scope: &str) -> &'static str {
+/// What a scope allows, in words (the authorize page and the OpenAPI document show it).
+pub(crate) fn describe(scope: &str) -> &'static str {
     match scope {
         "read" => "Read all your account's data",
         "write" => "Modify all your account's data",
@@ -394,8 +466,7 @@ fn html(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // X-Frame-Options and nosniff come from crate::middleware::security_headers, as on every page
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if let Ok(csp) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);

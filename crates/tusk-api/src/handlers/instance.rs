@@ -31,6 +31,15 @@ fn configuration() -> Value {
 }
 
 /// `GET /api/v1/instance` (Mastodon's older shape, still read by many apps).
+#[utoipa::path(
+    get,
+    path = "/api/v1/instance",
+    operation_id = "instance_v1",
+    tag = "instance",
+    responses(
+        (status = 200, description = "The server (Mastodon's V1::Instance)", body = Object),
+    )
+)]
 pub async fn v1(State(state): State<AppState>) -> Json<Value> {
     let domain = &state.instance.domain;
     Json(json!({
@@ -54,6 +63,15 @@ pub async fn v1(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /api/v2/instance`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/instance",
+    operation_id = "instance_v2",
+    tag = "instance",
+    responses(
+        (status = 200, description = "The server (Mastodon's Instance)", body = Object),
+    )
+)]
 pub async fn v2(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "domain": state.instance.domain,

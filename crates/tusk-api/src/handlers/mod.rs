@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod apps;
 pub mod authorize;
+pub mod follow_requests;
 pub mod instance;
 pub mod oauth;
 pub mod statuses;

@@ -7,13 +7,18 @@ use serde::Deserialize;
 use serde_json::Value;
 use tusk_core::{Scopes, token};
 use tusk_store::AppRow;
+use utoipa::ToSchema;
 
+use crate::entities::Token;
 use crate::extract::Params;
+use crate::openapi::{BadRequest, OAuthBadRequest, OAuthFailure, Unavailable, UnsupportedMediaType};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
+    /// `authorization_code`, `client_credentials` or `password`.
     #[serde(default)]
+    #[schema(required, example = "client_credentials")]
     grant_type: String,
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -58,11 +63,30 @@ const UNSUPPORTED_GRANT: ApiError = ApiError::OAuth {
 
 /// `POST /oauth/token`: `authorization_code` (with PKCE), `client_credentials` (an app token,
 /// for sign-up) and `password` grants.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "oauth_token",
+    tag = "oauth",
+    request_body(content(
+        (TokenRequest = "application/json"),
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "multipart/form-data"),
+    )),
+    security((), ("ClientBasic" = [])),
+    responses(
+        (status = 200, description = "The token", body = Token),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthFailure),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Params(request): Params<TokenRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Token>, ApiError> {
     if !matches!(request.grant_type.as_str(), "authorization_code" | "client_credentials" | "password") {
         return Err(UNSUPPORTED_GRANT);
     }
@@ -106,7 +130,7 @@ async fn redeem_code(
     state: &AppState,
     app: &AppRow,
     request: &TokenRequest,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Token>, ApiError> {
     let code = request.code.as_deref().filter(|c| !c.is_empty()).ok_or(INVALID_REQUEST)?;
     let redirect_uri = request.redirect_uri.as_deref().filter(|r| !r.is_empty()).ok_or(INVALID_REQUEST)?;
     let access_token = token::generate();
@@ -131,7 +155,7 @@ async fn redeem_code(
     Ok(Json(crate::entities::token(&row, &access_token)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RevokeRequest {
     #[serde(default)]
     token: String,
@@ -141,6 +165,26 @@ pub struct RevokeRequest {
 
 /// `POST /oauth/revoke` (RFC 7009): an app revokes one of its tokens; an unknown token is not an
 /// error, so a client cannot learn which tokens exist.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    operation_id = "oauth_revoke",
+    tag = "oauth",
+    request_body(content(
+        (RevokeRequest = "application/json"),
+        (RevokeRequest = "application/x-www-form-urlencoded"),
+        (RevokeRequest = "multipart/form-data"),
+    )),
+    security((), ("ClientBasic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or not a token of this app's: `{}`", body = Object),
+        (status = 400, response = BadRequest),
+        (status = 401, response = OAuthFailure),
+        (status = 403, response = OAuthFailure),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -159,6 +203,15 @@ pub async fn revoke(
 }
 
 /// `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata, as Mastodon 4.3 serves it.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    operation_id = "oauth_metadata",
+    tag = "oauth",
+    responses(
+        (status = 200, description = "RFC 8414 authorization server metadata", body = Object),
+    )
+)]
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let base = state.instance.base_url();
     Json(serde_json::json!({
@@ -196,6 +249,11 @@ async fn authenticate_client(
         (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
         _ => return Err(INVALID_CLIENT),
     };
+    // no app has one, and PostgreSQL's text cannot hold it (Basic credentials are not checked
+    // for NUL by the parameter extractors)
+    if client_id.contains('\0') {
+        return Err(INVALID_CLIENT);
+    }
     let app = state.store.app_by_client_id(&client_id).await?.ok_or(INVALID_CLIENT)?;
     if app.client_secret_hash != token::digest(&client_secret) {
         return Err(INVALID_CLIENT);

@@ -5,28 +5,64 @@ use serde::Deserialize;
 use tusk_cache::EntityKind;
 use tusk_core::{Id, StatusText, Visibility};
 use tusk_store::{NewStatus, StatusRow, TokenRow};
+use utoipa::ToSchema;
 
-use crate::entities::Status;
+use crate::entities::{Context, Status};
 use crate::extract::{Auth, Params, PathId, lenient};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+};
 use crate::{ApiError, AppState, idempotency};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateStatus {
+    /// The text: at most 500 characters, counted as Mastodon counts them.
     #[serde(default)]
+    #[schema(required, example = "Hello, world")]
     status: String,
+    /// `public` unless given.
+    #[schema(example = "public")]
     visibility: Option<String>,
+    /// A content warning.
     #[serde(default)]
     spoiler_text: String,
     #[serde(default, deserialize_with = "lenient::bool_opt")]
     sensitive: Option<bool>,
+    /// A language code, e.g. `en`.
     language: Option<String>,
+    /// The status this one replies to.
     #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]+$")]
     in_reply_to_id: Option<Id>,
 }
 
 /// `POST /api/v1/statuses`: stores the status with its event in one transaction, then
 /// publishes the event; fan-out happens in the workers. With an `Idempotency-Key`, a retry
 /// gets the status the first request created.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses",
+    operation_id = "statuses_create",
+    tag = "statuses",
+    request_body(content(
+        (CreateStatus = "application/json"),
+        (CreateStatus = "application/x-www-form-urlencoded"),
+        (CreateStatus = "multipart/form-data"),
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the status the first request created")),
+    security(("OAuth2" = ["write:statuses"])),
+    responses(
+        (status = 200, description = "The new status", body = Status),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -86,6 +122,11 @@ async fn post(
         tracing::warn!(%error, "new status not cached");
     }
     state.forget(EntityKind::Account, &[account_id]).await;
+    // fault tests only (never in a release build): die between the commit and the publish
+    #[cfg(feature = "fault-injection")]
+    if std::env::var_os("TUSK_FAULT_CRASH_AFTER_COMMIT").is_some() {
+        std::process::abort();
+    }
     state.publish(event).await;
     let author = state.load_account(account_id).await?;
     Ok(Status::new(&state.instance, &status, &author))
@@ -93,6 +134,20 @@ async fn post(
 
 /// `GET /api/v1/statuses/:id`: public and unlisted statuses for anyone; private ones for the
 /// author and followers; direct ones for the author.
+#[utoipa::path(
+    get,
+    path = "/api/v1/statuses/{id}",
+    operation_id = "statuses_show",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The status", body = Status),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: Auth,
@@ -106,6 +161,22 @@ pub async fn show(
 /// `DELETE /api/v1/statuses/:id`: only the author; answers with the deleted status and its
 /// `text`, so that the client can offer "delete and redraft". The workers take it out of every
 /// feed.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/statuses/{id}",
+    operation_id = "statuses_delete",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    security(("OAuth2" = ["write:statuses"])),
+    responses(
+        (status = 200, description = "The deleted status, with its `text` (for delete and redraft)", body = Status),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
@@ -132,6 +203,22 @@ async fn target(state: &AppState, viewer: Id, id: Id) -> Result<StatusRow, ApiEr
 }
 
 /// `POST /api/v1/statuses/:id/favourite`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/favourite",
+    operation_id = "statuses_favourite",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    security(("OAuth2" = ["write:favourites"])),
+    responses(
+        (status = 200, description = "The status afterwards", body = Status),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn favourite(
     State(state): State<AppState>,
     auth: Auth,
@@ -144,6 +231,22 @@ pub async fn favourite(
 }
 
 /// `POST /api/v1/statuses/:id/unfavourite`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/unfavourite",
+    operation_id = "statuses_unfavourite",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    security(("OAuth2" = ["write:favourites"])),
+    responses(
+        (status = 200, description = "The status afterwards", body = Status),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn unfavourite(
     State(state): State<AppState>,
     auth: Auth,
@@ -155,14 +258,38 @@ pub async fn unfavourite(
     Ok(Json(state.render_status(Some(me), status.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReblogParams {
+    /// `public`, `unlisted` or `private`; `public` unless given.
     visibility: Option<String>,
 }
 
 /// `POST /api/v1/statuses/:id/reblog`: a status pointing at the original, fanned out like any
 /// other. As Mastodon's `StatusPolicy#reblog?`: direct statuses never, private ones only by
 /// their author (and the reblog stays private). Answers with the reblog, the original inside.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/reblog",
+    operation_id = "statuses_reblog",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    request_body(content(
+        (ReblogParams = "application/json"),
+        (ReblogParams = "application/x-www-form-urlencoded"),
+        (ReblogParams = "multipart/form-data"),
+    )),
+    security(("OAuth2" = ["write:statuses"])),
+    responses(
+        (status = 200, description = "The reblog, with the original in `reblog`", body = Status),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn reblog(
     State(state): State<AppState>,
     auth: Auth,
@@ -194,6 +321,22 @@ pub async fn reblog(
 }
 
 /// `POST /api/v1/statuses/:id/unreblog`: answers with the original.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/unreblog",
+    operation_id = "statuses_unreblog",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    security(("OAuth2" = ["write:statuses"])),
+    responses(
+        (status = 200, description = "The original status afterwards", body = Status),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn unreblog(
     State(state): State<AppState>,
     auth: Auth,
@@ -211,11 +354,25 @@ pub async fn unreblog(
 
 /// `GET /api/v1/statuses/:id/context`: the thread around a status, as far as the viewer may
 /// see it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/statuses/{id}/context",
+    operation_id = "statuses_context",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The thread, as far as the viewer may see it", body = Context),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn context(
     State(state): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Context>, ApiError> {
     let viewer = auth.viewer();
     state.visible_status(viewer, id).await?;
     let (ancestors, descendants) = state.store.thread(id).await?;
@@ -225,5 +382,5 @@ pub async fn context(
         state.render_statuses_for(viewer, &ancestors),
         state.render_statuses_for(viewer, &descendants)
     );
-    Ok(Json(serde_json::json!({ "ancestors": ancestors?, "descendants": descendants? })))
+    Ok(Json(Context { ancestors: ancestors?, descendants: descendants? }))
 }

@@ -17,17 +17,31 @@ use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 use tusk_cache::{StreamEvent, Timeline};
 use tusk_core::Id;
+use utoipa::IntoParams;
 
 use crate::extract::{Auth, QueryParams};
+use crate::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
 use crate::{ApiError, AppState};
 
 /// `GET /api/v1/streaming/health`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streaming/health",
+    operation_id = "streaming_health",
+    tag = "streaming",
+    responses(
+        (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn health() -> &'static str {
     "OK"
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// A stream to open at once: `user` (needs a user token with `read` or `read:statuses`),
+    /// `public` or `public:local`.
     stream: Option<String>,
 }
 
@@ -91,30 +105,81 @@ async fn sse(
 }
 
 /// `GET /api/v1/streaming/user`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streaming/user",
+    operation_id = "streaming_user",
+    tag = "streaming",
+    params(("access_token" = Option<String>, Query, description = "The token, when no `Authorization` header can be sent")),
+    security(("OAuth2" = ["read:statuses"])),
+    responses(
+        (status = 200, description = "The user's home timeline as a stream: `update` events (a Status as JSON) and `delete` events (a status id), and comments to keep the connection open", content_type = "text/event-stream", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn sse_user(State(state): State<AppState>, auth: Auth) -> Result<impl IntoResponse, ApiError> {
     let me = auth.user("read:statuses")?;
     sse(state, vec![Timeline::User(me)]).await
 }
 
 /// `GET /api/v1/streaming/public`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streaming/public",
+    operation_id = "streaming_public",
+    tag = "streaming",
+    responses(
+        (status = 200, description = "Public statuses as a stream: `update` events (a Status as JSON) and `delete` events (a status id), and comments to keep the connection open", content_type = "text/event-stream", body = String),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn sse_public(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     sse(state, vec![Timeline::Public]).await
 }
 
 /// `GET /api/v1/streaming/public/local`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streaming/public/local",
+    operation_id = "streaming_public_local",
+    tag = "streaming",
+    responses(
+        (status = 200, description = "Public statuses of this server as a stream: `update` events (a Status as JSON) and `delete` events (a status id), and comments to keep the connection open", content_type = "text/event-stream", body = String),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn sse_public_local(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     sse(state, vec![Timeline::PublicLocal]).await
 }
 
 /// `GET /api/v1/streaming`: a WebSocket; `stream` in the query opens one stream at once, and
 /// `{"type": "subscribe", "stream": "..."}` messages open more.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streaming",
+    operation_id = "streaming_websocket",
+    tag = "streaming",
+    params(StreamQuery, ("access_token" = Option<String>, Query, description = "The token, when no `Authorization` header can be sent")),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 101, description = "A WebSocket: send `{\"type\": \"subscribe\", \"stream\": \"user\"}` (or `public`, `public:local`) to open streams; each event arrives as `{\"stream\": [name], \"event\": \"update\"|\"delete\", \"payload\": string}`"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn websocket(
     State(state): State<AppState>,
     auth: Auth,
     QueryParams(query): QueryParams<StreamQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let viewer = auth.viewer();
+    // the user stream shows the home timeline: only to a token that may read statuses (as
+    // Mastodon's streaming server asks `read` or `read:statuses`); public streams need no scope
+    let viewer = auth.user("read:statuses").ok();
     let initial = match query.stream.as_deref() {
         Some(name) => vec![(name.to_owned(), timeline(name, viewer)?)],
         None => Vec::new(),

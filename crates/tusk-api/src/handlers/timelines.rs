@@ -1,22 +1,34 @@
 use axum::extract::{OriginalUri, State};
 use serde::Deserialize;
 use tusk_core::{Id, PageRange};
+use utoipa::IntoParams;
 
+use crate::entities::Status;
 use crate::extract::{Auth, PathId, QueryParams, lenient};
+use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::pagination::TimelinePage;
 use crate::timeline::AccountStatusesQuery;
 use crate::{ApiError, AppState};
 
 /// `max_id`, `since_id`, `min_id`, `limit`, as every Mastodon timeline takes them.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Statuses older than this id.
     #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     max_id: Option<Id>,
+    /// Statuses newer than this id, the newest first.
     #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     since_id: Option<Id>,
+    /// Statuses newer than this id, the oldest of them first.
     #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     min_id: Option<Id>,
+    /// Statuses per page: 20 unless asked, at most 40.
     #[serde(default, deserialize_with = "lenient::int_opt")]
+    #[param(minimum = 1, maximum = 40)]
     limit: Option<i64>,
 }
 
@@ -27,6 +39,22 @@ impl PageParams {
 }
 
 /// `GET /api/v1/timelines/home`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/home",
+    operation_id = "timelines_home",
+    tag = "timelines",
+    params(PageParams),
+    security(("OAuth2" = ["read:statuses"])),
+    responses(
+        (status = 200, description = "The home timeline: the user's statuses and those of the accounts they follow", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`); absent on an empty page"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn home(
     State(state): State<AppState>,
     auth: Auth,
@@ -38,10 +66,13 @@ pub async fn home(
     Ok(TimelinePage::new(&state.instance, &uri, &["local", "limit"], statuses))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PublicParams {
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageParams,
+    /// `true` leaves nothing: every status here is local.
     #[serde(default, deserialize_with = "lenient::bool_opt")]
     remote: Option<bool>,
     #[serde(default, deserialize_with = "lenient::bool_opt")]
@@ -50,6 +81,20 @@ pub struct PublicParams {
 
 /// `GET /api/v1/timelines/public`: every status here is local, so `local` changes nothing,
 /// `remote` leaves nothing, and with no media `only_media` leaves nothing either.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timelines/public",
+    operation_id = "timelines_public",
+    tag = "timelines",
+    params(PageParams, PublicParams),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "Public statuses of this server", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`); absent on an empty page"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn public(
     State(state): State<AppState>,
     auth: Auth,
@@ -64,9 +109,11 @@ pub async fn public(
     Ok(TimelinePage::new(&state.instance, &uri, &["local", "remote", "limit", "only_media"], statuses))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountStatusesParams {
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageParams,
     #[serde(default, deserialize_with = "lenient::bool_opt")]
     exclude_replies: Option<bool>,
@@ -82,6 +129,21 @@ pub struct AccountStatusesParams {
 
 /// `GET /api/v1/accounts/:id/statuses`: what the viewer may see of the account's statuses.
 /// Tusk has no pins, media or hashtags yet: `pinned`, `only_media` and `tagged` leave nothing.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}/statuses",
+    operation_id = "accounts_statuses",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id"), PageParams, AccountStatusesParams),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The account's statuses that the viewer may see", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`); absent on an empty page"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn account_statuses(
     State(state): State<AppState>,
     auth: Auth,

@@ -121,6 +121,7 @@ impl TestApp {
                 1_000_000,
                 Duration::from_mins(5),
             )),
+            http_limits: tusk_api::HttpLimits::default(),
         };
         let mut worker_settings = WorkerSettings {
             amqp_url: conn.amqp_url.clone(),

@@ -4,15 +4,21 @@
 
 mod accounts;
 mod admin;
+mod approvals;
 mod clients;
 mod cluster;
 mod fanout;
+mod follow_requests;
 mod helpers;
 mod home;
+mod http;
 mod interactions;
 mod oauth;
+mod openapi;
+mod overload;
 mod profiles;
 mod ratelimits;
+mod security;
 mod statuses;
 mod streaming;
 mod timelines;

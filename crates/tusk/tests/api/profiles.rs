@@ -266,6 +266,7 @@ async fn api_with(app: &TestApp, registrations: Registrations) -> ModeApi {
         max_streams: 1,
         registrations,
         rate_limits: tusk_api::RateLimits::uniform(tusk_api::Limit::new(1_000_000, Duration::from_mins(5))),
+        http_limits: tusk_api::HttpLimits::default(),
     };
     let deps = Deps::connect(&app.conn).await.unwrap();
     let conn = app.conn.clone();

@@ -42,6 +42,7 @@ impl Replica {
             max_streams: 4,
             registrations: tusk_core::Registrations::Open,
             rate_limits,
+            http_limits: tusk_api::HttpLimits::default(),
         };
         let deps = Deps::connect(conn).await.unwrap();
         let shutdown = Shutdown::default();
@@ -173,6 +174,50 @@ async fn sign_ups_are_limited_per_ip() {
     // other requests from the same IP go on
     let response = app.get_as(replica.url("/api/v1/instance"), &app_token).await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_attempts_are_limited_per_ip() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, limits(|l| l.sign_ins = per_hour(3))).await;
+    app.sign_up("alice").await;
+    let (id, secret) = app.register_app().await;
+    let grant = |grant_type: &str, password: &str| {
+        app.http
+            .post(replica.url("/oauth/token"))
+            .form(&[
+                ("grant_type", grant_type),
+                ("client_id", &id),
+                ("client_secret", &secret),
+                ("username", "alice@example.org"),
+                ("password", password),
+            ])
+            .send()
+    };
+    // an app's own token is not a sign-in: only the general limit counts it
+    let response = grant("client_credentials", "").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_rate_headers(&response, 1_000_000, 999_999);
+    // failed and successful password grants count alike, as Mastodon's attempts do
+    let response = grant("password", "wrong horse battery").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_rate_headers(&response, 3, 2);
+    let response = grant("password", "correct horse battery").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_rate_headers(&response, 3, 1);
+    // the browser sign-in form counts too, whatever becomes of it
+    let response = app.http.post(replica.url("/oauth/sign_in")).form(&[("email", "x")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no CSRF cookie");
+    assert_rate_headers(&response, 3, 0);
+    assert_too_many(grant("password", "correct horse battery").await.unwrap(), 3).await;
+    // a grant in a JSON body is read as the handler reads it
+    let json = serde_json::json!({
+        "grant_type": "password", "client_id": id, "client_secret": secret,
+        "username": "alice@example.org", "password": "correct horse battery",
+    });
+    assert_too_many(app.http.post(replica.url("/oauth/token")).json(&json).send().await.unwrap(), 3).await;
+    // other grants from the same IP go on
+    assert_eq!(grant("client_credentials", "").await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread")]

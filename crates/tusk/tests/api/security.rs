@@ -1,0 +1,630 @@
+//! The authorization matrix: every route of `router.rs`, called without a token, with an app's
+//! token where a user's is needed, with a user's token that lacks the route's scope, with the
+//! token of an account still waiting for approval, and with exactly the scope it needs, each
+//! answered as Mastodon answers. A route added to the router without a row here fails the test.
+//! Then: another user's statuses and follow requests stay out of reach, and neither passwords
+//! nor tokens are ever stored in clear.
+
+use std::collections::{BTreeSet, HashMap};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tusk_core::Scopes;
+
+use crate::follow_requests::user_token_with_scopes;
+use crate::helpers::{TestApp, User, sign_up_form};
+
+use Access::{Client, Public, Token, User as U, WebSocket};
+use Fixture::{Bob, BobStatus, Carol, Dave, Erin, None as NoId, OwnStatus};
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug)]
+enum Access {
+    /// Anyone: answers 200 without a token.
+    Public,
+    /// A signed-in user whose token holds this scope.
+    User(&'static str),
+    /// Any token, an app's too, holding this scope (sign-up is made with an app's token).
+    Token(&'static str),
+    /// No bearer token: the client authenticates itself (OAuth endpoints) or the browser carries
+    /// a CSRF-protected form; without either it is refused with this status.
+    Client(u16),
+    /// The WebSocket: public streams for anyone, the user stream for a token that may read.
+    WebSocket,
+}
+
+/// What `{id}` in the path stands for.
+#[derive(Clone, Copy, Debug)]
+enum Fixture {
+    None,
+    /// bob: someone else, followed, looked at.
+    Bob,
+    /// dave: blocked and muted.
+    Dave,
+    /// A public status of bob's.
+    BobStatus,
+    /// A status of the caller's own (deleted by the one call that may).
+    OwnStatus,
+    /// carol, whose request to follow the caller waits (authorized by the one call that may).
+    Carol,
+    /// erin, whose request to follow the caller waits (rejected by the one call that may).
+    Erin,
+}
+
+struct Row {
+    method: &'static str,
+    /// Exactly as in router.rs.
+    path: &'static str,
+    access: Access,
+    id: Fixture,
+    /// Appended to the path; `{bob}` is bob's id.
+    query: &'static str,
+    /// A JSON body that makes the call succeed; `{unique}` is a fresh name.
+    body: Option<&'static str>,
+}
+
+const fn row(method: &'static str, path: &'static str, access: Access, id: Fixture) -> Row {
+    Row { method, path, access, id, query: "", body: None }
+}
+
+/// Every route, with Mastodon's scopes (`app/controllers/api/v1/**`).
+const ROUTES: &[Row] = &[
+    row("GET", "/api/v1/instance", Public, NoId),
+    row("GET", "/api/v2/instance", Public, NoId),
+    Row {
+        body: Some(r#"{"client_name": "matrix", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}"#),
+        ..row("POST", "/api/v1/apps", Public, NoId)
+    },
+    // without client credentials: Doorkeeper's invalid_client
+    Row {
+        body: Some(r#"{"grant_type": "client_credentials"}"#),
+        ..row("POST", "/oauth/token", Client(401), NoId)
+    },
+    Row { body: Some(r#"{"token": "x"}"#), ..row("POST", "/oauth/revoke", Client(401), NoId) },
+    // the browser pages: no client is an error page (invalid_client); a form without the CSRF
+    // cookie is refused
+    row("GET", "/oauth/authorize", Client(401), NoId),
+    row("POST", "/oauth/authorize", Client(403), NoId),
+    row("POST", "/oauth/sign_in", Client(403), NoId),
+    row("GET", "/.well-known/oauth-authorization-server", Public, NoId),
+    row("GET", "/api/openapi.json", Public, NoId),
+    Row {
+        body: Some(
+            r#"{"username": "{unique}", "email": "{unique}@example.org", "password": "correct horse battery", "agreement": true}"#,
+        ),
+        ..row("POST", "/api/v1/accounts", Token("write:accounts"), NoId)
+    },
+    row("GET", "/api/v1/accounts/verify_credentials", U("read:accounts"), NoId),
+    Row {
+        body: Some("{}"),
+        ..row("PATCH", "/api/v1/accounts/update_credentials", U("write:accounts"), NoId)
+    },
+    Row { query: "?acct=bob", ..row("GET", "/api/v1/accounts/lookup", Public, NoId) },
+    Row { query: "?id[]={bob}", ..row("GET", "/api/v1/accounts/relationships", U("read:follows"), NoId) },
+    row("GET", "/api/v1/accounts/{id}", Public, Bob),
+    row("GET", "/api/v1/accounts/{id}/statuses", Public, Bob),
+    row("GET", "/api/v1/accounts/{id}/followers", Public, Bob),
+    row("GET", "/api/v1/accounts/{id}/following", Public, Bob),
+    row("POST", "/api/v1/accounts/{id}/follow", U("write:follows"), Bob),
+    row("POST", "/api/v1/accounts/{id}/unfollow", U("write:follows"), Bob),
+    row("POST", "/api/v1/accounts/{id}/block", U("write:blocks"), Dave),
+    row("POST", "/api/v1/accounts/{id}/unblock", U("write:blocks"), Dave),
+    row("POST", "/api/v1/accounts/{id}/mute", U("write:mutes"), Dave),
+    row("POST", "/api/v1/accounts/{id}/unmute", U("write:mutes"), Dave),
+    row("GET", "/api/v1/follow_requests", U("read:follows"), NoId),
+    row("POST", "/api/v1/follow_requests/{id}/authorize", U("write:follows"), Carol),
+    row("POST", "/api/v1/follow_requests/{id}/reject", U("write:follows"), Erin),
+    Row {
+        body: Some(r#"{"status": "from the matrix"}"#),
+        ..row("POST", "/api/v1/statuses", U("write:statuses"), NoId)
+    },
+    row("GET", "/api/v1/statuses/{id}", Public, BobStatus),
+    row("DELETE", "/api/v1/statuses/{id}", U("write:statuses"), OwnStatus),
+    row("GET", "/api/v1/statuses/{id}/context", Public, BobStatus),
+    row("POST", "/api/v1/statuses/{id}/favourite", U("write:favourites"), BobStatus),
+    row("POST", "/api/v1/statuses/{id}/unfavourite", U("write:favourites"), BobStatus),
+    row("POST", "/api/v1/statuses/{id}/reblog", U("write:statuses"), BobStatus),
+    row("POST", "/api/v1/statuses/{id}/unreblog", U("write:statuses"), BobStatus),
+    row("GET", "/api/v1/timelines/home", U("read:statuses"), NoId),
+    row("GET", "/api/v1/timelines/public", Public, NoId),
+    row("GET", "/api/v1/streaming", WebSocket, NoId),
+    row("GET", "/api/v1/streaming/health", Public, NoId),
+    row("GET", "/api/v1/streaming/user", U("read:statuses"), NoId),
+    row("GET", "/api/v1/streaming/public", Public, NoId),
+    row("GET", "/api/v1/streaming/public/local", Public, NoId),
+];
+
+/// `(METHOD, path)` of every `.route(...)` in router.rs, read from its source.
+fn routed() -> BTreeSet<(String, String)> {
+    let source = include_str!("../../../tusk-api/src/router.rs");
+    let mut routes = BTreeSet::new();
+    for chunk in source.split(".route(\"").skip(1) {
+        let (path, rest) = chunk.split_once('"').unwrap();
+        // the method router: up to the parenthesis that closes `.route(`
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .unwrap();
+        let methods = &rest[..end];
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let call = format!("{method}(");
+            let found = methods.match_indices(&call).any(|(i, _)| {
+                i == 0 || !methods[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+            });
+            if found {
+                routes.insert((method.to_uppercase(), path.to_owned()));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_routed_endpoint_has_a_row_in_the_matrix() {
+    let routed = routed();
+    assert!(routed.len() > 40, "router.rs was not read: {routed:?}");
+    let table: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
+    assert_eq!(table.len(), ROUTES.len(), "a route is twice in the matrix");
+    let missing: Vec<_> = routed.difference(&table).collect();
+    let extra: Vec<_> = table.difference(&routed).collect();
+    assert!(missing.is_empty(), "routes without a row in tests/api/security.rs ROUTES: {missing:?}");
+    assert!(extra.is_empty(), "rows in ROUTES that router.rs does not route: {extra:?}");
+}
+
+/// Every scope a user's token can hold, less those that would let it do what `scope` stands for:
+/// a token that may do everything else.
+fn all_but(scope: &str) -> String {
+    let kept: Vec<&str> = Scopes::supported()
+        // the test app may not grant these
+        .filter(|s| !matches!(*s, "profile" | "crypto"))
+        .filter(|s| !Scopes::parse(s).unwrap().allows(leak(scope)))
+        .collect();
+    kept.join(" ")
+}
+
+/// `Scopes::allows` takes the `&'static str` the handlers name.
+fn leak(scope: &str) -> &'static str {
+    Scopes::supported().find(|s| *s == scope).unwrap_or_else(|| panic!("unknown scope {scope}"))
+}
+
+/// What the matrix needs: users, statuses and pending requests, and one token per scope set.
+struct World {
+    alice: User,
+    ids: HashMap<&'static str, String>,
+    tokens: HashMap<String, String>,
+    app_token: String,
+    pending: User,
+    secret: &'static str,
+}
+
+impl World {
+    async fn build(app: &TestApp) -> Self {
+        let alice = app.sign_up("alice").await;
+        let bob = app.sign_up("bob").await;
+        let carol = app.sign_up("carol").await;
+        let dave = app.sign_up("dave").await;
+        let erin = app.sign_up("erin").await;
+        let pending = app.sign_up("pat").await;
+        sqlx::query("UPDATE users SET approved = false WHERE account_id = $1")
+            .bind(pending.id.parse::<i64>().unwrap())
+            .execute(app.deps.store.pool())
+            .await
+            .unwrap();
+        let response = app
+            .http
+            .patch(app.url("/api/v1/accounts/update_credentials"))
+            .bearer_auth(&alice.token)
+            .json(&json!({ "locked": true }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        for requester in [&carol, &erin] {
+            assert_eq!(app.follow(requester, &alice).await["requested"], true);
+        }
+        let bob_status = app.post_status(&bob, "bob in public").await;
+        let own = app.post_status(&alice, "alice's own").await;
+        // nobody follows dave: his followers-only status must show nowhere in the matrix
+        let secret = "dave-followers-only-6c1f";
+        let response = app
+            .post_json_as(
+                app.url("/api/v1/statuses"),
+                &dave.token,
+                &json!({ "status": secret, "visibility": "private" }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let ids = HashMap::from([
+            ("bob", bob.id.clone()),
+            ("dave", dave.id.clone()),
+            ("carol", carol.id.clone()),
+            ("erin", erin.id.clone()),
+            ("bob_status", bob_status["id"].as_str().unwrap().to_owned()),
+            ("own_status", own["id"].as_str().unwrap().to_owned()),
+        ]);
+        let app_token = app.app_token().await;
+        Self { alice, ids, tokens: HashMap::new(), app_token, pending, secret }
+    }
+
+    /// alice's token holding exactly `scopes` (made once per scope set).
+    async fn token(&mut self, app: &TestApp, scopes: &str) -> String {
+        if let Some(token) = self.tokens.get(scopes) {
+            return token.clone();
+        }
+        let token = user_token_with_scopes(app, "alice", scopes).await;
+        self.tokens.insert(scopes.to_owned(), token.clone());
+        token
+    }
+
+    fn url(&self, app: &TestApp, row: &Row) -> String {
+        let id = match row.id {
+            Fixture::None => "",
+            Bob => &self.ids["bob"],
+            Dave => &self.ids["dave"],
+            BobStatus => &self.ids["bob_status"],
+            OwnStatus => &self.ids["own_status"],
+            Carol => &self.ids["carol"],
+            Erin => &self.ids["erin"],
+        };
+        let path = row.path.replace("{id}", id);
+        app.url(&format!("{path}{}", row.query.replace("{bob}", &self.ids["bob"])))
+    }
+}
+
+/// Calls `row` with `token` (or none); returns the status and the body, which must never carry
+/// the secret status.
+async fn call(
+    app: &TestApp,
+    world: &World,
+    row: &Row,
+    token: Option<&str>,
+    unique: &str,
+) -> (StatusCode, String) {
+    let method = Method::from_bytes(row.method.as_bytes()).unwrap();
+    let mut request = app.http.request(method, world.url(app, row));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = row.body {
+        request = request.header("content-type", "application/json").body(body.replace("{unique}", unique));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    // streams never end: their first bytes are not read
+    let streaming = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or_default().starts_with("text/event-stream"));
+    let body = if streaming { String::new() } else { response.text().await.unwrap() };
+    assert!(!body.contains(world.secret), "{} {} leaked a private status: {body}", row.method, row.path);
+    (status, body)
+}
+
+/// Asserts a Mastodon error: the status and `{"error": message}`.
+fn assert_error(
+    what: &str,
+    row: &Row,
+    (status, body): &(StatusCode, String),
+    expected: StatusCode,
+    message: &str,
+) {
+    assert_eq!(*status, expected, "{} {} {what}: {body}", row.method, row.path);
+    let body: Value = serde_json::from_str(body)
+        .unwrap_or_else(|_| panic!("{} {}: not JSON: {body}", row.method, row.path));
+    assert_eq!(body["error"], message, "{} {} {what}", row.method, row.path);
+}
+
+async fn websocket(app: &TestApp, query: &str) -> Result<StatusCode, StatusCode> {
+    let url = format!("{}/api/v1/streaming?{query}", app.base.replace("http://", "ws://"));
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((_, response)) => Ok(response.status()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status()),
+        Err(other) => panic!("websocket: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_the_authorization_matrix() {
+    let app = TestApp::spawn().await;
+    let mut world = World::build(&app).await;
+    let app_token = world.app_token.clone();
+    let pending_token = world.pending.token.clone();
+    for (n, row) in ROUTES.iter().enumerate() {
+        let unique = format!("matrix{n}");
+        let what = format!("{} {}", row.method, row.path);
+        match row.access {
+            Public => {
+                let (status, body) = call(&app, &world, row, None, &unique).await;
+                assert_eq!(status, StatusCode::OK, "{what} without a token: {body}");
+            }
+            U(scope) => {
+                let answer = call(&app, &world, row, None, &unique).await;
+                assert_error(
+                    "without a token",
+                    row,
+                    &answer,
+                    StatusCode::UNAUTHORIZED,
+                    "The access token is invalid",
+                );
+                let answer = call(&app, &world, row, Some(&app_token), &unique).await;
+                assert_error(
+                    "with an app token",
+                    row,
+                    &answer,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "This method requires an authenticated user",
+                );
+                let others = world.token(&app, &all_but(scope)).await;
+                let answer = call(&app, &world, row, Some(&others), &unique).await;
+                assert_error(
+                    &format!("without {scope}"),
+                    row,
+                    &answer,
+                    StatusCode::FORBIDDEN,
+                    "This action is outside the authorized scopes",
+                );
+                let answer = call(&app, &world, row, Some(&pending_token), &unique).await;
+                assert_error(
+                    "awaiting approval",
+                    row,
+                    &answer,
+                    StatusCode::FORBIDDEN,
+                    "Your login is currently pending approval",
+                );
+                let exact = world.token(&app, scope).await;
+                let (status, body) = call(&app, &world, row, Some(&exact), &unique).await;
+                assert_eq!(status, StatusCode::OK, "{what} with exactly {scope}: {body}");
+            }
+            Token(scope) => {
+                let answer = call(&app, &world, row, None, &unique).await;
+                assert_error(
+                    "without a token",
+                    row,
+                    &answer,
+                    StatusCode::UNAUTHORIZED,
+                    "The access token is invalid",
+                );
+                let others = world.token(&app, &all_but(scope)).await;
+                let answer = call(&app, &world, row, Some(&others), &unique).await;
+                assert_error(
+                    &format!("without {scope}"),
+                    row,
+                    &answer,
+                    StatusCode::FORBIDDEN,
+                    "This action is outside the authorized scopes",
+                );
+                let (status, body) = call(&app, &world, row, Some(&app_token), &unique).await;
+                assert_eq!(status, StatusCode::OK, "{what} with an app token: {body}");
+            }
+            Client(refused) => {
+                let (status, body) = call(&app, &world, row, None, &unique).await;
+                assert_eq!(status.as_u16(), refused, "{what} without client credentials: {body}");
+                // a user's bearer token is no client authentication
+                let token = world.alice.token.clone();
+                let (status, body) = call(&app, &world, row, Some(&token), &unique).await;
+                assert_eq!(status.as_u16(), refused, "{what} with a bearer token: {body}");
+            }
+            WebSocket => {
+                let switching = Ok(StatusCode::SWITCHING_PROTOCOLS);
+                assert_eq!(websocket(&app, "stream=public").await, switching, "public stream, no token");
+                let unauthorized = Err(StatusCode::UNAUTHORIZED);
+                assert_eq!(websocket(&app, "stream=user").await, unauthorized, "user stream, no token");
+                let others = world.token(&app, &all_but("read:statuses")).await;
+                let query = format!("stream=user&access_token={others}");
+                assert_eq!(websocket(&app, &query).await, unauthorized, "user stream without read:statuses");
+                let query = format!("stream=user&access_token={app_token}");
+                assert_eq!(websocket(&app, &query).await, unauthorized, "user stream with an app token");
+                let query = format!("stream=user&access_token={pending_token}");
+                assert_eq!(websocket(&app, &query).await, unauthorized, "user stream awaiting approval");
+                let exact = world.token(&app, "read:statuses").await;
+                let query = format!("stream=user&access_token={exact}");
+                assert_eq!(websocket(&app, &query).await, switching, "user stream with read:statuses");
+                let query = format!("stream=user&access_token={}", world.alice.token);
+                assert_eq!(websocket(&app, &query).await, switching, "user stream with read");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_users_statuses_and_requests_stay_out_of_reach() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let carol = app.sign_up("carol").await;
+    let secret = "alice-followers-only-93d2";
+    let response = app
+        .post_json_as(
+            app.url("/api/v1/statuses"),
+            &alice.token,
+            &json!({ "status": secret, "visibility": "private" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let private = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let public = app.post_status(&alice, "alice in public").await["id"].as_str().unwrap().to_owned();
+    let response = app
+        .http
+        .patch(app.url("/api/v1/accounts/update_credentials"))
+        .bearer_auth(&alice.token)
+        .json(&json!({ "locked": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // carol asked to follow alice: a request is not a follow, so she sees no more than bob
+    assert_eq!(app.follow(&carol, &alice).await["requested"], true);
+
+    let not_found = |what: String, response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{what}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(secret), "{what} leaked: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "Record not found", "{what}");
+    };
+    for viewer in [None, Some(&bob), Some(&carol)] {
+        let name = viewer.map_or("anonymous", |u| if u.id == bob.id { "bob" } else { "carol" });
+        for path in [format!("/api/v1/statuses/{private}"), format!("/api/v1/statuses/{private}/context")] {
+            let mut request = app.http.get(app.url(&path));
+            if let Some(user) = viewer {
+                request = request.bearer_auth(&user.token);
+            }
+            not_found(format!("{name}: GET {path}"), request.send().await.unwrap()).await;
+        }
+        // listings leave it out
+        for path in [format!("/api/v1/accounts/{}/statuses", alice.id), "/api/v1/timelines/public".to_owned()]
+        {
+            let mut request = app.http.get(app.url(&path));
+            if let Some(user) = viewer {
+                request = request.bearer_auth(&user.token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{name}: {path}");
+            let body = response.text().await.unwrap();
+            assert!(body.contains("alice in public"), "{name}: {path}: {body}");
+            assert!(!body.contains(secret), "{name}: {path} leaked: {body}");
+        }
+    }
+    for user in [&bob, &carol] {
+        for action in ["favourite", "unfavourite", "reblog", "unreblog"] {
+            let path = format!("/api/v1/statuses/{private}/{action}");
+            let response = app.http.post(app.url(&path)).bearer_auth(&user.token).send().await.unwrap();
+            not_found(format!("POST {path}"), response).await;
+        }
+        // nobody deletes another's status (Mastodon looks it up among the caller's own: 404)
+        for id in [&private, &public] {
+            let path = format!("/api/v1/statuses/{id}");
+            let response = app.http.delete(app.url(&path)).bearer_auth(&user.token).send().await.unwrap();
+            not_found(format!("DELETE {path}"), response).await;
+        }
+        assert!(!app.home_ids(user, "").await.contains(&private));
+    }
+    assert_eq!(
+        app.get_as(app.url(&format!("/api/v1/statuses/{public}")), &bob.token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_as(app.url(&format!("/api/v1/statuses/{private}")), &alice.token).await.status(),
+        StatusCode::OK
+    );
+
+    // carol's request is alice's to answer: bob can neither see nor answer it
+    for action in ["authorize", "reject"] {
+        let path = format!("/api/v1/follow_requests/{}/{action}", carol.id);
+        let response = app.http.post(app.url(&path)).bearer_auth(&bob.token).send().await.unwrap();
+        not_found(format!("bob: POST {path}"), response).await;
+    }
+    let bobs = app.get_json(&bob.token, "/api/v1/follow_requests").await;
+    assert_eq!(bobs, json!([]));
+    let alices = app.get_json(&alice.token, "/api/v1/follow_requests").await;
+    assert_eq!(alices[0]["id"], carol.id.as_str(), "the request is still there");
+}
+
+#[tokio::test]
+async fn passwords_and_tokens_are_never_stored_in_clear() {
+    let app = TestApp::spawn().await;
+    let password = sign_up_form("alice")["password"].as_str().unwrap().to_owned();
+    // sign-up (with an app's token), then a sign-in with the password grant
+    let (client_id, client_secret) = app.register_app().await;
+    let app_token = app.app_token().await;
+    let alice = app.sign_up("alice").await;
+    let response = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &client_id),
+            ("client_secret", &client_secret),
+            ("username", "alice@example.org"),
+            ("password", &password),
+            ("scope", "read write"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let signed_in = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get_json(&signed_in, "/api/v1/accounts/verify_credentials").await["id"],
+        alice.id.as_str()
+    );
+    app.post_status(&alice, "something to cache").await;
+
+    let secrets = [
+        ("the password", password.as_str()),
+        ("the sign-up token", alice.token.as_str()),
+        ("the sign-in token", signed_in.as_str()),
+        ("the app token", app_token.as_str()),
+        ("the client secret", client_secret.as_str()),
+    ];
+    let pool = app.deps.store.pool();
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = 'public' \
+           AND data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb', 'ARRAY')",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(columns.iter().any(|(t, c, _)| t == "users" && c == "password_hash"), "{columns:?}");
+    assert!(columns.iter().any(|(t, c, _)| t == "oauth_access_tokens" && c == "token_hash"), "{columns:?}");
+    // the scan finds what is stored in clear: the email, and the argon2 hash of the password
+    let columns = &columns;
+    let scan = |needle: String| async move {
+        let mut found = Vec::new();
+        for (table, column, data_type) in columns {
+            let matches = if data_type == "bytea" {
+                format!(
+                    "position(convert_to($1, 'UTF8') in \"{column}\") > 0 OR position($1 in encode(\"{column}\", 'escape')) > 0"
+                )
+            } else {
+                format!("position($1 in \"{column}\"::text) > 0")
+            };
+            let query = format!("SELECT count(*) FROM \"{table}\" WHERE {matches}");
+            let count: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(query)).bind(&needle).fetch_one(pool).await.unwrap();
+            if count > 0 {
+                found.push(format!("{table}.{column}"));
+            }
+        }
+        found
+    };
+    assert_eq!(scan("alice@example.org".to_owned()).await, ["users.email"]);
+    assert!(scan("$argon2id$".to_owned()).await.contains(&"users.password_hash".to_owned()));
+    for (what, secret) in secrets {
+        assert!(secret.len() >= 16, "{what} is too short to search for");
+        let found = scan(secret.to_owned()).await;
+        assert!(found.is_empty(), "{what} is stored in clear in {found:?}");
+    }
+
+    // nor in Redis: no key or string value under the test's prefix holds them
+    let mut redis = tusk_cache::RedisConnection::open(&app.conn.redis_url).await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", app.conn.redis_prefix)).query_async(&mut redis).await.unwrap();
+    assert!(!keys.is_empty(), "the requests above left rate-limit counters and caches");
+    for key in &keys {
+        let kind: String = redis::cmd("TYPE").arg(key).query_async(&mut redis).await.unwrap();
+        let value: String = if kind == "string" {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(&mut redis)
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        for (what, secret) in secrets {
+            assert!(!key.contains(secret) && !value.contains(secret), "{what} is in Redis at {key}");
+        }
+    }
+}
