@@ -15,12 +15,12 @@
 #    uses is shared with deploy/local/up.sh, the live check or the tests;
 # 3. registers an app, signs a user up (its token has every scope) and posts a status;
 # 4. runs `st run` against http://127.0.0.1:3490/api/openapi.json: TUSK_FUZZ_EXAMPLES examples
-#    per operation (default 40) in each of the examples, coverage and fuzzing phases, with a
+#    per operation (default 100) in each of the examples, coverage and fuzzing phases, with a
 #    fixed seed (TUSK_FUZZ_SEED, default 20261122) so that a failure can be replayed. The SSE
 #    streams are left out (they never end: a request would only time out); their 401s are
 #    covered by the API tests. Report (JUnit) in .tusk/fuzz-report/;
 # 5. on exit, failure or not: stops tusk and removes its database, keys and vhost.
-# Exits non-zero on any failure. Loopback only. About 2 minutes on 2 cores once built.
+# Exits non-zero on any failure. Loopback only. About 4,300 requests in 90 s on 2 cores once built.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
@@ -29,7 +29,7 @@ NAME=tusk_fuzz
 VHOST=tusk-fuzz
 API_LISTEN=127.0.0.1:3490
 API_ADMIN=127.0.0.1:9490
-EXAMPLES="${TUSK_FUZZ_EXAMPLES:-40}"
+EXAMPLES="${TUSK_FUZZ_EXAMPLES:-100}"
 SEED="${TUSK_FUZZ_SEED:-20261122}"
 # pinned so that CI fuzzes with the same generator every run; bump on purpose
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
