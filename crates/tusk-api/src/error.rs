@@ -68,9 +68,6 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     BadRequest(String),
-    /// The same `Idempotency-Key` is still being served by another request.
-    #[error("{0}")]
-    Conflict(String),
     #[error("{description}")]
     OAuth { status: StatusCode, error: &'static str, description: &'static str },
     /// A dependency is down or overloaded: the client should retry shortly.
@@ -104,7 +101,6 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

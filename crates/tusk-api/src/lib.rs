@@ -5,7 +5,6 @@ mod entities;
 mod error;
 mod extract;
 mod handlers;
-mod idempotency;
 mod middleware;
 mod openapi;
 mod overload;
@@ -20,6 +19,7 @@ mod timeline;
 use std::future::Future;
 
 pub use error::ApiError;
+pub use openapi::routes;
 pub use overload::HttpLimits;
 pub use passwords::password_hasher;
 pub use ratelimit::{Limit, RateLimits, TrustedProxies};

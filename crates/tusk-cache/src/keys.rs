@@ -47,12 +47,6 @@ impl Keys {
         format!("{}ratelimit:{limit}:{subject}:{window_end}", self.prefix)
     }
 
-    /// `{prefix}idempotency:{account_id}:{sha256 of the key, hex}`: `pending`, then the id of
-    /// the status that a request with this `Idempotency-Key` created (one hour).
-    pub fn idempotency(&self, account: Id, key_digest: &str) -> String {
-        format!("{}idempotency:{account}:{key_digest}", self.prefix)
-    }
-
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.
     pub fn entity(&self, kind: &str, id: Id) -> String {
         format!("{}{kind}:{id}", self.prefix)

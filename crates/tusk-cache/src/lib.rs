@@ -4,7 +4,6 @@
 mod connection;
 mod entities;
 mod feed;
-mod idempotency;
 mod keys;
 mod ratelimit;
 mod stream;
@@ -14,7 +13,6 @@ use std::time::Duration;
 pub use connection::RedisConnection;
 pub use entities::EntityKind;
 pub use feed::Feed;
-pub use idempotency::IdempotencyClaim;
 pub use keys::Keys;
 pub use ratelimit::RateWindow;
 pub use stream::{StreamEvent, Timeline};

@@ -25,7 +25,7 @@ pub use error::StoreError;
 pub use follows::{FollowSide, Relationship};
 pub use grants::{GrantRow, NewGrant};
 pub use outbox::OutboxEntry;
-pub use statuses::{AccountStatusesFilter, NewStatus, StatusRow, StatusStats};
+pub use statuses::{AccountStatusesFilter, CreatedStatus, NewStatus, StatusRow, StatusStats};
 pub use tokens::TokenRow;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

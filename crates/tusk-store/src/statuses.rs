@@ -90,13 +90,35 @@ pub struct NewStatus<'a> {
     /// The replied-to status, already checked to exist and to be visible to the author.
     pub in_reply_to: Option<&'a StatusRow>,
     pub application_id: Option<Id>,
+    /// The sha256 of the request's `Idempotency-Key`, if it sent one.
+    pub idempotency_key: Option<&'a [u8]>,
 }
 
+/// What [`Store::create_status`] did.
+#[derive(Debug)]
+pub enum CreatedStatus {
+    /// A new status, with the event to publish.
+    New(Box<StatusRow>, OutboxEntry),
+    /// Nothing: a request with the same `Idempotency-Key` created this status within the hour.
+    Existing(Id),
+}
+
+/// How long an `Idempotency-Key` names its status, as in Mastodon: an hour, in seconds.
+const IDEMPOTENCY_WINDOW_SECS: f64 = 3600.0;
+
 impl Store {
-    /// Stores the status and its `StatusCreated` event in one transaction.
+    /// Stores the status, its `StatusCreated` event and its `Idempotency-Key` in one
+    /// transaction. A key already used by the account within the hour creates nothing and
+    /// names the status it created; of two requests racing with one key, the second waits on
+    /// the key's row and then finds the first's status.
     #[tracing::instrument(name = "pg create_status", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
-    pub async fn create_status(&self, new: &NewStatus<'_>) -> Result<(StatusRow, OutboxEntry)> {
+    pub async fn create_status(&self, new: &NewStatus<'_>) -> Result<CreatedStatus> {
         let mut tx = self.pool.begin().await?;
+        if let Some(key) = new.idempotency_key
+            && let Some(existing) = idempotent_status(&mut tx, new.account_id, key).await?
+        {
+            return Ok(CreatedStatus::Existing(existing));
+        }
         let id: Id = sqlx::query_scalar(
             "INSERT INTO statuses (account_id, text, spoiler_text, sensitive, visibility, language, \
                                    in_reply_to_id, in_reply_to_account_id, application_id) \
@@ -113,6 +135,28 @@ impl Store {
         .bind(new.application_id)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(key) = new.idempotency_key {
+            // a key older than the window is taken over; a live one means a racing request
+            // committed first (this insert waited for it): drop this status, answer with that one
+            let claimed: Option<Id> = sqlx::query_scalar(
+                "INSERT INTO status_idempotency_keys (account_id, key_digest, status_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id, key_digest) DO UPDATE \
+                   SET status_id = EXCLUDED.status_id, created_at = now() \
+                   WHERE status_idempotency_keys.created_at <= now() - make_interval(secs => $4) \
+                 RETURNING status_id",
+            )
+            .bind(new.account_id)
+            .bind(key)
+            .bind(id)
+            .bind(IDEMPOTENCY_WINDOW_SECS)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if claimed.is_none() {
+                let existing = idempotent_status(&mut tx, new.account_id, key).await?;
+                tx.rollback().await?;
+                return existing.map(CreatedStatus::Existing).ok_or(StoreError::NotFound);
+            }
+        }
         sqlx::query("UPDATE accounts SET last_status_at = now() WHERE id = $1")
             .bind(new.account_id)
             .execute(&mut *tx)
@@ -122,7 +166,19 @@ impl Store {
                 .await?;
         let status = sqlx::query_as(SELECT_STATUSES).bind(vec![id]).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok((status, entry))
+        Ok(CreatedStatus::New(Box::new(status), entry))
+    }
+
+    /// Deletes `Idempotency-Key`s older than the window; how many. Run by the workers.
+    #[tracing::instrument(name = "pg expire_idempotency_keys", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn expire_idempotency_keys(&self) -> Result<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM status_idempotency_keys WHERE created_at <= now() - make_interval(secs => $1)",
+        )
+        .bind(IDEMPOTENCY_WINDOW_SECS)
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
     }
 
     /// The statuses with these ids that exist, in no particular order.
@@ -374,4 +430,21 @@ impl Store {
         tx.commit().await?;
         Ok((status, entry))
     }
+}
+
+/// The status that `account`'s `Idempotency-Key` (digest) created within the window, if any.
+async fn idempotent_status(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    account: Id,
+    key: &[u8],
+) -> Result<Option<Id>> {
+    Ok(sqlx::query_scalar(
+        "SELECT status_id FROM status_idempotency_keys \
+         WHERE account_id = $1 AND key_digest = $2 AND created_at > now() - make_interval(secs => $3)",
+    )
+    .bind(account)
+    .bind(key)
+    .bind(IDEMPOTENCY_WINDOW_SECS)
+    .fetch_optional(&mut **tx)
+    .await?)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tusk_core::{Id, StatusText, Visibility};
 use tusk_queue::{Publisher, Topology};
-use tusk_store::{NewStatus, Store};
+use tusk_store::{CreatedStatus, NewStatus, Store};
 
 use crate::FanoutArgs;
 use crate::stack::{self, Process};
@@ -136,7 +136,7 @@ async fn fan_out_once(
 ) -> anyhow::Result<Duration> {
     let before = deliveries(http).await?;
     let text = StatusText::parse("benchmark").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (status, entry) = store
+    let CreatedStatus::New(status, entry) = store
         .create_status(&NewStatus {
             account_id: author,
             text: &text,
@@ -146,8 +146,12 @@ async fn fan_out_once(
             language: None,
             in_reply_to: None,
             application_id: None,
+            idempotency_key: None,
         })
-        .await?;
+        .await?
+    else {
+        bail!("a status without an Idempotency-Key is always new");
+    };
     let created = Instant::now();
     publisher.publish(&entry.event).await?;
     store.outbox_done(entry.id).await?;

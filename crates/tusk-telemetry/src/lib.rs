@@ -6,7 +6,7 @@ mod logging;
 mod metrics;
 mod propagation;
 
-pub use admin::{Readiness, ReadinessCheck, admin_router};
+pub use admin::{OnDependencyDown, Readiness, ReadinessCheck, admin_router};
 pub use logging::{LogFormat, SpanSink, Telemetry, current_trace_id, init_telemetry, init_with};
 pub use metrics::Metrics;
 pub use propagation::{continue_trace, current_trace_headers};

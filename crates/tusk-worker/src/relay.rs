@@ -1,6 +1,10 @@
 //! The outbox relay: publishes events that the api committed but could not publish (RabbitMQ
-//! down, api crashed after commit). Any number of workers may relay side by side.
+//! down, api crashed after commit). Any number of workers may relay side by side. Once a minute
+//! it also deletes the `Idempotency-Key`s older than their hour.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tusk_queue::Publisher;
 
@@ -9,11 +13,19 @@ use crate::Worker;
 /// Events taken per transaction.
 const BATCH: i64 = 500;
 
+/// How often expired `Idempotency-Key`s are deleted.
+const EXPIRE_KEYS_EVERY: Duration = Duration::from_mins(1);
+
 pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
     let publisher =
         Publisher::new(&worker.settings.amqp_url, "tusk-worker-relay", worker.settings.topology.clone());
+    let mut keys_expired_at = Instant::now();
     loop {
         relay_pending(&worker, &publisher).await;
+        if keys_expired_at.elapsed() >= EXPIRE_KEYS_EVERY {
+            keys_expired_at = Instant::now();
+            expire_idempotency_keys(&worker).await;
+        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(worker.settings.poll_interval) => {}
@@ -49,6 +61,14 @@ async fn relay_pending(worker: &Worker, publisher: &Publisher) {
     match worker.store.outbox_pending().await {
         Ok(pending) => worker.metrics.outbox_pending.set(pending),
         Err(error) => tracing::warn!(%error, "outbox size not sampled"),
+    }
+}
+
+async fn expire_idempotency_keys(worker: &Worker) {
+    match worker.store.expire_idempotency_keys().await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(keys = n, "expired Idempotency-Keys deleted"),
+        Err(error) => tracing::warn!(%error, "expired Idempotency-Keys not deleted"),
     }
 }
 

@@ -13,7 +13,7 @@ use tusk_api::{ApiSettings, AppState};
 use tusk_cache::Cache;
 use tusk_queue::{Publisher, QueueType, Topology};
 use tusk_store::Store;
-use tusk_telemetry::{Metrics, Readiness, ReadinessCheck};
+use tusk_telemetry::{Metrics, OnDependencyDown, Readiness, ReadinessCheck};
 use tusk_worker::{Worker, WorkerSettings};
 
 pub mod accounts;
@@ -203,7 +203,7 @@ pub async fn run_api(
     let (state, publisher) = api_state(&deps, conn, settings);
     let mut checks = deps.checks();
     checks.push(publisher_check(publisher));
-    let readiness = Readiness::new(checks, shutdown.drain.clone());
+    let readiness = Readiness::new(checks, OnDependencyDown::Report, shutdown.drain.clone());
     let api = tusk_api::serve(listener, tusk_api::router(state), shutdown.stop.clone().cancelled_owned());
     let (api, admin) = tokio::join!(api, serve_admin(admin, &deps, "api", readiness, shutdown.stop.clone()));
     api?;
@@ -220,7 +220,7 @@ pub async fn run_worker(
     let worker = Worker::new(settings, deps.store.clone(), deps.cache.clone(), deps.metrics.clone());
     let mut checks = deps.checks();
     checks.push(worker_check(worker.clone()));
-    let readiness = Readiness::new(checks, shutdown.drain.clone());
+    let readiness = Readiness::new(checks, OnDependencyDown::NotReady, shutdown.drain.clone());
     let ((), admin) = tokio::join!(
         worker.run(shutdown.stop.clone()),
         serve_admin(admin, &deps, "worker", readiness, shutdown.stop.clone())
@@ -243,7 +243,8 @@ pub async fn run_all(
     let mut checks = deps.checks();
     checks.push(publisher_check(publisher));
     checks.push(worker_check(worker.clone()));
-    let readiness = Readiness::new(checks, shutdown.drain.clone());
+    // it serves the public API: as the api's
+    let readiness = Readiness::new(checks, OnDependencyDown::Report, shutdown.drain.clone());
     let api = tusk_api::serve(listener, tusk_api::router(state), shutdown.stop.clone().cancelled_owned());
     let (api, (), admin) = tokio::join!(
         api,

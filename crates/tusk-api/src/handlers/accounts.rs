@@ -17,7 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::entities::{self, Account, Relationship, Token};
 use crate::extract::{Auth, Params, PathId, QueryParams, lenient};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, Forbidden, NotFound, RelationshipAction, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedMediaType,
 };
 use crate::{ApiError, AppState, pagination};
 
@@ -295,14 +296,16 @@ pub async fn relationships(
     Ok(Json(ids.iter().filter_map(|id| Some(entities::relationship(*id, *found.get(id)?))).collect()))
 }
 
+/// The query of a page of accounts (followers, following, follow requests), cut by the id of the
+/// follow or request, as Mastodon pages them.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct FollowPageParams {
-    /// Follows older than this one (the `Link` header's `next`).
+pub struct AccountPageParams {
+    /// Older than this follow or request (the `Link` header's `next`).
     #[serde(default, deserialize_with = "lenient::id_opt")]
     #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     max_id: Option<Id>,
-    /// Follows newer than this one (the `Link` header's `prev`).
+    /// Newer than this follow or request (the `Link` header's `prev`).
     #[serde(default, deserialize_with = "lenient::id_opt")]
     #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     since_id: Option<Id>,
@@ -312,83 +315,33 @@ pub struct FollowPageParams {
     limit: Option<i64>,
 }
 
-/// Accounts per page of followers or following: 40 unless asked, at most 80 (Mastodon's
-/// `DEFAULT_ACCOUNTS_LIMIT` and its double).
+/// Accounts per page: 40 unless asked, at most 80 (Mastodon's `DEFAULT_ACCOUNTS_LIMIT` and its
+/// double).
 const ACCOUNTS_LIMIT: i64 = 40;
 
-/// `GET /api/v1/accounts/:id/followers`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/accounts/{id}/followers",
-    operation_id = "accounts_followers",
-    tag = "accounts",
-    params(("id" = String, Path, description = "An account id"), FollowPageParams),
-    security((), ("OAuth2" = [])),
-    responses(
-        (status = 200, description = "The accounts following it, newest follow first", body = Vec<Account>,
-            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-    )
-)]
-pub async fn followers(
-    State(state): State<AppState>,
-    auth: Auth,
-    uri: Uri,
-    PathId(id): PathId,
-    QueryParams(params): QueryParams<FollowPageParams>,
-) -> Result<Response, ApiError> {
-    follow_page(&state, &auth, &uri, id, FollowSide::Followers, &params).await
-}
-
-/// `GET /api/v1/accounts/:id/following`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/accounts/{id}/following",
-    operation_id = "accounts_following",
-    tag = "accounts",
-    params(("id" = String, Path, description = "An account id"), FollowPageParams),
-    security((), ("OAuth2" = [])),
-    responses(
-        (status = 200, description = "The accounts it follows, newest follow first", body = Vec<Account>,
-            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-    )
-)]
-pub async fn following(
-    State(state): State<AppState>,
-    auth: Auth,
-    uri: Uri,
-    PathId(id): PathId,
-    QueryParams(params): QueryParams<FollowPageParams>,
-) -> Result<Response, ApiError> {
-    follow_page(&state, &auth, &uri, id, FollowSide::Following, &params).await
-}
-
-/// One page of accounts, newest follow first, cut by the follow row's id, with Mastodon's
-/// `Link` header: `next` (`max_id`) when the page is full, `prev` (`since_id`) when not empty.
-async fn follow_page(
-    state: &AppState,
-    auth: &Auth,
-    uri: &Uri,
-    id: Id,
-    side: FollowSide,
-    params: &FollowPageParams,
-) -> Result<Response, ApiError> {
-    let limit = params.limit.map_or(ACCOUNTS_LIMIT, |l| l.clamp(1, 2 * ACCOUNTS_LIMIT));
-    let page = state.store.follow_page(id, side, params.max_id, params.since_id, limit).await?;
-    // an account that blocks the viewer hides its follows from it, as in Mastodon
-    if let Some(viewer) = auth.viewer()
-        && viewer != id
-        && state.store.relationship(viewer, id).await?.blocked_by
-    {
-        return Ok(Json(Vec::<Account>::new()).into_response());
+impl AccountPageParams {
+    pub(crate) fn max_id(&self) -> Option<Id> {
+        self.max_id
     }
+
+    pub(crate) fn since_id(&self) -> Option<Id> {
+        self.since_id
+    }
+
+    pub(crate) fn limit(&self) -> i64 {
+        self.limit.map_or(ACCOUNTS_LIMIT, |l| l.clamp(1, 2 * ACCOUNTS_LIMIT))
+    }
+}
+
+/// A page of `(follow or request id, account id)`, newest first, as the response: the accounts
+/// with Mastodon's `Link` header, `next` (`max_id`) when the page is full, `prev` (`since_id`)
+/// when it is not empty.
+pub(crate) async fn accounts_page(
+    state: &AppState,
+    uri: &Uri,
+    page: &[(Id, Id)],
+    limit: i64,
+) -> Result<Response, ApiError> {
     let account_ids: Vec<Id> = page.iter().map(|(_, account)| *account).collect();
     let rows: HashMap<Id, tusk_store::AccountRow> =
         state.load_accounts(&account_ids).await?.into_iter().map(|a| (a.id, a)).collect();
@@ -409,6 +362,81 @@ async fn follow_page(
         response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
+}
+
+/// `GET /api/v1/accounts/:id/followers`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}/followers",
+    operation_id = "accounts_followers",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id"), AccountPageParams),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The accounts following it, newest follow first", body = Vec<Account>,
+            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn followers(
+    State(state): State<AppState>,
+    auth: Auth,
+    uri: Uri,
+    PathId(id): PathId,
+    QueryParams(params): QueryParams<AccountPageParams>,
+) -> Result<Response, ApiError> {
+    follow_page(&state, &auth, &uri, id, FollowSide::Followers, &params).await
+}
+
+/// `GET /api/v1/accounts/:id/following`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}/following",
+    operation_id = "accounts_following",
+    tag = "accounts",
+    params(("id" = String, Path, description = "An account id"), AccountPageParams),
+    security((), ("OAuth2" = [])),
+    responses(
+        (status = 200, description = "The accounts it follows, newest follow first", body = Vec<Account>,
+            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn following(
+    State(state): State<AppState>,
+    auth: Auth,
+    uri: Uri,
+    PathId(id): PathId,
+    QueryParams(params): QueryParams<AccountPageParams>,
+) -> Result<Response, ApiError> {
+    follow_page(&state, &auth, &uri, id, FollowSide::Following, &params).await
+}
+
+/// One page of followers or following, newest follow first.
+async fn follow_page(
+    state: &AppState,
+    auth: &Auth,
+    uri: &Uri,
+    id: Id,
+    side: FollowSide,
+    params: &AccountPageParams,
+) -> Result<Response, ApiError> {
+    let limit = params.limit();
+    let page = state.store.follow_page(id, side, params.max_id, params.since_id, limit).await?;
+    // an account that blocks the viewer hides its follows from it, as in Mastodon
+    if let Some(viewer) = auth.viewer()
+        && viewer != id
+        && state.store.relationship(viewer, id).await?.blocked_by
+    {
+        return Ok(Json(Vec::<Account>::new()).into_response());
+    }
+    accounts_page(state, uri, &page, limit).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -490,14 +518,7 @@ pub async fn update_credentials(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:follows"])),
-    responses(
-        (status = 200, description = "The relationship afterwards", body = Relationship),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(RelationshipAction)
 )]
 pub async fn follow(
     State(state): State<AppState>,
@@ -517,14 +538,7 @@ pub async fn follow(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:follows"])),
-    responses(
-        (status = 200, description = "The relationship afterwards", body = Relationship),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(RelationshipAction)
 )]
 pub async fn unfollow(
     State(state): State<AppState>,
@@ -544,14 +558,7 @@ pub async fn unfollow(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:blocks"])),
-    responses(
-        (status = 200, description = "The relationship afterwards", body = Relationship),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(RelationshipAction)
 )]
 pub async fn block(
     State(state): State<AppState>,
@@ -571,14 +578,7 @@ pub async fn block(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:blocks"])),
-    responses(
-        (status = 200, description = "The relationship afterwards", body = Relationship),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(RelationshipAction)
 )]
 pub async fn unblock(
     State(state): State<AppState>,
@@ -599,14 +599,7 @@ pub async fn unblock(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:mutes"])),
-    responses(
-        (status = 200, description = "The relationship afterwards", body = Relationship),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(RelationshipAction)
 )]
 pub async fn mute(
     State(state): State<AppState>,
@@ -626,14 +619,7 @@ pub async fn mute(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:mutes"])),
-    responses(
-        (status = 200, description = "The relationship afterwards", body = Relationship),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(RelationshipAction)
 )]
 pub async fn unmute(
     State(state): State<AppState>,

@@ -4,15 +4,15 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use tusk_cache::EntityKind;
 use tusk_core::{Id, StatusText, Visibility};
-use tusk_store::{NewStatus, StatusRow, TokenRow};
+use tusk_store::{CreatedStatus, NewStatus, StatusRow};
 use utoipa::ToSchema;
 
 use crate::entities::{Context, Status};
 use crate::extract::{Auth, Params, PathId, lenient};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
-use crate::{ApiError, AppState, idempotency};
+use crate::{ApiError, AppState};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateStatus {
@@ -36,9 +36,10 @@ pub struct CreateStatus {
     in_reply_to_id: Option<Id>,
 }
 
-/// `POST /api/v1/statuses`: stores the status with its event in one transaction, then
-/// publishes the event; fan-out happens in the workers. With an `Idempotency-Key`, a retry
-/// gets the status the first request created.
+/// `POST /api/v1/statuses`: stores the status with its event (and its `Idempotency-Key`) in one
+/// transaction, then publishes the event; fan-out happens in the workers. With an
+/// `Idempotency-Key`, a retry within the hour gets the status the first request created, on any
+/// replica, even when that request's replica died after its commit.
 #[utoipa::path(
     post,
     path = "/api/v1/statuses",
@@ -49,7 +50,7 @@ pub struct CreateStatus {
         (CreateStatus = "application/x-www-form-urlencoded"),
         (CreateStatus = "multipart/form-data"),
     )),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the status the first request created")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key within the hour gets the status the first request created")),
     security(("OAuth2" = ["write:statuses"])),
     responses(
         (status = 200, description = "The new status", body = Status),
@@ -57,7 +58,6 @@ pub struct CreateStatus {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
         (status = 503, response = Unavailable),
@@ -77,46 +77,36 @@ pub async fn create(
         None => Visibility::default(),
         Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
     };
-    let key = idempotency::key_digest(&headers);
-    if let Some(key) = &key
-        && let Some(original) = state.claim_idempotency(account_id, key).await?
-    {
-        return Ok(Json(original));
-    }
-    let created = post(&state, token, &params, &text, visibility).await;
-    if let Some(key) = &key {
-        state.settle_idempotency(account_id, key, created.as_ref().ok().map(|s| s.id)).await;
-    }
-    created.map(Json)
-}
-
-async fn post(
-    state: &AppState,
-    token: &TokenRow,
-    params: &CreateStatus,
-    text: &StatusText,
-    visibility: Visibility,
-) -> Result<Status, ApiError> {
-    let account_id = token.account_id.ok_or(ApiError::UserRequired)?;
     // replying to what one cannot see is replying to nothing, as in Mastodon
     let parent = match params.in_reply_to_id {
         Some(parent) => Some(state.visible_status(Some(account_id), parent).await?),
         None => None,
     };
+    let key = idempotency_key(&headers);
     let spoiler_text = params.spoiler_text.trim();
-    let (status, event) = state
+    let created = state
         .store
         .create_status(&NewStatus {
             account_id,
-            text,
+            text: &text,
             spoiler_text,
             sensitive: params.sensitive.unwrap_or(false) || !spoiler_text.is_empty(),
             visibility,
             language: params.language.as_deref().filter(|l| !l.is_empty()),
             in_reply_to: parent.as_ref(),
             application_id: Some(token.application_id),
+            idempotency_key: key.as_deref(),
         })
         .await?;
+    let (status, event) = match created {
+        CreatedStatus::New(status, event) => (*status, event),
+        // a retry: the original status (a 404 when it was deleted since, as in Mastodon)
+        CreatedStatus::Existing(id) => {
+            let status = state.load_statuses(&[id]).await?.pop().ok_or(ApiError::NotFound)?;
+            let author = state.load_account(status.account_id).await?;
+            return Ok(Json(Status::new(&state.instance, &status, &author)));
+        }
+    };
     state.metrics.statuses_created_total.inc();
     if let Err(error) = state.cache.put_entities(EntityKind::Status, &[(status.id, &status)]).await {
         tracing::warn!(%error, "new status not cached");
@@ -129,7 +119,16 @@ async fn post(
     }
     state.publish(event).await;
     let author = state.load_account(account_id).await?;
-    Ok(Status::new(&state.instance, &status, &author))
+    Ok(Json(Status::new(&state.instance, &status, &author)))
+}
+
+/// The sha256 of the request's `Idempotency-Key`, if it sent a non-blank one.
+fn idempotency_key(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let key = headers.get("idempotency-key")?.as_bytes();
+    if key.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    Some(tusk_core::token::digest(&String::from_utf8_lossy(key)))
 }
 
 /// `GET /api/v1/statuses/:id`: public and unlisted statuses for anyone; private ones for the

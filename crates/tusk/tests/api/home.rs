@@ -167,7 +167,7 @@ async fn the_outbox_relay_publishes_what_the_api_did_not() {
     let (alice, bob) = app.alice_follows_bob().await;
     // as if the api had crashed between its commit and its publish
     let text = tusk_core::StatusText::parse("written, never published").unwrap();
-    let (status, _event) = app
+    let tusk_store::CreatedStatus::New(status, _event) = app
         .deps
         .store
         .create_status(&tusk_store::NewStatus {
@@ -179,9 +179,13 @@ async fn the_outbox_relay_publishes_what_the_api_did_not() {
             language: None,
             in_reply_to: None,
             application_id: None,
+            idempotency_key: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("a status without an Idempotency-Key is always new")
+    };
     assert_eq!(app.deps.store.outbox_pending().await.unwrap(), 1);
     let id = status.id.to_string();
     eventually("the relayed post in alice's feed", || async { app.in_redis_feed(&alice, &id).await }).await;

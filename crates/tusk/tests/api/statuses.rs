@@ -239,23 +239,42 @@ async fn an_idempotency_key_returns_the_original_status() {
     assert_ne!(bobs["id"], first["id"]);
     assert_eq!(status_count(&app).await, 3);
 
-    // the key lives in Redis, where every replica finds it
-    let digest = tusk_core::token::digest("key-1");
-    let hex: String = digest.iter().fold(String::new(), |mut hex, b| {
-        use std::fmt::Write as _;
-        write!(hex, "{b:02x}").unwrap();
-        hex
-    });
-    let key = app.deps.cache.keys().idempotency(alice.id.parse().unwrap(), &hex);
-    let mut redis = redis::Client::open(app.conn.redis_url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let held: String = redis::cmd("GET").arg(&key).query_async(&mut redis).await.unwrap();
-    assert_eq!(held, first["id"].as_str().unwrap());
-    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut redis).await.unwrap();
-    assert!((3500..=3600).contains(&ttl), "{ttl}");
+    // the key is stored with the status in PostgreSQL (its sha256, never the key itself), so
+    // every replica finds it, and it outlives a crash after the commit and a Redis flush (both
+    // in the fault tests)
+    let alice_id: i64 = alice.id.parse().unwrap();
+    let held: i64 = sqlx::query_scalar(
+        "SELECT status_id FROM status_idempotency_keys WHERE account_id = $1 AND key_digest = $2",
+    )
+    .bind(alice_id)
+    .bind(tusk_core::token::digest("key-1"))
+    .fetch_one(app.deps.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(held.to_string(), first["id"].as_str().unwrap());
+
+    // a key names its status for an hour, as in Mastodon: then it is free again, and the
+    // workers delete it
+    sqlx::query(
+        "UPDATE status_idempotency_keys SET created_at = now() - interval '61 minutes' WHERE account_id = $1",
+    )
+    .bind(alice_id)
+    .execute(app.deps.store.pool())
+    .await
+    .unwrap();
+    let later: Value = post_as(&app, &alice.token, &body, Some("key-1")).await.json().await.unwrap();
+    assert_ne!(later["id"], first["id"]);
+    assert_eq!(status_count(&app).await, 4);
+    app.deps.store.expire_idempotency_keys().await.unwrap();
+    let kept: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT key_digest FROM status_idempotency_keys WHERE account_id = $1")
+            .bind(alice_id)
+            .fetch_all(app.deps.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(kept, [tusk_core::token::digest("key-1")], "key-2 was over an hour old: deleted");
+    let again: Value = post_as(&app, &alice.token, &body, Some("key-1")).await.json().await.unwrap();
+    assert_eq!(again["id"], later["id"], "the renewed key-1 was kept");
 
     // a failed request does not hold its key
     let response = post_as(&app, &alice.token, &json!({ "status": "" }), Some("key-3")).await;
@@ -265,6 +284,19 @@ async fn an_idempotency_key_returns_the_original_status() {
     expect_error(response, StatusCode::NOT_FOUND).await;
     let response = post_as(&app, &alice.token, &json!({ "status": "now" }), Some("key-3")).await;
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(status_count(&app).await, 5);
+
+    // a retry for a status deleted since gets 404, as in Mastodon
+    let id = later["id"].as_str().unwrap();
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/api/v1/statuses/{id}")))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    expect_error(post_as(&app, &alice.token, &body, Some("key-1")).await, StatusCode::NOT_FOUND).await;
     assert_eq!(status_count(&app).await, 4);
 }
 

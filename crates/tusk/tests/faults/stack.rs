@@ -232,7 +232,8 @@ impl Balancer {
         );
         let probed = replicas.clone();
         let prober = tokio::spawn(async move {
-            let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+            // longer than the api's own 1 s bound on a dependency check, as a probe's 3 s
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
             loop {
                 for replica in probed.iter() {
                     let ready = http
