@@ -13,14 +13,16 @@
 #    database tusk_fuzz, Redis keys tusk_fuzz:*, RabbitMQ vhost tusk-fuzz with queues tusk_fuzz.*,
 #    API on 127.0.0.1:3490 (admin 9490), rate limits off; logs in .tusk/fuzz-*.log. Nothing it
 #    uses is shared with deploy/local/up.sh, the live check or the tests;
-# 3. registers an app, signs a user up (its token has every scope) and posts a status;
+# 3. registers an app, signs two users up (the fuzzer's token has every scope), each posts a
+#    status, the fuzzer's account is locked and the other asks to follow it; half of the ids in
+#    paths are drawn from these (Schemathesis dictionaries), so actions reach real rows;
 # 4. runs `st run` against http://127.0.0.1:3490/api/openapi.json: TUSK_FUZZ_EXAMPLES examples
 #    per operation (default 100) in each of the examples, coverage and fuzzing phases, with a
 #    fixed seed (TUSK_FUZZ_SEED, default 20261122) so that a failure can be replayed. The SSE
 #    streams are left out (they never end: a request would only time out); their 401s are
 #    covered by the API tests. Report (JUnit) in .tusk/fuzz-report/;
 # 5. on exit, failure or not: stops tusk and removes its database, keys and vhost.
-# Exits non-zero on any failure. Loopback only. About 4,300 requests in 90 s on 2 cores once built.
+# Exits non-zero on any failure. Loopback only. About 4,400 requests in 65-90 s on 2 cores once built.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
@@ -126,17 +128,54 @@ client_id=$(json_field client_id <<<"$app")
 client_secret=$(json_field client_secret <<<"$app")
 app_token=$(post "$API/oauth/token" -F grant_type=client_credentials -F "client_id=$client_id" \
     -F "client_secret=$client_secret" -F 'scope=read write follow push' | json_field access_token)
-user_token=$(post "$API/api/v1/accounts" -H "Authorization: Bearer $app_token" -F username=fuzzer \
-    -F email=fuzzer@example.org -F password=fuzz-password-1 -F agreement=true | json_field access_token)
-post "$API/api/v1/statuses" -H "Authorization: Bearer $user_token" -F 'status=Hello, fuzzer' >/dev/null
-log "user fuzzer signed up; fuzzing with its token (scopes: read write follow push)"
+# sign_up NAME: a user's token
+sign_up() {
+    post "$API/api/v1/accounts" -H "Authorization: Bearer $app_token" -F "username=$1" \
+        -F "email=$1@example.org" -F password=fuzz-password-1 -F agreement=true | json_field access_token
+}
+# as TOKEN CURL-ARGS...: a request as that user
+as() { local token=$1; shift; post -H "Authorization: Bearer $token" "$@"; }
+user_token=$(sign_up fuzzer)
+other_token=$(sign_up other)
+user_id=$(as "$user_token" "$API/api/v1/accounts/verify_credentials" | json_field id)
+other_id=$(as "$other_token" "$API/api/v1/accounts/verify_credentials" | json_field id)
+user_status=$(as "$user_token" "$API/api/v1/statuses" -F 'status=Hello, fuzzer' | json_field id)
+other_status=$(as "$other_token" "$API/api/v1/statuses" -F 'status=Hello from the other one' | json_field id)
+# the fuzzer's account is locked and `other` asks to follow it: a follow request to answer
+as "$user_token" -X PATCH "$API/api/v1/accounts/update_credentials" -F locked=true >/dev/null
+as "$other_token" -X POST "$API/api/v1/accounts/$user_id/follow" >/dev/null
+log "users fuzzer ($user_id, locked, one follow request) and other ($other_id) signed up, a status each;" \
+    "fuzzing with fuzzer's token (scopes: read write follow push)"
+
+# Half of the ids in paths are these real ones (Schemathesis dictionaries), so that the actions
+# reach real accounts, statuses and requests instead of stopping at 404; the other half are
+# generated as before.
+CONFIG="$TMP/schemathesis.toml"
+cat >"$CONFIG" <<TOML
+[dictionaries.accounts]
+values = ["$user_id", "$other_id"]
+[dictionaries.statuses]
+values = ["$user_status", "$other_status"]
+[dictionaries.requests]
+values = ["$other_id"]
+
+[[operations]]
+include-path-regex = '^/api/v1/accounts/\{id\}'
+parameters = { "path.id" = { dictionary = "accounts", probability = 0.5 } }
+[[operations]]
+include-path-regex = '^/api/v1/statuses/\{id\}'
+parameters = { "path.id" = { dictionary = "statuses", probability = 0.5 } }
+[[operations]]
+include-path-regex = '^/api/v1/follow_requests/\{id\}'
+parameters = { "path.id" = { dictionary = "requests", probability = 0.5 } }
+TOML
 
 # --- 4. the fuzz run ------------------------------------------------------------------------------
 
 rm -rf "$REPORT_DIR"
 log "schemathesis: $EXAMPLES examples per operation and phase, seed $SEED, against $API/api/openapi.json"
 started=$SECONDS
-"$VENV/bin/st" run "$API/api/openapi.json" \
+"$VENV/bin/st" --config-file "$CONFIG" run "$API/api/openapi.json" \
     --header "Authorization: Bearer $user_token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing \
