@@ -67,6 +67,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
     }
 }
 
+/// The raw body, read as [`body_bytes`] reads it: over the limit it is the JSON 413 every other
+/// endpoint answers, never axum's plain-text rejection (the sign-in pages' forms take it).
+pub(crate) struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        body_bytes(req, state).await.map(Self)
+    }
+}
+
 /// The whole body, up to the limit the router sets (`DefaultBodyLimit`, `TUSK_MAX_BODY_BYTES`).
 pub(crate) async fn body_bytes<S: Send + Sync>(
     req: Request,

@@ -9,7 +9,6 @@
 
 use std::fmt::Write as _;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +20,7 @@ use tusk_core::{Id, Scopes, token};
 use tusk_store::{AppRow, NewGrant};
 use utoipa::IntoParams;
 
+use crate::extract::RawBody;
 use crate::handlers::apps::OOB_REDIRECT;
 use crate::{ApiError, AppState};
 
@@ -127,7 +127,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
         (status = 503, description = "The server is busy", content_type = "text/html", body = String),
     )
 )]
-pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
     let Some((form, secret)) = checked_form(&headers, &body) else { return csrf_refused() };
     respond(async {
         let authorization = match validate(&state, &form).await? {
@@ -174,7 +174,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         (status = 503, description = "The server is busy", content_type = "text/html", body = String),
     )
 )]
-pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn decide(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
     let Some((form, secret)) = checked_form(&headers, &body) else { return csrf_refused() };
     respond(async {
         let authorization = match validate(&state, &form).await? {

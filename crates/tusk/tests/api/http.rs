@@ -71,6 +71,24 @@ async fn a_body_over_the_limit_is_413_in_json() {
         1024 * 1024 + 1
     );
     assert_eq!(raw_request(&app, &head).await.0, 413);
+    // a chunked body declares no length: it is cut at the limit, with the same JSON 413, on the
+    // sign-in pages' forms too
+    for path in ["/api/v1/statuses", "/oauth/sign_in", "/oauth/authorize"] {
+        let chunk = format!("status={}", "x".repeat(1024 * 1024));
+        let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(chunk)]);
+        let response = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&user.token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "The request body is too large", "{path}");
+    }
     // a body within the limit is served as before
     let response = app
         .http
