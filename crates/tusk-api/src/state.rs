@@ -42,6 +42,8 @@ pub struct App {
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: crate::ratelimit::RateLimiter,
     pub(crate) overload: crate::overload::Overload,
+    /// The instance's counts and when they were read (handlers/instance.rs).
+    pub(crate) instance_stats: tokio::sync::Mutex<Option<(std::time::Instant, tusk_store::InstanceStats)>>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
             rate_limiter: crate::ratelimit::RateLimiter::new(settings.rate_limits),
             overload,
+            instance_stats: tokio::sync::Mutex::new(None),
         }))
     }
 }

@@ -67,7 +67,32 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
+/// The server's counts, as `/api/v1/instance` and `/api/v2/instance` show them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct InstanceStats {
+    /// Approved users.
+    pub users: i64,
+    /// Statuses, reblogs left out (Mastodon counts posts).
+    pub statuses: i64,
+    /// Approved users active in the last 30 days.
+    pub active_month: i64,
+}
+
 impl Store {
+    /// The server's counts: three index-only or sequential counts, so callers cache them
+    /// (the api keeps them a minute per replica).
+    #[tracing::instrument(name = "pg instance_stats", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn instance_stats(&self) -> Result<InstanceStats> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT count(*) FROM users WHERE approved) AS users, \
+                    (SELECT count(*) FROM statuses WHERE reblog_of_id IS NULL) AS statuses, \
+                    (SELECT count(*) FROM users WHERE approved AND last_active_at > now() - interval '30 days') \
+                      AS active_month",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     #[tracing::instrument(name = "pg accounts", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>> {
         Ok(sqlx::query_as(SELECT_ACCOUNTS).bind(ids).fetch_all(&self.pool).await?)

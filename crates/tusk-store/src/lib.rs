@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub use accounts::{AccountRow, Credentials, NewUser, ProfileUpdate, SignupConflicts};
+pub use accounts::{AccountRow, Credentials, InstanceStats, NewUser, ProfileUpdate, SignupConflicts};
 pub use approvals::PendingUser;
 pub use apps::{AppRow, NewApp};
 pub use error::StoreError;

@@ -1,12 +1,45 @@
+use std::time::{Duration, Instant};
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 use tusk_core::{PageRange, StatusText};
+use tusk_store::InstanceStats;
 
 use crate::AppState;
 
 const VERSION: &str = concat!("4.3.0 (compatible; Tusk ", env!("CARGO_PKG_VERSION"), ")");
 const DESCRIPTION: &str = "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
+
+/// How long a replica keeps the counts, as Mastodon caches them: every app reads the instance
+/// when it starts, and during a surge counting the users each time would cost more than serving.
+const STATS_TTL: Duration = Duration::from_mins(1);
+/// How long a request waits for fresh counts before answering with the last ones.
+const STATS_WAIT: Duration = Duration::from_secs(1);
+
+impl AppState {
+    /// The counts, at most [`STATS_TTL`] old, read by one request at a time. When PostgreSQL
+    /// does not answer within [`STATS_WAIT`], the last counts known (zeros at first): the
+    /// instance endpoints answer whatever happens, since apps read them first.
+    async fn instance_stats(&self) -> InstanceStats {
+        let mut cached = self.instance_stats.lock().await;
+        if let Some((read_at, stats)) = *cached
+            && read_at.elapsed() < STATS_TTL
+        {
+            return stats;
+        }
+        let fresh = tokio::time::timeout(STATS_WAIT, self.store.instance_stats())
+            .await
+            .map_err(|_| "no answer within a second".to_owned())
+            .and_then(|counted| counted.map_err(|error| error.to_string()));
+        let stats = fresh.unwrap_or_else(|error| {
+            tracing::warn!(%error, "instance counts not refreshed; the last ones are shown");
+            cached.map(|(_, stats)| stats).unwrap_or_default()
+        });
+        *cached = Some((Instant::now(), stats));
+        stats
+    }
+}
 
 fn configuration() -> Value {
     json!({
@@ -37,11 +70,12 @@ fn configuration() -> Value {
     operation_id = "instance_v1",
     tag = "instance",
     responses(
-        (status = 200, description = "The server (Mastodon's V1::Instance)", body = Object),
+        (status = 200, description = "The server (Mastodon's V1::Instance); `stats` at most a minute old", body = Object),
     )
 )]
 pub async fn v1(State(state): State<AppState>) -> Json<Value> {
     let domain = &state.instance.domain;
+    let stats = state.instance_stats().await;
     Json(json!({
         "uri": domain,
         "title": "Tusk",
@@ -50,7 +84,7 @@ pub async fn v1(State(state): State<AppState>) -> Json<Value> {
         "email": "",
         "version": VERSION,
         "urls": { "streaming_api": null },
-        "stats": { "user_count": 0, "status_count": 0, "domain_count": 0 },
+        "stats": { "user_count": stats.users, "status_count": stats.statuses, "domain_count": 0 },
         "thumbnail": null,
         "languages": ["en"],
         "registrations": state.registrations.enabled(),
@@ -69,17 +103,18 @@ pub async fn v1(State(state): State<AppState>) -> Json<Value> {
     operation_id = "instance_v2",
     tag = "instance",
     responses(
-        (status = 200, description = "The server (Mastodon's Instance)", body = Object),
+        (status = 200, description = "The server (Mastodon's Instance); `usage` at most a minute old", body = Object),
     )
 )]
 pub async fn v2(State(state): State<AppState>) -> Json<Value> {
+    let stats = state.instance_stats().await;
     Json(json!({
         "domain": state.instance.domain,
         "title": "Tusk",
         "version": VERSION,
         "source_url": "https://github.com/tusk-social/tusk",
         "description": DESCRIPTION,
-        "usage": { "users": { "active_month": 0 } },
+        "usage": { "users": { "active_month": stats.active_month } },
         "thumbnail": { "url": format!("{}/thumbnail.png", state.instance.base_url()) },
         "icon": [],
         "languages": ["en"],

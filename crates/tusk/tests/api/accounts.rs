@@ -293,3 +293,45 @@ async fn a_wrong_method_gets_a_json_405() {
     let body = expect_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
     assert_eq!(body["error"], "Method not allowed");
 }
+
+#[tokio::test]
+async fn the_instance_counts_users_posts_and_active_users() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let carol = app.sign_up("carol").await;
+    app.post_status(&alice, "one").await;
+    let first = app.post_status(&bob, "two").await;
+    let reblog = app
+        .http
+        .post(app.url(&format!("/api/v1/statuses/{}/reblog", first["id"].as_str().unwrap())))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reblog.status(), StatusCode::OK);
+    // carol has not been seen for two months, and a user waiting for approval is not counted
+    let pool = app.deps.store.pool();
+    sqlx::query("UPDATE users SET last_active_at = now() - interval '60 days' WHERE account_id = $1")
+        .bind(carol.id.parse::<i64>().unwrap())
+        .execute(pool)
+        .await
+        .unwrap();
+    let dave = app.sign_up("dave").await;
+    sqlx::query("UPDATE users SET approved = false WHERE account_id = $1")
+        .bind(dave.id.parse::<i64>().unwrap())
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let v1: Value = app.get(app.url("/api/v1/instance")).await.json().await.unwrap();
+    assert_eq!(v1["stats"]["user_count"], 3, "{v1}");
+    assert_eq!(v1["stats"]["status_count"], 2, "reblogs are not posts: {v1}");
+    let v2: Value = app.get(app.url("/api/v2/instance")).await.json().await.unwrap();
+    assert_eq!(v2["usage"]["users"]["active_month"], 2, "{v2}");
+
+    // the counts are kept a minute per replica: a new user shows later, not at once
+    app.sign_up("erin").await;
+    let v1: Value = app.get(app.url("/api/v1/instance")).await.json().await.unwrap();
+    assert_eq!(v1["stats"]["user_count"], 3);
+}
