@@ -297,15 +297,16 @@ pub struct TooManyRequests(ErrorBody);
 #[allow(dead_code)]
 pub struct Unavailable(ErrorBody);
 
-/// The answers of an action on the relationship with an account: follow, block, mute and their
-/// undoing, authorizing or rejecting a follow request.
+/// The answers of an action on one thing: the relationship with an account (follow, block, mute
+/// and their undoing, authorizing or rejecting a follow request) or a status (favourite and its
+/// undoing): the thing afterwards, or the errors every such action can answer.
 #[derive(IntoResponses)]
 // never built: only the document reads this type
 #[allow(dead_code, clippy::large_enum_variant)]
-pub enum RelationshipAction {
-    /// The relationship afterwards
+pub enum ActionAnswers<T: utoipa::ToSchema> {
+    /// The relationship or the status afterwards
     #[response(status = 200)]
-    Done(crate::entities::Relationship),
+    Done(T),
     #[response(status = 401)]
     Unauthorized(#[ref_response] Unauthorized),
     #[response(status = 403)]

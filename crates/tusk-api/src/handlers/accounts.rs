@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::entities::{self, Account, Relationship, Token};
 use crate::extract::{Auth, Params, PathId, QueryParams, lenient};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, RelationshipAction, Unauthorized, Unavailable, Unprocessable,
+    ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
 use crate::{ApiError, AppState, pagination};
@@ -518,7 +518,7 @@ pub async fn update_credentials(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:follows"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn follow(
     State(state): State<AppState>,
@@ -538,7 +538,7 @@ pub async fn follow(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:follows"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn unfollow(
     State(state): State<AppState>,
@@ -558,7 +558,7 @@ pub async fn unfollow(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:blocks"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn block(
     State(state): State<AppState>,
@@ -578,7 +578,7 @@ pub async fn block(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:blocks"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn unblock(
     State(state): State<AppState>,
@@ -599,7 +599,7 @@ pub async fn unblock(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:mutes"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn mute(
     State(state): State<AppState>,
@@ -619,7 +619,7 @@ pub async fn mute(
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
     security(("OAuth2" = ["write:mutes"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn unmute(
     State(state): State<AppState>,

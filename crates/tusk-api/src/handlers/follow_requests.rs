@@ -8,10 +8,10 @@ use axum::http::Uri;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::entities::Account;
+use crate::entities::{Account, Relationship};
 use crate::extract::{Auth, PathId, QueryParams};
 use crate::handlers::accounts::{AccountPageParams, accounts_page, settle};
-use crate::openapi::{BadRequest, Forbidden, RelationshipAction, Unauthorized, Unavailable, Unprocessable};
+use crate::openapi::{ActionAnswers, BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
 use crate::{ApiError, AppState};
 
 /// `GET /api/v1/follow_requests`: the accounts asking to follow the signed-in account, newest
@@ -55,7 +55,7 @@ pub async fn index(
     tag = "accounts",
     params(("id" = String, Path, description = "The id of the account that asked to follow")),
     security(("OAuth2" = ["write:follows"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn authorize(
     State(state): State<AppState>,
@@ -76,7 +76,7 @@ pub async fn authorize(
     tag = "accounts",
     params(("id" = String, Path, description = "The id of the account that asked to follow")),
     security(("OAuth2" = ["write:follows"])),
-    responses(RelationshipAction)
+    responses(ActionAnswers<Relationship>)
 )]
 pub async fn reject(
     State(state): State<AppState>,

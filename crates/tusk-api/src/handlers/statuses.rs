@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use crate::entities::{Context, Status};
 use crate::extract::{Auth, Params, PathId, lenient};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedMediaType,
 };
 use crate::{ApiError, AppState};
 
@@ -209,14 +210,7 @@ async fn target(state: &AppState, viewer: Id, id: Id) -> Result<StatusRow, ApiEr
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
     security(("OAuth2" = ["write:favourites"])),
-    responses(
-        (status = 200, description = "The status afterwards", body = Status),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(ActionAnswers<Status>)
 )]
 pub async fn favourite(
     State(state): State<AppState>,
@@ -237,14 +231,7 @@ pub async fn favourite(
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
     security(("OAuth2" = ["write:favourites"])),
-    responses(
-        (status = 200, description = "The status afterwards", body = Status),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
-    )
+    responses(ActionAnswers<Status>)
 )]
 pub async fn unfavourite(
     State(state): State<AppState>,

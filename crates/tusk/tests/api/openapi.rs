@@ -48,6 +48,19 @@ async fn the_document_lists_every_route_of_the_router() {
     assert_eq!(doc["components"]["schemas"]["Error"]["required"], json!(["error"]));
     let delete = &doc["paths"]["/api/v1/statuses/{id}"]["delete"];
     assert_eq!(delete["security"], json!([{ "OAuth2": ["write:statuses"] }]));
+    // the actions share one list of answers (ActionAnswers), each with its own body
+    for (path, schema) in [
+        ("/api/v1/accounts/{id}/block", "Relationship"),
+        ("/api/v1/follow_requests/{id}/authorize", "Relationship"),
+        ("/api/v1/statuses/{id}/favourite", "Status"),
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        let body = &responses["200"]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(body, &json!(format!("#/components/schemas/{schema}")), "{path}: {responses}");
+        for status in ["401", "403", "404", "422", "503"] {
+            assert!(responses.get(status).is_some(), "{path}: no {status} in {responses}");
+        }
+    }
     assert_eq!(delete["responses"]["404"]["$ref"], "#/components/responses/NotFound");
     let stream = &doc["paths"]["/api/v1/streaming/public"]["get"]["responses"]["200"]["content"];
     assert!(stream.get("text/event-stream").is_some(), "{stream}");
