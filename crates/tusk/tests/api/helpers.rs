@@ -495,3 +495,55 @@ impl Drop for WorkerProcess {
         self.kill();
     }
 }
+
+/// Another `tusk api` on `conn` (the TestApp's database, Redis prefix and queues, unless a test
+/// points elsewhere), with test settings that `tweak` adjusts: rate limits of a million an hour,
+/// 2 password hashers, 4 streams. Stopped when dropped.
+pub struct Replica {
+    pub base: String,
+    pub admin: String,
+    shutdown: Shutdown,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.shutdown.drain.cancel();
+        self.shutdown.stop.cancel();
+    }
+}
+
+impl Replica {
+    pub async fn start(app: &TestApp, conn: &Connections, tweak: impl FnOnce(&mut ApiSettings)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
+        let mut settings = ApiSettings {
+            instance: Instance { domain: addr.to_string(), https: false },
+            password_hashers: 2,
+            max_streams: 4,
+            registrations: tusk_core::Registrations::Open,
+            rate_limits: tusk_api::RateLimits::uniform(tusk_api::Limit::new(
+                1_000_000,
+                Duration::from_hours(1),
+            )),
+            http_limits: tusk_api::HttpLimits::default(),
+        };
+        tweak(&mut settings);
+        let deps = Deps::connect(conn).await.unwrap();
+        let shutdown = Shutdown::default();
+        let (conn, stop) = (conn.clone(), shutdown.clone());
+        tokio::spawn(async move { tusk::run_api(deps, &conn, settings, listener, admin, stop).await });
+        let replica =
+            Self { base: format!("http://{addr}"), admin: format!("http://{admin_addr}"), shutdown };
+        // the streaming health check is not counted by the rate limits, so probing spends nothing
+        eventually("the replica to answer", || async {
+            app.http.get(replica.url("/api/v1/streaming/health")).send().await.is_ok()
+        })
+        .await;
+        replica
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}

@@ -3,66 +3,17 @@
 //! Nothing here is timed: the test counts answers, never measures them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tusk::{Deps, Shutdown};
-use tusk_api::{ApiSettings, HttpLimits, Limit, RateLimits};
-use tusk_core::Instance;
+use tusk_api::HttpLimits;
 
-use crate::helpers::{TestApp, eventually, metric_value, sign_up_form};
+use crate::helpers::{Replica, TestApp, eventually, metric_value, sign_up_form};
 
 /// Sign-ups in the flood, and how many are in flight at any moment (each answer sends another).
 const FLOOD: usize = 200;
 const IN_FLIGHT: usize = 50;
-
-/// Another `tusk api` on the TestApp's database, Redis prefix and queues, with `limits`;
-/// stopped when dropped.
-struct Replica {
-    base: String,
-    admin: String,
-    shutdown: Shutdown,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.shutdown.drain.cancel();
-        self.shutdown.stop.cancel();
-    }
-}
-
-impl Replica {
-    async fn start(app: &TestApp, http_limits: HttpLimits) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (addr, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
-        let settings = ApiSettings {
-            instance: Instance { domain: addr.to_string(), https: false },
-            password_hashers: 1,
-            max_streams: 4,
-            registrations: tusk_core::Registrations::Open,
-            rate_limits: RateLimits::uniform(Limit::new(1_000_000, Duration::from_hours(1))),
-            http_limits,
-        };
-        let deps = Deps::connect(&app.conn).await.unwrap();
-        let shutdown = Shutdown::default();
-        let (conn, stop) = (app.conn.clone(), shutdown.clone());
-        tokio::spawn(async move { tusk::run_api(deps, &conn, settings, listener, admin, stop).await });
-        let replica =
-            Self { base: format!("http://{addr}"), admin: format!("http://{admin_addr}"), shutdown };
-        eventually("the replica to answer", || async {
-            app.http.get(replica.url("/api/v1/streaming/health")).send().await.is_ok()
-        })
-        .await;
-        replica
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sign_up_flood_is_shed_while_home_reads_keep_succeeding() {
@@ -74,7 +25,11 @@ async fn a_sign_up_flood_is_shed_while_home_reads_keep_succeeding() {
         app.home_ids(&alice, "").await.contains(&status_id)
     })
     .await;
-    let replica = Replica::start(&app, HttpLimits { signup: 2, ..HttpLimits::default() }).await;
+    let replica = Replica::start(&app, &app.conn, |settings| {
+        settings.password_hashers = 1;
+        settings.http_limits = HttpLimits { signup: 2, ..HttpLimits::default() };
+    })
+    .await;
     let app_token = app.app_token().await;
 
     let flood_done = AtomicBool::new(false);

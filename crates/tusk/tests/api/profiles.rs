@@ -5,12 +5,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tusk::{Deps, Shutdown};
-use tusk_api::ApiSettings;
-use tusk_core::{Instance, Registrations};
+use tusk_core::Registrations;
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{Replica, TestApp, expect_error};
 
 #[tokio::test]
 async fn lookup_finds_local_accounts_only() {
@@ -243,47 +240,8 @@ async fn update_credentials_refuses_bad_input_and_writes_nothing() {
 }
 
 /// A second api on `app`'s database, Redis and queues, with its own registrations mode.
-struct ModeApi {
-    base: String,
-    shutdown: Shutdown,
-}
-
-impl Drop for ModeApi {
-    fn drop(&mut self) {
-        self.shutdown.drain.cancel();
-        self.shutdown.stop.cancel();
-    }
-}
-
-async fn api_with(app: &TestApp, registrations: Registrations) -> ModeApi {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let admin_addr = admin.local_addr().unwrap();
-    let settings = ApiSettings {
-        instance: Instance { domain: addr.to_string(), https: false },
-        password_hashers: 1,
-        max_streams: 1,
-        registrations,
-        rate_limits: tusk_api::RateLimits::uniform(tusk_api::Limit::new(1_000_000, Duration::from_mins(5))),
-        http_limits: tusk_api::HttpLimits::default(),
-    };
-    let deps = Deps::connect(&app.conn).await.unwrap();
-    let conn = app.conn.clone();
-    let shutdown = Shutdown::default();
-    let api_shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        tusk::run_api(deps, &conn, settings, listener, admin, api_shutdown).await.unwrap();
-    });
-    crate::helpers::eventually("the second api", || async {
-        app.http
-            .get(format!("http://{admin_addr}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-    })
-    .await;
-    ModeApi { base: format!("http://{addr}"), shutdown }
+async fn api_with(app: &TestApp, registrations: Registrations) -> Replica {
+    Replica::start(app, &app.conn, |settings| settings.registrations = registrations).await
 }
 
 fn sign_up_body(username: &str) -> Value {

@@ -8,58 +8,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tusk::{Connections, Deps, Shutdown};
-use tusk_api::{ApiSettings, Limit, RateLimits, TrustedProxies};
-use tusk_core::Instance;
+use tusk::Connections;
+use tusk_api::{Limit, RateLimits, TrustedProxies};
 
-use crate::helpers::{TestApp, User, eventually, sign_up_form};
+use crate::helpers::{Replica, TestApp, User, sign_up_form};
 
-/// Another `tusk api` on the same PostgreSQL, Redis prefix and queues; stopped when dropped.
-struct Replica {
-    base: String,
-    shutdown: Shutdown,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.shutdown.drain.cancel();
-        self.shutdown.stop.cancel();
-    }
-}
-
-impl Replica {
-    async fn start(app: &TestApp, limits: RateLimits) -> Self {
-        Self::start_on(app, &app.conn, limits).await
-    }
-
-    async fn start_on(app: &TestApp, conn: &Connections, rate_limits: RateLimits) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let settings = ApiSettings {
-            instance: Instance { domain: addr.to_string(), https: false },
-            password_hashers: 2,
-            max_streams: 4,
-            registrations: tusk_core::Registrations::Open,
-            rate_limits,
-            http_limits: tusk_api::HttpLimits::default(),
-        };
-        let deps = Deps::connect(conn).await.unwrap();
-        let shutdown = Shutdown::default();
-        let (conn, stop) = (conn.clone(), shutdown.clone());
-        tokio::spawn(async move { tusk::run_api(deps, &conn, settings, listener, admin, stop).await });
-        let replica = Self { base: format!("http://{addr}"), shutdown };
-        // the streaming health check is not counted, so probing it spends nothing
-        eventually("the replica to answer", || async {
-            app.http.get(replica.url("/api/v1/streaming/health")).send().await.is_ok()
-        })
-        .await;
-        replica
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
+/// Another `tusk api` on the TestApp's PostgreSQL, Redis prefix and queues, with `limits`.
+async fn replica(app: &TestApp, limits: RateLimits) -> Replica {
+    Replica::start(app, &app.conn, |settings| settings.rate_limits = limits).await
 }
 
 /// Mastodon's limits, with `tweak` applied, and nothing else limited.
@@ -103,7 +59,7 @@ async fn assert_too_many(response: reqwest::Response, limit: u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn unauthenticated_requests_are_limited_per_ip() {
     let app = TestApp::spawn().await;
-    let replica = Replica::start(&app, limits(|l| l.unauthenticated = per_hour(3))).await;
+    let replica = replica(&app, limits(|l| l.unauthenticated = per_hour(3))).await;
     for remaining in [2, 1, 0] {
         let response = app.get(replica.url("/api/v1/instance")).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -123,7 +79,7 @@ async fn unauthenticated_requests_are_limited_per_ip() {
 async fn the_count_is_shared_by_every_replica() {
     let app = TestApp::spawn().await;
     let tweak = |l: &mut RateLimits| l.unauthenticated = per_hour(4);
-    let (one, two) = (Replica::start(&app, limits(tweak)).await, Replica::start(&app, limits(tweak)).await);
+    let (one, two) = (replica(&app, limits(tweak)).await, replica(&app, limits(tweak)).await);
     for (replica, remaining) in [(&one, 3), (&two, 2), (&one, 1), (&two, 0)] {
         let response = app.get(replica.url("/api/v1/instance")).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -136,7 +92,7 @@ async fn the_count_is_shared_by_every_replica() {
 #[tokio::test(flavor = "multi_thread")]
 async fn authenticated_requests_are_limited_per_token() {
     let app = TestApp::spawn().await;
-    let replica = Replica::start(&app, limits(|l| l.authenticated = per_hour(3))).await;
+    let replica = replica(&app, limits(|l| l.authenticated = per_hour(3))).await;
     let (alice, bob) = (app.sign_up("alice").await, app.sign_up("bob").await);
     let verify = replica.url("/api/v1/accounts/verify_credentials");
     for remaining in [2, 1, 0] {
@@ -155,7 +111,7 @@ async fn authenticated_requests_are_limited_per_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_ups_are_limited_per_ip() {
     let app = TestApp::spawn().await;
-    let replica = Replica::start(&app, limits(|l| l.signups = per_hour(2))).await;
+    let replica = replica(&app, limits(|l| l.signups = per_hour(2))).await;
     let app_token = app.app_token().await;
     let sign_up = |username: &str| {
         app.http
@@ -179,7 +135,7 @@ async fn sign_ups_are_limited_per_ip() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_attempts_are_limited_per_ip() {
     let app = TestApp::spawn().await;
-    let replica = Replica::start(&app, limits(|l| l.sign_ins = per_hour(3))).await;
+    let replica = replica(&app, limits(|l| l.sign_ins = per_hour(3))).await;
     app.sign_up("alice").await;
     let (id, secret) = app.register_app().await;
     let grant = |grant_type: &str, password: &str| {
@@ -223,7 +179,7 @@ async fn sign_in_attempts_are_limited_per_ip() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     let app = TestApp::spawn().await;
-    let trusted = Replica::start(
+    let trusted = replica(
         &app,
         limits(|l| {
             l.unauthenticated = per_hour(2);
@@ -231,7 +187,7 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
         }),
     )
     .await;
-    let untrusted = Replica::start(
+    let untrusted = replica(
         &app,
         limits(|l| {
             l.unauthenticated = per_hour(2);
@@ -291,7 +247,7 @@ async fn second_token(app: &TestApp, username: &str) -> String {
 async fn statuses_and_follows_are_limited_per_account() {
     let app = TestApp::spawn().await;
     let day = Duration::from_hours(24);
-    let replica = Replica::start(
+    let replica = replica(
         &app,
         limits(|l| {
             l.statuses = Limit::new(2, day);
@@ -350,7 +306,8 @@ async fn without_redis_requests_are_served_unlimited() {
     let app = TestApp::spawn().await;
     // nothing listens on port 1: every count fails
     let conn = Connections { redis_url: "redis://127.0.0.1:1".to_owned(), ..app.conn.clone() };
-    let replica = Replica::start_on(&app, &conn, limits(|l| l.unauthenticated = per_hour(1))).await;
+    let replica =
+        Replica::start(&app, &conn, |s| s.rate_limits = limits(|l| l.unauthenticated = per_hour(1))).await;
     for _ in 0..3 {
         let response = app.get(replica.url("/api/v1/instance")).await;
         assert_eq!(response.status(), StatusCode::OK);
