@@ -269,27 +269,27 @@ pub struct Relationship {
     pub note: String,
 }
 
-/// The Relationship to `target`, as the JSON the handlers answer with.
-pub fn relationship(target: Id, rel: RelationshipRow) -> Value {
-    let relationship = Relationship {
-        id: target,
-        following: rel.following,
-        showing_reblogs: rel.following,
-        notifying: false,
-        languages: None,
-        followed_by: rel.followed_by,
-        blocking: rel.blocking,
-        blocked_by: rel.blocked_by,
-        muting: rel.muting,
-        muting_notifications: rel.muting,
-        requested: rel.requested,
-        requested_by: rel.requested_by,
-        domain_blocking: false,
-        endorsed: false,
-        note: String::new(),
-    };
-    // plain fields only: serializing cannot fail
-    serde_json::to_value(relationship).unwrap_or_default()
+impl Relationship {
+    /// The Relationship to `target`.
+    pub fn new(target: Id, rel: RelationshipRow) -> Self {
+        Self {
+            id: target,
+            following: rel.following,
+            showing_reblogs: rel.following,
+            notifying: false,
+            languages: None,
+            followed_by: rel.followed_by,
+            blocking: rel.blocking,
+            blocked_by: rel.blocked_by,
+            muting: rel.muting,
+            muting_notifications: rel.muting,
+            requested: rel.requested,
+            requested_by: rel.requested_by,
+            domain_blocking: false,
+            endorsed: false,
+            note: String::new(),
+        }
+    }
 }
 
 /// A registered client app, with its credentials: the only time the client secret is shown.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use tusk_core::ValidationErrors;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToResponse, ToSchema};
 
 /// The body of every error but OAuth's: Mastodon's `{"error": "..."}`; a failed validation adds
 /// `details`, the failed rules by field.
@@ -158,3 +158,95 @@ impl From<tusk_cache::CacheError> for ApiError {
         Self::Unavailable(error.to_string())
     }
 }
+
+// -- the error answers, as the OpenAPI document names them in operations' `responses(...)` --
+
+/// The request could not be read: a malformed body, query string or parameter.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct BadRequest(ErrorBody);
+
+/// The access token is missing, invalid or revoked.
+#[derive(ToResponse)]
+#[response(headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"Doorkeeper\", error=\"invalid_token\"`")))]
+#[allow(dead_code)]
+pub struct Unauthorized(ErrorBody);
+
+/// The token lacks the scope this action needs, its account awaits approval, or the action is
+/// not allowed (another user's status, oneself as the target, closed registrations).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Forbidden(ErrorBody);
+
+/// No such record, or none the viewer may see; also any id that is not a number.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct NotFound(ErrorBody);
+
+/// The body is neither JSON, a form, nor multipart form data.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct UnsupportedMediaType(ErrorBody);
+
+/// The parameters were read but are not valid (`details` says which fields and why), or the
+/// endpoint needs a user's token and got an app's.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Unprocessable(ErrorBody);
+
+/// The request declares a body larger than the server takes (`TUSK_MAX_BODY_BYTES`).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct PayloadTooLarge(ErrorBody);
+
+/// A rate limit is spent; `Retry-After` says when to try again.
+#[derive(ToResponse)]
+#[response(headers(
+    ("Retry-After" = i64, description = "Seconds until the limit's window ends"),
+    ("X-RateLimit-Limit" = i64),
+    ("X-RateLimit-Remaining" = i64),
+    ("X-RateLimit-Reset" = String, description = "When the window ends, ISO 8601 UTC"),
+))]
+#[allow(dead_code)]
+pub struct TooManyRequests(ErrorBody);
+
+/// A dependency (PostgreSQL, Redis) is down or overloaded, or too many streams are open:
+/// retry shortly.
+#[derive(ToResponse)]
+#[response(headers(("Retry-After" = i64, description = "Seconds to wait")))]
+#[allow(dead_code)]
+pub struct Unavailable(ErrorBody);
+
+/// The answers of an action on one thing: the relationship with an account (follow, block, mute
+/// and their undoing, authorizing or rejecting a follow request) or a status (favourite and its
+/// undoing): the thing afterwards, or the errors every such action can answer.
+#[derive(IntoResponses)]
+// never built: only the document reads this type
+#[allow(dead_code, clippy::large_enum_variant)]
+pub enum ActionAnswers<T: utoipa::ToSchema> {
+    /// The relationship or the status afterwards
+    #[response(status = 200)]
+    Done(T),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 422)]
+    Unprocessable(#[ref_response] Unprocessable),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// Doorkeeper's `{"error", "error_description"}` (`invalid_grant`, `invalid_scope`,
+/// `invalid_request`, `unsupported_grant_type`), or `{"error"}` for a body that could not be read.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct OAuthBadRequest(ErrorBody);
+
+/// Doorkeeper's error: `invalid_client` (401), `invalid_grant`, `invalid_scope`,
+/// `invalid_request`, `unsupported_grant_type` (400) or `unauthorized_client` (403).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct OAuthFailure(OAuthErrorBody);

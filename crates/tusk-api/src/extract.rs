@@ -1,14 +1,17 @@
 //! Extractors that turn a request into validated input before any handler runs.
 
-use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use tusk_core::{Id, Scope, Scopes};
 use tusk_store::TokenRow;
 
+use crate::route::Access;
 use crate::{ApiError, AppState};
 
 /// Request parameters from a JSON, `application/x-www-form-urlencoded` or `multipart/form-data`
@@ -165,63 +168,162 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// The bearer token of a request, if it carried one. A token that is sent but not valid is a
-/// 401 everywhere, also on endpoints that work without one (as in Mastodon).
-pub struct Auth(Option<TokenRow>);
-
-impl Auth {
-    /// The signed-in account, when the token holds `scope` and belongs to a user.
-    pub fn user(&self, scope: Scope) -> Result<Id, ApiError> {
-        let token = self.token(scope)?;
-        token.account_id.ok_or(ApiError::UserRequired)
+/// Middleware, the innermost: for a route whose declared [`Access`] reads a token, resolves the
+/// bearer token once and enforces the declared scope before the handler runs, then leaves the
+/// [`Caller`] for the handler's extractor ([`User`], [`AppToken`], [`Viewer`], [`Caller`]). A
+/// token that is sent but not valid is a 401 everywhere, also on routes that work without one
+/// (as in Mastodon); a route declared [`Access::Anyone`] never reads one.
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let access = crate::route::spec_of(&request).access;
+    if access == Access::Anyone {
+        return next.run(request).await;
     }
+    let caller = match resolve_token(&state, request.headers(), request.uri()).await {
+        Ok(token) => Caller(token.map(|row| {
+            // a stored scope string that no longer parses allows nothing
+            let scopes = Scopes::parse(&row.scopes).ok();
+            (row, scopes)
+        })),
+        Err(error) => return error.into_response(),
+    };
+    let allowed = match access {
+        Access::Anyone | Access::Public => Ok(()),
+        Access::Token(scope) => caller.token(scope).map(|_| ()),
+        Access::User(scope) => caller.user(scope).map(|_| ()),
+    };
+    if let Err(error) = allowed {
+        return error.into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
 
-    /// Any token (app or user) that holds `scope`.
-    pub fn token(&self, scope: Scope) -> Result<&TokenRow, ApiError> {
-        let token = self.0.as_ref().ok_or(ApiError::InvalidToken)?;
+/// The token sent with the request, if any: `Authorization: Bearer`, or `access_token` in the
+/// query (browsers cannot set headers on a WebSocket); `InvalidToken` if it names no live token.
+async fn resolve_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Option<TokenRow>, ApiError> {
+    let token = match headers.get(AUTHORIZATION) {
+        Some(header) => header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::InvalidToken)?
+            .to_owned(),
+        None => match query_token(uri) {
+            Some(token) => token,
+            None => return Ok(None),
+        },
+    };
+    let row = state.store.token_by_hash(&tusk_core::token::digest(&token)).await?;
+    row.map(Some).ok_or(ApiError::InvalidToken)
+}
+
+/// Who is calling, as [`authenticate`] resolved it: the token with its parsed scopes, or none.
+#[derive(Clone, Debug)]
+pub struct Caller(Option<(TokenRow, Option<Scopes>)>);
+
+impl Caller {
+    /// Any token (an app's or a user's) that holds `scope`.
+    fn token(&self, scope: Scope) -> Result<&TokenRow, ApiError> {
+        let (token, scopes) = self.0.as_ref().ok_or(ApiError::InvalidToken)?;
         if token.pending {
             return Err(ApiError::PendingApproval);
         }
-        if Scopes::parse(&token.scopes).is_ok_and(|scopes| scopes.allows(scope)) {
+        if scopes.as_ref().is_some_and(|scopes| scopes.allows(scope)) {
             Ok(token)
         } else {
             Err(ApiError::OutsideScopes)
         }
     }
 
-    /// The signed-in account, if any: for endpoints that show more to their owner.
+    /// The signed-in user's token, when it holds `scope` and belongs to a user (not an app).
+    fn user(&self, scope: Scope) -> Result<User, ApiError> {
+        let token = self.token(scope)?;
+        let account = token.account_id.ok_or(ApiError::UserRequired)?;
+        Ok(User { account, application: token.application_id })
+    }
+
+    /// The signed-in account, if its token holds `scope` (the WebSocket's `user` stream, whose
+    /// need depends on what is subscribed).
+    pub fn user_with(&self, scope: Scope) -> Option<Id> {
+        self.user(scope).ok().map(|user| user.account)
+    }
+
+    /// The signed-in account, if any: for routes that show more to their owner.
     pub fn viewer(&self) -> Option<Id> {
-        self.0.as_ref().filter(|t| !t.pending).and_then(|t| t.account_id)
+        self.0.as_ref().filter(|(t, _)| !t.pending).and_then(|(t, _)| t.account_id)
     }
 }
 
-impl FromRequestParts<AppState> for Auth {
+/// What the handler of a route declared with a token gets; a route declared otherwise has no
+/// [`Caller`], a bug that the authorization matrix test finds.
+fn caller(parts: &Parts) -> Result<&Caller, ApiError> {
+    parts.extensions.get::<Caller>().ok_or_else(|| ApiError::internal("route declared without a token"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = match parts.headers.get(AUTHORIZATION) {
-            Some(header) => header
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or(ApiError::InvalidToken)?
-                .to_owned(),
-            // browsers cannot set headers on a WebSocket: streaming takes the token in the query
-            None => match query_token(parts) {
-                Some(token) => token,
-                None => return Ok(Self(None)),
-            },
-        };
-        let token = token.as_str();
-        let row = state.store.token_by_hash(&tusk_core::token::digest(token)).await?;
-        row.map(|r| Self(Some(r))).ok_or(ApiError::InvalidToken)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        caller(parts).cloned()
     }
 }
 
-fn query_token(parts: &Parts) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query()?).ok()?;
+/// The signed-in user of a route declared [`Access::User`]: its token held the declared scope.
+#[derive(Clone, Copy, Debug)]
+pub struct User {
+    pub account: Id,
+    /// The app the token was issued to.
+    pub application: Id,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Access::User(scope) = crate::route::spec_of_parts(parts).access else {
+            return Err(ApiError::internal("route not declared for a user"));
+        };
+        caller(parts)?.user(scope)
+    }
+}
+
+/// The token of a route declared [`Access::Token`]: an app's or a user's, holding the scope.
+pub struct AppToken(pub TokenRow);
+
+impl<S: Send + Sync> FromRequestParts<S> for AppToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Access::Token(scope) = crate::route::spec_of_parts(parts).access else {
+            return Err(ApiError::internal("route not declared for a token"));
+        };
+        caller(parts)?.token(scope).cloned().map(Self)
+    }
+}
+
+/// The viewer of a route declared [`Access::Public`]: the signed-in account, if any.
+pub struct Viewer(pub Option<Id>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        caller(parts).map(|caller| Self(caller.viewer()))
+    }
+}
+
+fn query_token(uri: &Uri) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query()?).ok()?;
     pairs
         .into_iter()
         .find(|(name, _)| name == "access_token")

@@ -12,9 +12,11 @@ mod pagination;
 mod passwords;
 mod publish;
 mod ratelimit;
+mod route;
 mod router;
 mod state;
 mod timeline;
+mod usecases;
 
 use std::future::Future;
 

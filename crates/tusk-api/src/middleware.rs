@@ -14,6 +14,7 @@ use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tracing::Instrument as _;
 
 use crate::AppState;
+use crate::route::Cors;
 
 fn route(request: &Request) -> String {
     request
@@ -73,8 +74,7 @@ const HTML_CSP: &str = "default-src 'none'; frame-ancestors 'none'; form-action 
 /// app's redirect URI). Token answers (`POST /oauth/token` and a sign-up) are never cached
 /// either, as OAuth (RFC 6749 5.1) asks.
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
-    let gives_token = request.method() == Method::POST
-        && matches!(request.uri().path(), "/oauth/token" | "/api/v1/accounts");
+    let gives_token = crate::route::spec_of(&request).issues_tokens;
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
@@ -101,7 +101,7 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
 /// preflights cached for rack-cors' 2 hours. The API takes every method and exposes the
 /// pagination and rate-limit headers; the token endpoints take POST; the discovery documents
 /// GET. Nothing else (the browser pages of `/oauth/authorize`) is open to other origins.
-fn cors(methods: &[Method]) -> CorsLayer {
+fn cors_layer(methods: &[Method]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(methods.to_vec())
@@ -111,7 +111,7 @@ fn cors(methods: &[Method]) -> CorsLayer {
 
 static API_CORS: LazyLock<CorsLayer> = LazyLock::new(|| {
     use axum::http::HeaderName;
-    cors(&[Method::POST, Method::PUT, Method::DELETE, Method::GET, Method::PATCH, Method::OPTIONS])
+    cors_layer(&[Method::POST, Method::PUT, Method::DELETE, Method::GET, Method::PATCH, Method::OPTIONS])
         .expose_headers([
             header::LINK,
             HeaderName::from_static("x-ratelimit-reset"),
@@ -120,22 +120,18 @@ static API_CORS: LazyLock<CorsLayer> = LazyLock::new(|| {
             HeaderName::from_static("x-request-id"),
         ])
 });
-static TOKEN_CORS: LazyLock<CorsLayer> = LazyLock::new(|| cors(&[Method::POST]));
-static DISCOVERY_CORS: LazyLock<CorsLayer> = LazyLock::new(|| cors(&[Method::GET]));
+static TOKEN_CORS: LazyLock<CorsLayer> = LazyLock::new(|| cors_layer(&[Method::POST]));
+static DISCOVERY_CORS: LazyLock<CorsLayer> = LazyLock::new(|| cors_layer(&[Method::GET]));
 
-/// Applies the CORS rules of the request's path, outside the rate limits and the overload
+/// Applies the CORS rules declared with the route, outside the rate limits and the overload
 /// limits: a preflight (`OPTIONS`) is answered here, counted by neither, and a 429 or a 503
 /// carries the headers that let a browser app read it.
-pub(crate) async fn cors_by_path(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let rules = if path.starts_with("/api/") {
-        &API_CORS
-    } else if matches!(path, "/oauth/token" | "/oauth/revoke") {
-        &TOKEN_CORS
-    } else if path.starts_with("/.well-known/") || path.starts_with("/nodeinfo/") {
-        &DISCOVERY_CORS
-    } else {
-        return next.run(request).await;
+pub(crate) async fn cors(request: Request, next: Next) -> Response {
+    let rules = match crate::route::spec_of(&request).cors {
+        Cors::Api => &API_CORS,
+        Cors::Token => &TOKEN_CORS,
+        Cors::Discovery => &DISCOVERY_CORS,
+        Cors::Closed => return next.run(request).await,
     };
     match rules.layer(next).oneshot(request).await {
         Ok(response) => response,

@@ -1,86 +1,47 @@
 //! The OpenAPI 3.1 document of the whole API, served at `GET /api/openapi.json`.
 //!
-//! Nothing in it is written by hand as JSON: each handler carries a `#[utoipa::path]` annotation
-//! (its path, parameters, body, scopes and every status it can answer), the entities and
-//! request bodies derive `ToSchema`/`IntoParams`, and [`ApiDoc`] gathers them. Two things apply
-//! to many operations at once and are added here by modifiers, from the same code that does
-//! them: the OAuth2 security scheme with the scopes `tusk_core::Scopes` knows, and the 429 of
-//! the rate-limit middleware on every path it counts. A unit test below fails when a route of
-//! `router.rs` is missing from the document (or the document has one the router lacks), and
-//! `deploy/fuzz/run.sh` fuzzes the running server against the document.
+//! Nothing in it is written by hand as JSON, and nothing is listed twice: the router
+//! (`router.rs`) registers each handler through its `#[utoipa::path]` annotation (its path,
+//! method, parameters, body and the statuses it answers itself), so the document holds exactly
+//! the routes served. What a route's declaration adds is written into its operation by
+//! [`describe`], from the same [`RouteSpec`] the middleware reads: the OAuth2 scope it needs
+//! (and the 401/403/422 of the token check), the 429 of the rate limits that count it, the 503
+//! of its overload class and the 413 of the body limit. The entities and request bodies derive
+//! `ToSchema`/`IntoParams`; the shared error answers are declared with the error type
+//! (`error.rs`). `deploy/fuzz/run.sh` fuzzes the running server against the document.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{
     AuthorizationCode, ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Password,
-    Scopes as OAuthScopes, SecurityScheme,
+    Scopes as OAuthScopes, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{Content, Ref, RefOr};
-use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
+use utoipa::{Modify, OpenApi};
 
-use crate::error::{ErrorBody, FieldErrorBody, OAuthErrorBody};
-use crate::handlers::{
-    accounts, apps, authorize, follow_requests, instance, oauth, statuses, streaming, timelines,
+use crate::error::{
+    BadRequest, ErrorBody, FieldErrorBody, Forbidden, NotFound, OAuthBadRequest, OAuthErrorBody,
+    OAuthFailure, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedMediaType,
 };
+use crate::route::{Access, RouteSpec};
 
-/// The name of the security scheme the operations' `security(...)` refer to.
+/// The name of the security scheme the operations' security requirements refer to.
 pub const OAUTH2: &str = "OAuth2";
 const CLIENT_BASIC: &str = "ClientBasic";
 
+/// What the document holds besides the routes: its description, the shared components and the
+/// security schemes. The router adds every route's operation.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tusk",
         description = "A Mastodon-compatible server. This document is generated from the code of the \
-                       handlers (utoipa), and describes every route it serves."
-    ),
-    paths(
-        document,
-        instance::v1,
-        instance::v2,
-        apps::create,
-        oauth::token,
-        oauth::revoke,
-        oauth::metadata,
-        authorize::show,
-        authorize::decide,
-        authorize::sign_in,
-        accounts::create,
-        accounts::verify_credentials,
-        accounts::update_credentials,
-        accounts::lookup,
-        accounts::relationships,
-        accounts::show,
-        accounts::followers,
-        accounts::following,
-        accounts::follow,
-        accounts::unfollow,
-        accounts::block,
-        accounts::unblock,
-        accounts::mute,
-        accounts::unmute,
-        follow_requests::index,
-        follow_requests::authorize,
-        follow_requests::reject,
-        timelines::account_statuses,
-        statuses::create,
-        statuses::show,
-        statuses::delete,
-        statuses::context,
-        statuses::favourite,
-        statuses::unfavourite,
-        statuses::reblog,
-        statuses::unreblog,
-        timelines::home,
-        timelines::public,
-        streaming::websocket,
-        streaming::health,
-        streaming::sse_user,
-        streaming::sse_public,
-        streaming::sse_public_local,
+                       handlers and the router's declarations, and describes every route it serves."
     ),
     components(
         schemas(ErrorBody, FieldErrorBody, OAuthErrorBody),
@@ -98,7 +59,7 @@ const CLIENT_BASIC: &str = "ClientBasic";
             OAuthFailure,
         ),
     ),
-    modifiers(&Security, &Middleware),
+    modifiers(&Security),
     tags(
         (name = "instance", description = "The server and its limits"),
         (name = "oauth", description = "Apps, tokens and the browser sign-in of the authorization code grant"),
@@ -108,15 +69,15 @@ const CLIENT_BASIC: &str = "ClientBasic";
         (name = "streaming", description = "Live events: WebSocket and server-sent events"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
-/// The document as JSON, rendered once.
+/// The document as JSON, rendered once from the router's declarations.
 static DOCUMENT: LazyLock<Result<String, String>> =
-    LazyLock::new(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()));
+    LazyLock::new(|| crate::router::declared().openapi.to_json().map_err(|e| e.to_string()));
 
-/// `(METHOD, path)` of every operation in the document, the paths in its `{param}` form. A unit
-/// test below proves it is exactly the router's routes, so tests take it as the route table
-/// (the authorization matrix must have a row for each).
+/// `(METHOD, path)` of every operation in the document, the paths in their `{param}` form: the
+/// routes the router serves (tests take it as the route table; the authorization matrix must
+/// have a row for each).
 pub fn routes() -> BTreeSet<(String, String)> {
     let doc: serde_json::Value =
         DOCUMENT.as_deref().ok().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
@@ -160,7 +121,7 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scopes: OAuthScopes =
-            tusk_core::Scopes::supported().map(|s| (s, authorize::describe(s))).collect();
+            tusk_core::Scope::ALL.iter().map(|s| (s.as_str(), s.description())).collect();
         let flows = [
             Flow::AuthorizationCode(AuthorizationCode::new(
                 "/oauth/authorize",
@@ -185,46 +146,62 @@ impl Modify for Security {
     }
 }
 
-/// What the router's middleware may answer before (or instead of) the handler, asked of the same
-/// functions the middleware asks: 413 for a declared body over the limit (any request), 503
-/// when the request's class is full or its deadline passes (`overload`), 429 on every path
-/// the rate limits count (`ratelimit`).
-struct Middleware;
-
-impl Modify for Middleware {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in &mut openapi.paths.paths {
-            for (method, operation) in operations(item) {
-                let responses = &mut operation.responses.responses;
-                let mut add = |status: StatusCode, name: &str| {
-                    let status = status.as_u16().to_string();
-                    match responses.get_mut(&status) {
-                        None => {
-                            responses.insert(status, RefOr::Ref(Ref::from_response_name(name)));
-                        }
-                        // the handler answers this status itself, as a page: the middleware's is JSON
-                        Some(RefOr::T(response)) => {
-                            let error = Content::new(Some(Ref::from_schema_name("Error")));
-                            response.content.entry("application/json".to_owned()).or_insert(error);
-                        }
-                        Some(RefOr::Ref(_)) => {}
-                    }
-                };
-                add(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge");
-                if crate::overload::RouteClass::of(&method, path).is_some() {
-                    add(StatusCode::SERVICE_UNAVAILABLE, "Unavailable");
-                }
-                if crate::ratelimit::counted_path(path) {
-                    add(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
-                }
-            }
+/// Writes what a route's declaration says into its operation: the token it needs (security,
+/// and the 401/403/422 of the token check), and what the middleware may answer before (or
+/// instead of) the handler: 413 for a declared body over the limit (any request), 503 when its
+/// class is full or its deadline passes, 429 when the rate limits count it.
+pub(crate) fn describe(operation: &mut Operation, spec: RouteSpec) {
+    let scope = match spec.access {
+        Access::Anyone => None,
+        // optional: without a token, or with one of any scope
+        Access::Public => {
+            let requirements = operation.security.get_or_insert_with(Vec::new);
+            requirements.push(SecurityRequirement::default());
+            requirements.push(SecurityRequirement::new::<_, _, &str>(OAUTH2, []));
+            None
         }
+        Access::Token(scope) | Access::User(scope) => {
+            operation.security = Some(vec![SecurityRequirement::new(OAUTH2, [scope.as_str()])]);
+            Some(scope)
+        }
+    };
+    let responses = &mut operation.responses.responses;
+    let mut add = |status: StatusCode, name: &str| {
+        let status = status.as_u16().to_string();
+        match responses.get_mut(&status) {
+            None => {
+                responses.insert(status, RefOr::Ref(Ref::from_response_name(name)));
+            }
+            // the handler answers this status itself, as a page: the middleware's is JSON
+            Some(RefOr::T(response)) => {
+                let error = Content::new(Some(Ref::from_schema_name("Error")));
+                response.content.entry("application/json".to_owned()).or_insert(error);
+            }
+            Some(RefOr::Ref(_)) => {}
+        }
+    };
+    if spec.access != Access::Anyone {
+        add(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    if scope.is_some() {
+        add(StatusCode::FORBIDDEN, "Forbidden");
+    }
+    if matches!(spec.access, Access::User(_)) {
+        add(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable");
+    }
+    add(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge");
+    if spec.class.is_some() {
+        add(StatusCode::SERVICE_UNAVAILABLE, "Unavailable");
+    }
+    if spec.counted {
+        add(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
     }
 }
 
-fn operations(
+/// The operations of a path item, with their methods.
+pub(crate) fn operations(
     item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = (Method, &mut utoipa::openapi::path::Operation)> {
+) -> impl Iterator<Item = (Method, &mut Operation)> {
     [
         (Method::GET, &mut item.get),
         (Method::PUT, &mut item.put),
@@ -239,146 +216,9 @@ fn operations(
     .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
 }
 
-// -- the error responses the handlers name in their `responses(...)` --
-
-/// The request could not be read: a malformed body, query string or parameter.
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct BadRequest(ErrorBody);
-
-/// The access token is missing, invalid or revoked.
-#[derive(ToResponse)]
-#[response(headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"Doorkeeper\", error=\"invalid_token\"`")))]
-#[allow(dead_code)]
-pub struct Unauthorized(ErrorBody);
-
-/// The token lacks the scope this action needs, its account awaits approval, or the action is
-/// not allowed (another user's status, oneself as the target, closed registrations).
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct Forbidden(ErrorBody);
-
-/// No such record, or none the viewer may see; also any id that is not a number.
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct NotFound(ErrorBody);
-
-/// The body is neither JSON, a form, nor multipart form data.
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct UnsupportedMediaType(ErrorBody);
-
-/// The parameters were read but are not valid (`details` says which fields and why), or the
-/// endpoint needs a user's token and got an app's.
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct Unprocessable(ErrorBody);
-
-/// The request declares a body larger than the server takes (`TUSK_MAX_BODY_BYTES`).
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct PayloadTooLarge(ErrorBody);
-
-/// A rate limit is spent; `Retry-After` says when to try again.
-#[derive(ToResponse)]
-#[response(headers(
-    ("Retry-After" = i64, description = "Seconds until the limit's window ends"),
-    ("X-RateLimit-Limit" = i64),
-    ("X-RateLimit-Remaining" = i64),
-    ("X-RateLimit-Reset" = String, description = "When the window ends, ISO 8601 UTC"),
-))]
-#[allow(dead_code)]
-pub struct TooManyRequests(ErrorBody);
-
-/// A dependency (PostgreSQL, Redis) is down or overloaded, or too many streams are open:
-/// retry shortly.
-#[derive(ToResponse)]
-#[response(headers(("Retry-After" = i64, description = "Seconds to wait")))]
-#[allow(dead_code)]
-pub struct Unavailable(ErrorBody);
-
-/// The answers of an action on one thing: the relationship with an account (follow, block, mute
-/// and their undoing, authorizing or rejecting a follow request) or a status (favourite and its
-/// undoing): the thing afterwards, or the errors every such action can answer.
-#[derive(IntoResponses)]
-// never built: only the document reads this type
-#[allow(dead_code, clippy::large_enum_variant)]
-pub enum ActionAnswers<T: utoipa::ToSchema> {
-    /// The relationship or the status afterwards
-    #[response(status = 200)]
-    Done(T),
-    #[response(status = 401)]
-    Unauthorized(#[ref_response] Unauthorized),
-    #[response(status = 403)]
-    Forbidden(#[ref_response] Forbidden),
-    #[response(status = 404)]
-    NotFound(#[ref_response] NotFound),
-    #[response(status = 422)]
-    Unprocessable(#[ref_response] Unprocessable),
-    #[response(status = 503)]
-    Unavailable(#[ref_response] Unavailable),
-}
-
-/// Doorkeeper's `{"error", "error_description"}` (`invalid_grant`, `invalid_scope`,
-/// `invalid_request`, `unsupported_grant_type`), or `{"error"}` for a body that could not be read.
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct OAuthBadRequest(ErrorBody);
-
-/// Doorkeeper's error: `invalid_client` (401), `invalid_grant`, `invalid_scope`,
-/// `invalid_request`, `unsupported_grant_type` (400) or `unauthorized_client` (403).
-#[derive(ToResponse)]
-#[allow(dead_code)]
-pub struct OAuthFailure(OAuthErrorBody);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `(METHOD, path)` of every `.route(...)` in `router.rs`, read from its source.
-    fn routed() -> BTreeSet<(String, String)> {
-        let source = include_str!("router.rs");
-        let mut routes = BTreeSet::new();
-        for chunk in source.split(".route(\"").skip(1) {
-            let (path, rest) = chunk.split_once('"').unwrap();
-            // the method router: up to the parenthesis that closes `.route(`
-            let mut depth = 1;
-            let end = rest
-                .char_indices()
-                .find(|&(_, c)| {
-                    depth += match c {
-                        '(' => 1,
-                        ')' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                })
-                .map(|(i, _)| i)
-                .unwrap();
-            let methods = &rest[..end];
-            for method in ["get", "post", "put", "patch", "delete", "head", "options"] {
-                let call = format!("{method}(");
-                let found = methods.match_indices(&call).any(|(i, _)| {
-                    i == 0 || !methods[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
-                });
-                if found {
-                    routes.insert((method.to_uppercase(), path.to_owned()));
-                }
-            }
-        }
-        routes
-    }
-
-    #[test]
-    fn every_route_is_documented_and_nothing_else() {
-        let routed = routed();
-        assert!(routed.len() > 40, "router.rs was not read: {routed:?}");
-        let documented = routes();
-        let missing: Vec<_> = routed.difference(&documented).collect();
-        let extra: Vec<_> = documented.difference(&routed).collect();
-        assert!(missing.is_empty(), "routes without a #[utoipa::path] in ApiDoc: {missing:?}");
-        assert!(extra.is_empty(), "documented but not routed: {extra:?}");
-    }
 
     #[test]
     fn operation_ids_are_unique_and_errors_are_documented() {

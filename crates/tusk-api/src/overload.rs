@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use prometheus::IntCounter;
@@ -35,16 +35,15 @@ const TIMED_OUT: &str = "The request took too long to serve; retry shortly";
 /// The kinds of request that get their own share of a replica.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RouteClass {
-    /// `POST /api/v1/accounts`: an argon2 hash each.
+    /// Sign-ups: an argon2 hash each.
     Signup,
-    /// Sign-ins (`POST /oauth/token`, `/oauth/sign_in`, `/oauth/authorize`): an argon2 check or
-    /// a token each.
+    /// Sign-ins: an argon2 check or a token each.
     Auth,
-    /// Every other POST, PUT, PATCH and DELETE.
+    /// Other writes.
     Write,
-    /// GET and HEAD.
+    /// Reads.
     Read,
-    /// Opening a stream (`/api/v1/streaming*`).
+    /// Opening a stream.
     Streaming,
 }
 
@@ -59,25 +58,6 @@ impl RouteClass {
             Self::Read => "read",
             Self::Streaming => "streaming",
         }
-    }
-
-    /// The class of a request; `None` for the streaming health check, which load balancers
-    /// poll and which must answer however busy the replica is.
-    pub(crate) fn of(method: &Method, path: &str) -> Option<Self> {
-        if path == "/api/v1/streaming/health" {
-            return None;
-        }
-        if path == "/api/v1/streaming" || path.starts_with("/api/v1/streaming/") {
-            return Some(Self::Streaming);
-        }
-        Some(match *method {
-            Method::GET | Method::HEAD | Method::OPTIONS => Self::Read,
-            Method::POST if path == "/api/v1/accounts" => Self::Signup,
-            Method::POST if matches!(path, "/oauth/token" | "/oauth/sign_in" | "/oauth/authorize") => {
-                Self::Auth
-            }
-            _ => Self::Write,
-        })
     }
 
     fn index(self) -> usize {
@@ -184,7 +164,7 @@ pub(crate) async fn protect(State(state): State<AppState>, request: Request, nex
     if declared.is_some_and(|length| length > overload.max_body_bytes as u64) {
         return ApiError::PayloadTooLarge.into_response();
     }
-    match RouteClass::of(request.method(), request.uri().path()) {
+    match crate::route::spec_of(&request).class {
         Some(class) => overload.serve(class, next.run(request)).await,
         None => next.run(request).await,
     }
@@ -195,27 +175,6 @@ mod tests {
     use axum::http::StatusCode;
 
     use super::*;
-
-    #[test]
-    fn requests_are_classified_by_method_and_path() {
-        let class = |method: Method, path: &str| RouteClass::of(&method, path);
-        assert_eq!(class(Method::POST, "/api/v1/accounts"), Some(RouteClass::Signup));
-        assert_eq!(class(Method::GET, "/api/v1/accounts/1"), Some(RouteClass::Read));
-        assert_eq!(class(Method::POST, "/api/v1/accounts/1/follow"), Some(RouteClass::Write));
-        assert_eq!(class(Method::POST, "/oauth/token"), Some(RouteClass::Auth));
-        assert_eq!(class(Method::POST, "/oauth/sign_in"), Some(RouteClass::Auth));
-        assert_eq!(class(Method::POST, "/oauth/authorize"), Some(RouteClass::Auth));
-        assert_eq!(class(Method::GET, "/oauth/authorize"), Some(RouteClass::Read));
-        assert_eq!(class(Method::POST, "/oauth/revoke"), Some(RouteClass::Write));
-        assert_eq!(class(Method::DELETE, "/api/v1/statuses/1"), Some(RouteClass::Write));
-        assert_eq!(class(Method::PATCH, "/api/v1/accounts/update_credentials"), Some(RouteClass::Write));
-        assert_eq!(class(Method::GET, "/api/v1/timelines/home"), Some(RouteClass::Read));
-        assert_eq!(class(Method::GET, "/api/v1/streaming"), Some(RouteClass::Streaming));
-        assert_eq!(class(Method::GET, "/api/v1/streaming/user"), Some(RouteClass::Streaming));
-        assert_eq!(class(Method::GET, "/api/v1/streaming/health"), None);
-        // a path that merely starts alike is not streaming
-        assert_eq!(class(Method::GET, "/api/v1/streamingfoo"), Some(RouteClass::Read));
-    }
 
     fn overload(limits: HttpLimits) -> (Overload, Metrics) {
         let metrics = Metrics::new().unwrap();

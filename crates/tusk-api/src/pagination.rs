@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tusk_core::{Id, Instance};
+use utoipa::IntoParams;
 
-use crate::entities::Status;
+use crate::entities::{Account, Status};
+use crate::extract::lenient;
+use crate::usecases::{AccountPage, PageCut};
 
 /// A page of statuses with its `Link` header.
 pub struct TimelinePage {
@@ -103,4 +107,59 @@ mod tests {
              <https://example.org/api/v1/timelines/public?limit=3&local=true&min_id=8>; rel=\"prev\""
         );
     }
+}
+
+/// The query of a page of accounts (followers, following, follow requests), cut by the id of the
+/// follow or request, as Mastodon pages them.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountPageParams {
+    /// Older than this follow or request (the `Link` header's `next`).
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
+    max_id: Option<Id>,
+    /// Newer than this follow or request (the `Link` header's `prev`).
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
+    since_id: Option<Id>,
+    /// Accounts per page: 40 unless asked, at most 80.
+    #[serde(default, deserialize_with = "lenient::int_opt")]
+    #[param(minimum = 1, maximum = 80)]
+    limit: Option<i64>,
+}
+
+/// Accounts per page: 40 unless asked, at most 80 (Mastodon's `DEFAULT_ACCOUNTS_LIMIT` and its
+/// double).
+const ACCOUNTS_LIMIT: i64 = 40;
+
+impl AccountPageParams {
+    pub(crate) fn cut(&self) -> PageCut {
+        PageCut {
+            max_id: self.max_id,
+            since_id: self.since_id,
+            limit: self.limit.map_or(ACCOUNTS_LIMIT, |l| l.clamp(1, 2 * ACCOUNTS_LIMIT)),
+        }
+    }
+}
+
+/// A page of accounts, newest first, as the response: the accounts with Mastodon's `Link`
+/// header, `next` (`max_id`) when the page is full, `prev` (`since_id`) when it is not empty,
+/// cut by the ids of the follows or requests.
+pub(crate) fn accounts_page(instance: &Instance, uri: &Uri, page: &AccountPage, limit: i64) -> Response {
+    let accounts: Vec<Account> = page.iter().map(|(_, account)| Account::new(instance, account)).collect();
+    let mut links = Vec::new();
+    if let Some((last, _)) = page.last()
+        && i64::try_from(page.len()).is_ok_and(|n| n == limit)
+    {
+        links.push(("next", "max_id", *last));
+    }
+    if let Some((first, _)) = page.first() {
+        links.push(("prev", "since_id", *first));
+    }
+    let url = format!("{}{}", instance.base_url(), uri.path());
+    let mut response = Json(accounts).into_response();
+    if let Some(link) = rel_links(&url, uri.query(), &["limit"], &links) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    response
 }

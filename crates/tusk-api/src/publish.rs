@@ -1,4 +1,5 @@
 use tusk_store::OutboxEntry;
+use tusk_telemetry::OutboxPublisher;
 
 use crate::AppState;
 
@@ -9,7 +10,7 @@ impl AppState {
     pub(crate) async fn publish(&self, entry: OutboxEntry) {
         match self.publisher.publish(&entry.event).await {
             Ok(()) => {
-                self.metrics.outbox_published_total.with_label_values(&["api"]).inc();
+                self.metrics.outbox_published(OutboxPublisher::Api).inc();
                 if let Err(error) = self.store.outbox_done(entry.id).await {
                     // published twice at worst, and every job is idempotent
                     tracing::warn!(outbox_id = entry.id, %error, "published event left in the outbox");

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest as _, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequest as _, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
@@ -193,27 +193,32 @@ impl RateLimiter {
     }
 }
 
-/// A per-account limit recorded only when the action succeeds (Mastodon's `RateLimiter`).
-#[derive(Clone, Copy)]
-enum Family {
+/// The limits a route has besides the general one, declared with the route (`router.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RateFamily {
+    /// Sign-ups per client IP.
+    Signups,
+    /// Sign-in attempts per client IP (the sign-in page).
+    SignIns,
+    /// A sign-in attempt per client IP when the body's grant is `password` (`/oauth/token`).
+    PasswordGrant,
+    /// Statuses (and reblogs) per account, recorded only when the action succeeds (Mastodon's
+    /// `RateLimiter`).
     Statuses,
+    /// Follows per account, recorded only when the action succeeds.
     Follows,
 }
 
-impl Family {
-    fn of(method: &Method, route: Option<&str>) -> Option<Self> {
-        if method != Method::POST {
-            return None;
-        }
-        match route? {
-            "/api/v1/statuses" | "/api/v1/statuses/{id}/reblog" => Some(Self::Statuses),
-            "/api/v1/accounts/{id}/follow" => Some(Self::Follows),
-            _ => None,
-        }
+impl RateFamily {
+    /// The per-account families: counted for the token's account, after the action.
+    fn per_account(self) -> bool {
+        matches!(self, Self::Statuses | Self::Follows)
     }
 
     fn name(self) -> &'static str {
         match self {
+            Self::Signups => "signups",
+            Self::SignIns | Self::PasswordGrant => "sign_ins",
             Self::Statuses => "statuses",
             Self::Follows => "follows",
         }
@@ -221,6 +226,8 @@ impl Family {
 
     fn limit(self, limits: &RateLimits) -> Limit {
         match self {
+            Self::Signups => limits.signups,
+            Self::SignIns | Self::PasswordGrant => limits.sign_ins,
             Self::Statuses => limits.statuses,
             Self::Follows => limits.follows,
         }
@@ -253,30 +260,24 @@ struct Subjects {
     signup_ip: Option<String>,
     sign_in_ip: Option<String>,
     /// A per-account limit and the token that names the account.
-    family: Option<(Family, String)>,
-}
-
-/// Whether requests to `path` count against the limits (and so may get a 429): the API and
-/// OAuth endpoints; each request counts once, whatever page or stream it is. The streaming
-/// health check is for load balancers, as Mastodon's streaming server's is.
-pub(crate) fn counted_path(path: &str) -> bool {
-    (path.starts_with("/api/") || path.starts_with("/oauth/")) && path != "/api/v1/streaming/health"
+    family: Option<(RateFamily, String)>,
 }
 
 /// The middleware: counts the request against every limit that applies, answers 429 when one
 /// is spent, and puts the most limited one's `X-RateLimit-*` headers on the response.
 pub(crate) async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !counted_path(request.uri().path()) {
+    let spec = crate::route::spec_of(&request);
+    if !spec.counted {
         return next.run(request).await;
     }
     let limiter = &state.rate_limiter;
     let limits = &limiter.limits;
     let now = unix_now();
-    let (request, sign_in) = match sign_in_attempt(request, limits).await {
+    let (request, sign_in) = match sign_in_attempt(request, spec.family, limits).await {
         Ok(peeked) => peeked,
         Err(error) => return error.into_response(),
     };
-    let subjects = subjects(&request, limits, sign_in);
+    let subjects = subjects(&request, spec.family, limits, sign_in);
 
     let counted = tokio::time::timeout(COUNT_TIMEOUT, count_before(&state, &subjects, now)).await;
     let (mut standings, family) = match counted {
@@ -316,16 +317,21 @@ pub(crate) async fn rate_limit(State(state): State<AppState>, request: Request, 
     response
 }
 
-/// Whether the request is a sign-in attempt: `POST /oauth/sign_in`, or `POST /oauth/token` with
-/// the `password` grant. The grant type is in the body (or the query), read here as the handler
-/// reads it; the body, within the size limit, is put back for the handler.
-async fn sign_in_attempt(request: Request, limits: &RateLimits) -> Result<(Request, bool), ApiError> {
-    if request.method() != Method::POST || !limits.sign_ins.is_on() {
+/// Whether the request is a sign-in attempt: a route declared [`RateFamily::SignIns`], or one
+/// declared [`RateFamily::PasswordGrant`] whose grant is `password`. The grant type is in the
+/// body (or the query), read here as the handler reads it; the body, within the size limit, is
+/// put back for the handler.
+async fn sign_in_attempt(
+    request: Request,
+    family: Option<RateFamily>,
+    limits: &RateLimits,
+) -> Result<(Request, bool), ApiError> {
+    if !limits.sign_ins.is_on() {
         return Ok((request, false));
     }
-    match request.uri().path() {
-        "/oauth/sign_in" => Ok((request, true)),
-        "/oauth/token" => {
+    match family {
+        Some(RateFamily::SignIns) => Ok((request, true)),
+        Some(RateFamily::PasswordGrant) => {
             #[derive(serde::Deserialize)]
             struct Grant {
                 #[serde(default)]
@@ -344,7 +350,7 @@ async fn sign_in_attempt(request: Request, limits: &RateLimits) -> Result<(Reque
     }
 }
 
-fn subjects(request: &Request, limits: &RateLimits, sign_in: bool) -> Subjects {
+fn subjects(request: &Request, family: Option<RateFamily>, limits: &RateLimits, sign_in: bool) -> Subjects {
     let client_ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -357,17 +363,14 @@ fn subjects(request: &Request, limits: &RateLimits, sign_in: bool) -> Subjects {
         (None, None) => None,
     }
     .filter(|(_, _, limit)| limit.is_on());
-    let signup_ip = client_ip
-        .clone()
-        .filter(|_| request.method() == Method::POST && request.uri().path() == "/api/v1/accounts")
-        .filter(|_| limits.signups.is_on());
+    let signup_ip =
+        client_ip.clone().filter(|_| family == Some(RateFamily::Signups) && limits.signups.is_on());
     let sign_in_ip = client_ip.filter(|_| sign_in);
-    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let family = Family::of(request.method(), route).filter(|family| family.limit(limits).is_on()).zip(token);
+    let family = family.filter(|family| family.per_account() && family.limit(limits).is_on()).zip(token);
     Subjects { general, signup_ip, sign_in_ip, family }
 }
 
-type Counted = (Vec<Standing>, Option<(Family, String, Standing)>);
+type Counted = (Vec<Standing>, Option<(RateFamily, String, Standing)>);
 
 /// Counts the request in its windows (concurrently: each is its own key, maybe its own slot)
 /// and reads the per-account window, which is recorded after the action.

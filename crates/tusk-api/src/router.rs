@@ -1,62 +1,130 @@
-//! Every public route, pointing at `handlers::<resource>::<action>`.
+//! Every public route, declared once: its handler (whose `#[utoipa::path]` annotation gives the
+//! method, the path and the OpenAPI operation) and its [`RouteSpec`]: who may call it, its
+//! overload class, the rate limits that count it and its CORS rules. The middleware reads the
+//! spec of the matched route (`route.rs`); the OpenAPI document is collected from the same
+//! declarations, so a route cannot be served without being documented, or the other way round.
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, patch, post};
+use tusk_core::Scope::{
+    ReadAccounts, ReadFollows, ReadStatuses, WriteAccounts, WriteBlocks, WriteFavourites, WriteFollows,
+    WriteMutes, WriteStatuses,
+};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::handlers::{
     accounts, apps, authorize, follow_requests, instance, oauth, statuses, streaming, timelines,
 };
-use crate::{AppState, middleware, ratelimit};
+use crate::ratelimit::RateFamily::{Follows, PasswordGrant, SignIns, Signups, Statuses};
+use crate::route::{Cors, RouteSpec as Route, RouteTable};
+use crate::{AppState, middleware, openapi, ratelimit};
+
+/// The routes with their specs, and the OpenAPI document they make.
+pub(crate) struct Declared {
+    pub router: Router<AppState>,
+    pub table: RouteTable,
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+pub(crate) fn declared() -> Declared {
+    Routes::default()
+        // -- the instance --
+        .route(routes!(instance::v1), Route::read())
+        .route(routes!(instance::v2), Route::read())
+        .route(routes!(openapi::document), Route::read())
+        // -- apps, tokens and the browser sign-in --
+        .route(routes!(apps::create), Route::write())
+        .route(routes!(oauth::token), Route::auth().limited(PasswordGrant).cors(Cors::Token).issues_tokens())
+        .route(routes!(oauth::revoke), Route::write().cors(Cors::Token))
+        .route(routes!(oauth::metadata), Route::read().uncounted().cors(Cors::Discovery))
+        .route(routes!(authorize::show), Route::read().cors(Cors::Closed))
+        .route(routes!(authorize::decide), Route::auth().cors(Cors::Closed))
+        .route(routes!(authorize::sign_in), Route::auth().limited(SignIns).cors(Cors::Closed))
+        // -- accounts --
+        .route(
+            routes!(accounts::create),
+            Route::signup().token(WriteAccounts).limited(Signups).issues_tokens(),
+        )
+        .route(routes!(accounts::verify_credentials), Route::read().user(ReadAccounts))
+        .route(routes!(accounts::update_credentials), Route::write().user(WriteAccounts))
+        .route(routes!(accounts::lookup), Route::read())
+        .route(routes!(accounts::relationships), Route::read().user(ReadFollows))
+        .route(routes!(accounts::show), Route::read())
+        .route(routes!(accounts::followers), Route::read().public())
+        .route(routes!(accounts::following), Route::read().public())
+        .route(routes!(timelines::account_statuses), Route::read().public())
+        .route(routes!(accounts::follow), Route::write().user(WriteFollows).limited(Follows))
+        .route(routes!(accounts::unfollow), Route::write().user(WriteFollows))
+        .route(routes!(accounts::block), Route::write().user(WriteBlocks))
+        .route(routes!(accounts::unblock), Route::write().user(WriteBlocks))
+        .route(routes!(accounts::mute), Route::write().user(WriteMutes))
+        .route(routes!(accounts::unmute), Route::write().user(WriteMutes))
+        .route(routes!(follow_requests::index), Route::read().user(ReadFollows))
+        .route(routes!(follow_requests::authorize), Route::write().user(WriteFollows))
+        .route(routes!(follow_requests::reject), Route::write().user(WriteFollows))
+        // -- statuses --
+        .route(routes!(statuses::create), Route::write().user(WriteStatuses).limited(Statuses))
+        .route(routes!(statuses::show), Route::read().public())
+        .route(routes!(statuses::delete), Route::write().user(WriteStatuses))
+        .route(routes!(statuses::context), Route::read().public())
+        .route(routes!(statuses::favourite), Route::write().user(WriteFavourites))
+        .route(routes!(statuses::unfavourite), Route::write().user(WriteFavourites))
+        .route(routes!(statuses::reblog), Route::write().user(WriteStatuses).limited(Statuses))
+        .route(routes!(statuses::unreblog), Route::write().user(WriteStatuses))
+        // -- timelines --
+        .route(routes!(timelines::home), Route::read().user(ReadStatuses))
+        .route(routes!(timelines::public), Route::read().public())
+        // -- streaming (the WebSocket checks the scope of what is subscribed) --
+        .route(routes!(streaming::websocket), Route::streaming().public())
+        .route(routes!(streaming::sse_user), Route::streaming().user(ReadStatuses))
+        .route(routes!(streaming::sse_public), Route::streaming())
+        .route(routes!(streaming::sse_public_local), Route::streaming())
+        .route(routes!(streaming::health), Route::read().always_served())
+        .finish()
+}
+
+/// Collects the declarations: each handler's operation, described by its spec, and the spec in
+/// the table the middleware reads.
+struct Routes {
+    router: OpenApiRouter<AppState>,
+    table: RouteTable,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self { router: OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()), table: RouteTable::default() }
+    }
+}
+
+impl Routes {
+    fn route(mut self, (schemas, mut paths, handler): UtoipaMethodRouter<AppState>, spec: Route) -> Self {
+        for (path, item) in &mut paths.paths {
+            for (method, operation) in openapi::operations(item) {
+                openapi::describe(operation, spec);
+                self.table.insert(path, method, spec);
+            }
+        }
+        self.router = self.router.routes((schemas, paths, handler));
+        self
+    }
+
+    fn finish(self) -> Declared {
+        let (router, openapi) = self.router.split_for_parts();
+        Declared { router, table: self.table, openapi }
+    }
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/instance", get(instance::v1))
-        .route("/api/v2/instance", get(instance::v2))
-        .route("/api/v1/apps", post(apps::create))
-        .route("/oauth/token", post(oauth::token))
-        .route("/api/v1/accounts", post(accounts::create))
-        .route("/api/v1/accounts/verify_credentials", get(accounts::verify_credentials))
-        .route("/api/v1/accounts/{id}", get(accounts::show))
-        .route("/api/v1/accounts/{id}/follow", post(accounts::follow))
-        .route("/api/v1/accounts/{id}/unfollow", post(accounts::unfollow))
-        .route("/api/v1/accounts/{id}/block", post(accounts::block))
-        .route("/api/v1/accounts/{id}/unblock", post(accounts::unblock))
-        .route("/api/v1/accounts/{id}/mute", post(accounts::mute))
-        .route("/api/v1/accounts/{id}/unmute", post(accounts::unmute))
-        .route("/api/v1/statuses", post(statuses::create))
-        .route("/api/v1/statuses/{id}", get(statuses::show).delete(statuses::delete))
-        .route("/api/v1/timelines/home", get(timelines::home))
-        .route("/api/v1/streaming", get(streaming::websocket))
-        .route("/api/v1/streaming/health", get(streaming::health))
-        .route("/api/v1/streaming/user", get(streaming::sse_user))
-        .route("/api/v1/streaming/public", get(streaming::sse_public))
-        .route("/api/v1/streaming/public/local", get(streaming::sse_public_local))
-        // -- OAuth sign-in (authorize, revoke, metadata) --
-        .route("/oauth/authorize", get(authorize::show).post(authorize::decide))
-        .route("/oauth/sign_in", post(authorize::sign_in))
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/.well-known/oauth-authorization-server", get(oauth::metadata))
-        // -- statuses and timelines --
-        .route("/api/v1/timelines/public", get(timelines::public))
-        .route("/api/v1/accounts/{id}/statuses", get(timelines::account_statuses))
-        .route("/api/v1/statuses/{id}/context", get(statuses::context))
-        .route("/api/v1/statuses/{id}/favourite", post(statuses::favourite))
-        .route("/api/v1/statuses/{id}/unfavourite", post(statuses::unfavourite))
-        .route("/api/v1/statuses/{id}/reblog", post(statuses::reblog))
-        .route("/api/v1/statuses/{id}/unreblog", post(statuses::unreblog))
-        // -- accounts --
-        .route("/api/v1/accounts/lookup", get(accounts::lookup))
-        .route("/api/v1/accounts/relationships", get(accounts::relationships))
-        .route("/api/v1/accounts/update_credentials", patch(accounts::update_credentials))
-        .route("/api/v1/accounts/{id}/followers", get(accounts::followers))
-        .route("/api/v1/accounts/{id}/following", get(accounts::following))
-        .route("/api/v1/follow_requests", get(follow_requests::index))
-        .route("/api/v1/follow_requests/{id}/authorize", post(follow_requests::authorize))
-        .route("/api/v1/follow_requests/{id}/reject", post(follow_requests::reject))
-        // -- the OpenAPI document of every route here (openapi.rs) --
-        .route("/api/openapi.json", get(crate::openapi::document))
+    let Declared { router, table, .. } = declared();
+    let table = Arc::new(table);
+    router
         .fallback(|| async { crate::ApiError::NotFound })
         .method_not_allowed_fallback(|| async { crate::ApiError::MethodNotAllowed })
+        // the token and the scope the route declares, checked before any handler runs
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::extract::authenticate))
         // rate limits shared by every replica (Redis); inside the metrics, so 429s are counted
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit))
         // overload protection (overload.rs): each route class's concurrency limit and deadline,
@@ -65,12 +133,78 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::overload::protect))
         .layer(axum::extract::DefaultBodyLimit::max(state.overload.max_body_bytes))
         // CORS outside the limits: a preflight is never counted, a 429 or 503 is readable
-        .layer(axum::middleware::from_fn(middleware::cors_by_path))
+        .layer(axum::middleware::from_fn(middleware::cors))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         // metrics see every request, matched or not, with its final status
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         // one span per request (OpenTelemetry server span), so every log line of a request
         // carries its trace id
         .layer(axum::middleware::from_fn(middleware::trace_request))
+        // the matched route's spec, for everything above (route.rs)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::route::resolve(Arc::clone(&table), request, next)
+        }))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+    use crate::overload::RouteClass;
+    use crate::route::Access;
+
+    fn spec(method: &Method, path: &str) -> Route {
+        declared().table.get(path, method).unwrap_or_else(|| panic!("{method} {path} is not declared"))
+    }
+
+    #[test]
+    fn every_declared_route_is_in_the_document_and_nothing_else() {
+        let declared = declared();
+        let table: std::collections::BTreeSet<(String, String)> =
+            declared.table.iter().map(|(path, method, _)| (method.to_string(), path.to_owned())).collect();
+        assert!(table.len() > 40, "{table:?}");
+        assert_eq!(table, crate::openapi::routes());
+    }
+
+    #[test]
+    fn routes_get_the_class_limits_and_cors_declared() {
+        assert_eq!(spec(&Method::POST, "/api/v1/accounts").class, Some(RouteClass::Signup));
+        assert_eq!(spec(&Method::GET, "/api/v1/accounts/{id}").class, Some(RouteClass::Read));
+        assert_eq!(spec(&Method::POST, "/api/v1/accounts/{id}/follow").class, Some(RouteClass::Write));
+        assert_eq!(spec(&Method::POST, "/oauth/token").class, Some(RouteClass::Auth));
+        assert_eq!(spec(&Method::POST, "/oauth/sign_in").class, Some(RouteClass::Auth));
+        assert_eq!(spec(&Method::POST, "/oauth/authorize").class, Some(RouteClass::Auth));
+        assert_eq!(spec(&Method::GET, "/oauth/authorize").class, Some(RouteClass::Read));
+        assert_eq!(spec(&Method::DELETE, "/api/v1/statuses/{id}").class, Some(RouteClass::Write));
+        assert_eq!(spec(&Method::GET, "/api/v1/streaming/user").class, Some(RouteClass::Streaming));
+        // load balancers poll the health check however busy the replica is
+        let health = spec(&Method::GET, "/api/v1/streaming/health");
+        assert_eq!((health.class, health.counted), (None, false));
+        // a HEAD is its GET; a method the path does not serve keeps the path's CORS rules
+        assert_eq!(
+            spec(&Method::HEAD, "/api/v1/timelines/home"),
+            spec(&Method::GET, "/api/v1/timelines/home")
+        );
+        assert_eq!(spec(&Method::OPTIONS, "/oauth/token").cors, Cors::Token);
+        assert_eq!(spec(&Method::OPTIONS, "/oauth/authorize").cors, Cors::Closed);
+        assert_eq!(spec(&Method::PUT, "/api/v1/statuses").access, Access::Anyone);
+        assert_eq!(spec(&Method::POST, "/api/v1/statuses").family, Some(Statuses));
+        assert_eq!(spec(&Method::POST, "/api/v1/statuses").access, Access::User(WriteStatuses));
+        assert!(spec(&Method::POST, "/oauth/token").issues_tokens);
+        assert!(!spec(&Method::GET, "/.well-known/oauth-authorization-server").counted);
+    }
+
+    #[test]
+    fn every_method_of_a_path_has_the_same_cors_rules() {
+        let declared = declared();
+        for (path, method, spec) in declared.table.iter() {
+            for (other_path, other_method, other) in declared.table.iter() {
+                if path == other_path {
+                    assert_eq!(spec.cors, other.cors, "{method} and {other_method} {path}");
+                }
+            }
+        }
+    }
 }

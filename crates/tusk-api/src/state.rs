@@ -54,11 +54,6 @@ impl AppState {
         publisher: Arc<Publisher>,
         metrics: Metrics,
     ) -> Self {
-        // every outcome's series exists from the start, at zero
-        for outcome in ["created", "invalid", "error"] {
-            metrics.signups_total.with_label_values(&[outcome]);
-        }
-        metrics.outbox_published_total.with_label_values(&["api"]);
         let passwords = PasswordHasher::new(settings.password_hashers, &metrics);
         let overload = crate::overload::Overload::new(&settings.http_limits, &metrics);
         Self(Arc::new(App {

@@ -12,6 +12,15 @@ pub fn generate() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The redirect URI of apps without one (`urn:ietf:wg:oauth:2.0:oob`): the code is shown to
+/// the user instead of being sent anywhere.
+pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// `base64url(sha256(verifier))`, PKCE's S256 transformation (RFC 7636).
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest(verifier))
+}
+
 /// What the database keeps instead of the secret.
 pub fn digest(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
@@ -30,5 +39,14 @@ mod tests {
         assert_eq!(digest(&a), digest(&a));
         assert_ne!(digest(&a), digest(&b));
         assert_eq!(digest("x").len(), 32);
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636() {
+        // RFC 7636, appendix B
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

@@ -36,6 +36,44 @@ pub struct Metrics {
     pub dependency_up: IntGaugeVec,
 }
 
+/// Declares the values of one metric label as an enum, so that the series are created at zero
+/// from the same list that the code counts with (a misspelt label cannot compile).
+macro_rules! label_values {
+    ($(#[$meta:meta])* $name:ident { $( $variant:ident = $value:literal ),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $( $variant, )+
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$( Self::$variant, )+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $value, )+
+                }
+            }
+        }
+    };
+}
+
+label_values! {
+    /// `outcome` of `tusk_signups_total`.
+    SignupOutcome { Created = "created", Invalid = "invalid", Error = "error" }
+}
+
+label_values! {
+    /// `publisher` of `tusk_outbox_published_total`: the api right after its commit, or the
+    /// workers' relay later.
+    OutboxPublisher { Api = "api", Relay = "relay" }
+}
+
+label_values! {
+    /// `outcome` of `tusk_jobs_total`.
+    JobOutcome { Ok = "ok", Error = "error" }
+}
+
 /// Request latencies: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -143,6 +181,19 @@ impl Metrics {
         Ok(metrics)
     }
 
+    pub fn signups(&self, outcome: SignupOutcome) -> IntCounter {
+        self.signups_total.with_label_values(&[outcome.as_str()])
+    }
+
+    pub fn outbox_published(&self, publisher: OutboxPublisher) -> IntCounter {
+        self.outbox_published_total.with_label_values(&[publisher.as_str()])
+    }
+
+    /// `tusk_jobs_total` of one job and outcome.
+    pub fn jobs(&self, job: &str, outcome: JobOutcome) -> IntCounter {
+        self.jobs_total.with_label_values(&[job, outcome.as_str()])
+    }
+
     fn register_all(&self) -> prometheus::Result<()> {
         let r = &self.registry;
         r.register(Box::new(self.http_requests_total.clone()))?;
@@ -165,6 +216,14 @@ impl Metrics {
         r.register(Box::new(self.build_info.clone()))?;
         r.register(Box::new(self.dependency_up.clone()))?;
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        // every labelled series that dashboards, rules and autoscalers read exists from the
+        // start, at zero, rather than after its first event
+        for outcome in SignupOutcome::ALL {
+            self.signups(*outcome);
+        }
+        for publisher in OutboxPublisher::ALL {
+            self.outbox_published(*publisher);
+        }
         Ok(())
     }
 
@@ -188,19 +247,22 @@ mod tests {
         let metrics = Metrics::new().unwrap();
         metrics.http_requests_total.with_label_values(&["/api/v1/instance", "GET", "200"]).inc();
         metrics.http_request_duration_seconds.with_label_values(&["/api/v1/instance", "GET"]).observe(0.01);
-        metrics.signups_total.with_label_values(&["created"]).inc();
+        metrics.signups(SignupOutcome::Created).inc();
         metrics.http_shed_total.with_label_values(&["signup"]).inc();
         metrics.http_timeouts_total.with_label_values(&["read"]);
         metrics.queue_messages_ready.with_label_values(&["tusk.fanout"]).set(3);
-        metrics.jobs_total.with_label_values(&["fanout", "ok"]).inc();
+        metrics.jobs("fanout", JobOutcome::Ok).inc();
         metrics.job_duration_seconds.with_label_values(&["fanout"]).observe(0.1);
-        metrics.outbox_published_total.with_label_values(&["api"]).inc();
+        metrics.outbox_published(OutboxPublisher::Api).inc();
         let text = metrics.render();
         for name in [
             "tusk_http_requests_total{method=\"GET\",route=\"/api/v1/instance\",status=\"200\"} 1",
             "tusk_http_request_duration_seconds_bucket",
             "tusk_http_requests_in_flight",
             "tusk_signups_total{outcome=\"created\"} 1",
+            // created at zero with the registry
+            "tusk_signups_total{outcome=\"invalid\"} 0",
+            "tusk_outbox_published_total{publisher=\"relay\"} 0",
             "tusk_http_shed_total{class=\"signup\"} 1",
             "tusk_http_timeouts_total{class=\"read\"} 0",
             "tusk_statuses_created_total",

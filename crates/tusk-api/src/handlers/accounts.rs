@@ -2,25 +2,22 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Uri;
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::Value;
-use tusk_cache::EntityKind;
-use tusk_core::{
-    DisplayName, Email, FieldError, Id, Locale, Note, Password, Registrations, Username, ValidationErrors,
-    token,
-};
-use tusk_store::{FollowSide, NewUser, OutboxEntry, ProfileUpdate, StoreError};
+use tusk_core::{DisplayName, Email, FieldError, Id, Locale, Note, Password, Username, ValidationErrors};
+use tusk_store::FollowSide;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::entities::{self, Account, Relationship, Token};
-use crate::extract::{Auth, Params, PathId, QueryParams, lenient};
-use crate::openapi::{
+use crate::error::{
     ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::{ApiError, AppState, pagination};
+use crate::extract::{AppToken, Params, PathId, QueryParams, User, Viewer, lenient};
+use crate::pagination::{AccountPageParams, accounts_page};
+use crate::usecases::{CredentialAccount, NewAccount, NewProfile};
+use crate::{ApiError, AppState};
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignUp {
@@ -42,13 +39,7 @@ pub struct SignUp {
 }
 
 /// The sign-up, every field checked so that the client can show every problem at once.
-struct ValidSignUp {
-    username: Username,
-    email: Email,
-    password: Password,
-}
-
-fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
+fn validate(params: &SignUp) -> Result<NewAccount, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let username = errors.check("username", Username::parse(params.username.trim()));
     let email = errors.check("email", Email::parse(&params.email));
@@ -60,9 +51,12 @@ fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
         errors.check("locale", Locale::parse(locale));
     }
     match (username, email, password) {
-        (Some(username), Some(email), Some(password)) if errors.is_empty() => {
-            Ok(ValidSignUp { username, email, password })
-        }
+        (Some(username), Some(email), Some(password)) if errors.is_empty() => Ok(NewAccount {
+            username,
+            email,
+            password,
+            locale: params.locale.clone().filter(|l| !l.is_empty()),
+        }),
         _ => Err(errors),
     }
 }
@@ -78,7 +72,6 @@ fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
         (SignUp = "application/x-www-form-urlencoded"),
         (SignUp = "multipart/form-data"),
     )),
-    security(("OAuth2" = ["write:accounts"])),
     responses(
         (status = 200, description = "The new user's token", body = Token),
         (status = 400, response = BadRequest),
@@ -91,71 +84,12 @@ fn validate(params: &SignUp) -> Result<ValidSignUp, ValidationErrors> {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    auth: Auth,
+    AppToken(app_token): AppToken,
     Params(params): Params<SignUp>,
 ) -> Result<Json<Token>, ApiError> {
-    let app_token = auth.token("write:accounts")?;
-    // Mastodon answers a closed server's sign-up with its generic 403
-    if state.registrations == Registrations::Closed {
-        return Err(ApiError::Forbidden);
-    }
-    let outcome = sign_up(&state, app_token, &params).await;
-    let label = match &outcome {
-        Ok(_) => "created",
-        Err(ApiError::Validation(_)) => "invalid",
-        Err(_) => "error",
-    };
-    state.metrics.signups_total.with_label_values(&[label]).inc();
-    outcome
-}
-
-async fn sign_up(
-    state: &AppState,
-    app_token: &tusk_store::TokenRow,
-    params: &SignUp,
-) -> Result<Json<Token>, ApiError> {
-    let new = validate(params).map_err(ApiError::Validation)?;
-    // checked before hashing, so that a taken name costs no argon2 run
-    let conflicts = state.store.signup_conflicts(&new.username, &new.email).await?;
-    if conflicts.username_taken || conflicts.email_taken {
-        let mut errors = ValidationErrors::default();
-        if conflicts.username_taken {
-            errors.add("username", FieldError::taken());
-        }
-        if conflicts.email_taken {
-            errors.add("email", FieldError::taken());
-        }
-        return Err(ApiError::Validation(errors));
-    }
-    let password_hash = state.passwords.hash(new.password.clone()).await?;
-    let access_token = token::generate();
-    let created = state
-        .store
-        .create_user(&NewUser {
-            username: &new.username,
-            email: &new.email,
-            password_hash: &password_hash,
-            locale: params.locale.as_deref().filter(|l| !l.is_empty()),
-            application_id: app_token.application_id,
-            scopes: &app_token.scopes,
-            token_hash: &token::digest(&access_token),
-            approved: !state.registrations.approval_required(),
-        })
-        .await;
-    match created {
-        Ok((account_id, token_row)) => {
-            // the account id only: never the email, the password or the token
-            tracing::info!(%account_id, "account created");
-            Ok(Json(entities::token(&token_row, &access_token)))
-        }
-        // a concurrent sign-up took the name or address between the check and the insert
-        Err(StoreError::Conflict(constraint)) => {
-            let mut errors = ValidationErrors::default();
-            errors.add(if constraint.contains("email") { "email" } else { "username" }, FieldError::taken());
-            Err(ApiError::Validation(errors))
-        }
-        Err(other) => Err(other.into()),
-    }
+    let new = validate(&params).map_err(ApiError::Validation)?;
+    let (token, secret) = state.sign_up(&app_token, new).await?;
+    Ok(Json(entities::token(&token, &secret)))
 }
 
 /// `GET /api/v1/accounts/verify_credentials`.
@@ -164,7 +98,6 @@ async fn sign_up(
     path = "/api/v1/accounts/verify_credentials",
     operation_id = "accounts_verify_credentials",
     tag = "accounts",
-    security(("OAuth2" = ["read:accounts"])),
     responses(
         (status = 200, description = "The signed-in account, with `source`", body = Account),
         (status = 401, response = Unauthorized),
@@ -175,13 +108,9 @@ async fn sign_up(
 )]
 pub async fn verify_credentials(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: account_id, .. }: User,
 ) -> Result<Json<Account>, ApiError> {
-    let account_id = auth.user("read:accounts")?;
-    let account = state.store.account(account_id).await?;
-    let locale = state.store.user_locale(account_id).await?;
-    let requests = state.store.follow_requests_count(account_id).await?;
-    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref(), requests)))
+    Ok(Json(credential_account(&state, &state.credential_account(account_id).await?)))
 }
 
 /// `GET /api/v1/accounts/:id`.
@@ -237,8 +166,7 @@ pub async fn lookup(
     if username.is_empty() || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(ApiError::NotFound);
     }
-    let id = state.store.account_id_by_username(username).await?.ok_or(ApiError::NotFound)?;
-    let account = state.load_account(id).await?;
+    let account = state.account_by_username(username).await?;
     Ok(Json(Account::new(&state.instance, &account)))
 }
 
@@ -270,7 +198,6 @@ const MAX_RELATIONSHIPS: usize = 80;
     operation_id = "accounts_relationships",
     tag = "accounts",
     params(RelationshipsParams),
-    security(("OAuth2" = ["read:follows"])),
     responses(
         (status = 200, description = "One Relationship per known id, in the order asked", body = Vec<Relationship>),
         (status = 400, response = BadRequest),
@@ -282,86 +209,14 @@ const MAX_RELATIONSHIPS: usize = 80;
 )]
 pub async fn relationships(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     QueryParams(params): QueryParams<RelationshipsParams>,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    let me = auth.user("read:follows")?;
+) -> Result<Json<Vec<Relationship>>, ApiError> {
     let ids: Vec<Id> =
         params.id.iter().take(MAX_RELATIONSHIPS).filter_map(|raw| raw.trim().parse().ok()).collect();
-    if ids.is_empty() {
-        return Ok(Json(Vec::new()));
-    }
     let found: HashMap<Id, tusk_store::Relationship> =
-        state.store.relationships(me, &ids).await?.into_iter().collect();
-    Ok(Json(ids.iter().filter_map(|id| Some(entities::relationship(*id, *found.get(id)?))).collect()))
-}
-
-/// The query of a page of accounts (followers, following, follow requests), cut by the id of the
-/// follow or request, as Mastodon pages them.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AccountPageParams {
-    /// Older than this follow or request (the `Link` header's `next`).
-    #[serde(default, deserialize_with = "lenient::id_opt")]
-    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
-    max_id: Option<Id>,
-    /// Newer than this follow or request (the `Link` header's `prev`).
-    #[serde(default, deserialize_with = "lenient::id_opt")]
-    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
-    since_id: Option<Id>,
-    /// Accounts per page: 40 unless asked, at most 80.
-    #[serde(default, deserialize_with = "lenient::int_opt")]
-    #[param(minimum = 1, maximum = 80)]
-    limit: Option<i64>,
-}
-
-/// Accounts per page: 40 unless asked, at most 80 (Mastodon's `DEFAULT_ACCOUNTS_LIMIT` and its
-/// double).
-const ACCOUNTS_LIMIT: i64 = 40;
-
-impl AccountPageParams {
-    pub(crate) fn max_id(&self) -> Option<Id> {
-        self.max_id
-    }
-
-    pub(crate) fn since_id(&self) -> Option<Id> {
-        self.since_id
-    }
-
-    pub(crate) fn limit(&self) -> i64 {
-        self.limit.map_or(ACCOUNTS_LIMIT, |l| l.clamp(1, 2 * ACCOUNTS_LIMIT))
-    }
-}
-
-/// A page of `(follow or request id, account id)`, newest first, as the response: the accounts
-/// with Mastodon's `Link` header, `next` (`max_id`) when the page is full, `prev` (`since_id`)
-/// when it is not empty.
-pub(crate) async fn accounts_page(
-    state: &AppState,
-    uri: &Uri,
-    page: &[(Id, Id)],
-    limit: i64,
-) -> Result<Response, ApiError> {
-    let account_ids: Vec<Id> = page.iter().map(|(_, account)| *account).collect();
-    let rows: HashMap<Id, tusk_store::AccountRow> =
-        state.load_accounts(&account_ids).await?.into_iter().map(|a| (a.id, a)).collect();
-    let accounts: Vec<Account> =
-        account_ids.iter().filter_map(|a| Some(Account::new(&state.instance, rows.get(a)?))).collect();
-    let mut links = Vec::new();
-    if let Some((last, _)) = page.last()
-        && i64::try_from(page.len()).is_ok_and(|n| n == limit)
-    {
-        links.push(("next", "max_id", *last));
-    }
-    if let Some((first, _)) = page.first() {
-        links.push(("prev", "since_id", *first));
-    }
-    let url = format!("{}{}", state.instance.base_url(), uri.path());
-    let mut response = Json(accounts).into_response();
-    if let Some(link) = pagination::rel_links(&url, uri.query(), &["limit"], &links) {
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+        state.relationships(me, &ids).await?.into_iter().collect();
+    Ok(Json(ids.iter().filter_map(|id| Some(Relationship::new(*id, *found.get(id)?))).collect()))
 }
 
 /// `GET /api/v1/accounts/:id/followers`.
@@ -371,7 +226,6 @@ pub(crate) async fn accounts_page(
     operation_id = "accounts_followers",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id"), AccountPageParams),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 200, description = "The accounts following it, newest follow first", body = Vec<Account>,
             headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
@@ -383,12 +237,12 @@ pub(crate) async fn accounts_page(
 )]
 pub async fn followers(
     State(state): State<AppState>,
-    auth: Auth,
+    Viewer(viewer): Viewer,
     uri: Uri,
     PathId(id): PathId,
     QueryParams(params): QueryParams<AccountPageParams>,
 ) -> Result<Response, ApiError> {
-    follow_page(&state, &auth, &uri, id, FollowSide::Followers, &params).await
+    follow_page(&state, viewer, &uri, id, FollowSide::Followers, &params).await
 }
 
 /// `GET /api/v1/accounts/:id/following`.
@@ -398,7 +252,6 @@ pub async fn followers(
     operation_id = "accounts_following",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id"), AccountPageParams),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 200, description = "The accounts it follows, newest follow first", body = Vec<Account>,
             headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
@@ -410,33 +263,26 @@ pub async fn followers(
 )]
 pub async fn following(
     State(state): State<AppState>,
-    auth: Auth,
+    Viewer(viewer): Viewer,
     uri: Uri,
     PathId(id): PathId,
     QueryParams(params): QueryParams<AccountPageParams>,
 ) -> Result<Response, ApiError> {
-    follow_page(&state, &auth, &uri, id, FollowSide::Following, &params).await
+    follow_page(&state, viewer, &uri, id, FollowSide::Following, &params).await
 }
 
 /// One page of followers or following, newest follow first.
 async fn follow_page(
     state: &AppState,
-    auth: &Auth,
+    viewer: Option<Id>,
     uri: &Uri,
     id: Id,
     side: FollowSide,
     params: &AccountPageParams,
 ) -> Result<Response, ApiError> {
-    let limit = params.limit();
-    let page = state.store.follow_page(id, side, params.max_id, params.since_id, limit).await?;
-    // an account that blocks the viewer hides its follows from it, as in Mastodon
-    if let Some(viewer) = auth.viewer()
-        && viewer != id
-        && state.store.relationship(viewer, id).await?.blocked_by
-    {
-        return Ok(Json(Vec::<Account>::new()).into_response());
-    }
-    accounts_page(state, uri, &page, limit).await
+    let cut = params.cut();
+    let page = state.follows(viewer, id, side, cut).await?;
+    Ok(accounts_page(&state.instance, uri, &page, cut.limit))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -461,7 +307,6 @@ pub struct UpdateCredentials {
         (UpdateCredentials = "application/x-www-form-urlencoded"),
         (UpdateCredentials = "multipart/form-data"),
     )),
-    security(("OAuth2" = ["write:accounts"])),
     responses(
         (status = 200, description = "The account afterwards, with `source`", body = Account),
         (status = 400, response = BadRequest),
@@ -474,10 +319,9 @@ pub struct UpdateCredentials {
 )]
 pub async fn update_credentials(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     Params(params): Params<UpdateCredentials>,
 ) -> Result<Json<Account>, ApiError> {
-    let me = auth.user("write:accounts")?;
     let mut errors = ValidationErrors::default();
     let display_name =
         params.display_name.as_deref().and_then(|d| errors.check("display_name", DisplayName::parse(d)));
@@ -485,28 +329,8 @@ pub async fn update_credentials(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let update =
-        ProfileUpdate { display_name: display_name.as_ref(), note: note.as_ref(), locked: params.locked };
-    state.store.update_profile(me, &update).await?;
-    // unlocking lets everyone who asked in, as Mastodon does
-    let accepted = if params.locked == Some(false) {
-        state.store.authorize_all_follow_requests(me).await?
-    } else {
-        Vec::new()
-    };
-    let mut moved = vec![me];
-    moved.extend(accepted.iter().filter_map(|entry| match entry.event {
-        tusk_core::Event::FollowCreated { account_id, .. } => Some(account_id),
-        _ => None,
-    }));
-    state.forget(EntityKind::Account, &moved).await;
-    for event in accepted {
-        state.publish(event).await;
-    }
-    let account = state.store.account(me).await?;
-    let locale = state.store.user_locale(me).await?;
-    let requests = state.store.follow_requests_count(me).await?;
-    Ok(Json(Account::new(&state.instance, &account).with_source(&account, locale.as_deref(), requests)))
+    let profile = NewProfile { display_name, note, locked: params.locked };
+    Ok(Json(credential_account(&state, &state.update_profile(me, profile).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/follow`: follows at once, or, when the account is locked, leaves
@@ -517,17 +341,14 @@ pub async fn update_credentials(
     operation_id = "accounts_follow",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
-    security(("OAuth2" = ["write:follows"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn follow(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(target): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = other_than_self(auth.user("write:follows")?, target)?;
-    let events = state.store.follow(me, target).await?.into_iter().collect();
-    settle(&state, me, target, events, true).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(target, state.follow(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/unfollow`: ends the follow, or withdraws a pending request.
@@ -537,17 +358,14 @@ pub async fn follow(
     operation_id = "accounts_unfollow",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
-    security(("OAuth2" = ["write:follows"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn unfollow(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(target): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:follows")?;
-    let events = state.store.unfollow(me, target).await?.into_iter().collect();
-    settle(&state, me, target, events, true).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(target, state.unfollow(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/block`: ends the follows both ways; the workers clean both homes.
@@ -557,17 +375,14 @@ pub async fn unfollow(
     operation_id = "accounts_block",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
-    security(("OAuth2" = ["write:blocks"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn block(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(target): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = other_than_self(auth.user("write:blocks")?, target)?;
-    let events = state.store.block(me, target).await?;
-    settle(&state, me, target, events, true).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(target, state.block(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/unblock`.
@@ -577,17 +392,14 @@ pub async fn block(
     operation_id = "accounts_unblock",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
-    security(("OAuth2" = ["write:blocks"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn unblock(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(target): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:blocks")?;
-    state.store.unblock(me, target).await?;
-    settle(&state, me, target, Vec::new(), false).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(target, state.unblock(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/mute`: the account's statuses leave the home feed, and later ones
@@ -598,17 +410,14 @@ pub async fn unblock(
     operation_id = "accounts_mute",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
-    security(("OAuth2" = ["write:mutes"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn mute(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(target): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = other_than_self(auth.user("write:mutes")?, target)?;
-    let events = state.store.mute(me, target).await?.into_iter().collect();
-    settle(&state, me, target, events, false).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(target, state.mute(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/unmute`.
@@ -618,45 +427,20 @@ pub async fn mute(
     operation_id = "accounts_unmute",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id")),
-    security(("OAuth2" = ["write:mutes"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn unmute(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(target): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:mutes")?;
-    state.store.unmute(me, target).await?;
-    settle(&state, me, target, Vec::new(), false).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(target, state.unmute(me, target).await?)))
 }
 
-/// Following, blocking or muting oneself is not allowed (403, as Mastodon answers).
-fn other_than_self(me: Id, target: Id) -> Result<Id, ApiError> {
-    if me == target { Err(ApiError::Forbidden) } else { Ok(me) }
-}
-
-/// After a relationship change: drops the cached accounts whose counts moved (when the change
-/// moved counts and did something), publishes its events, and answers with the Relationship.
-pub(crate) async fn settle(
-    state: &AppState,
-    me: Id,
-    target: Id,
-    events: Vec<OutboxEntry>,
-    moves_counts: bool,
-) -> Result<Json<Value>, ApiError> {
-    if moves_counts && !events.is_empty() {
-        state.forget(EntityKind::Account, &[me, target]).await;
-    }
-    for event in events {
-        state.publish(event).await;
-    }
-    relationship(state, me, target).await
-}
-
-async fn relationship(state: &AppState, me: Id, target: Id) -> Result<Json<Value>, ApiError> {
-    let rel = state.store.relationship(me, target).await?;
-    Ok(Json(entities::relationship(target, rel)))
+/// The CredentialAccount: the account with its `source`.
+fn credential_account(state: &AppState, credential: &CredentialAccount) -> Account {
+    let CredentialAccount { account, locale, follow_requests } = credential;
+    Account::new(&state.instance, account).with_source(account, locale.as_deref(), *follow_requests)
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use tusk_core::token::OOB_REDIRECT;
 use tusk_core::{Scopes, token};
 use tusk_store::NewApp;
 use utoipa::ToSchema;
 
 use crate::entities::Application;
+use crate::error::{BadRequest, Unavailable, Unprocessable, UnsupportedMediaType};
 use crate::extract::{Params, lenient};
-use crate::openapi::{BadRequest, Unavailable, Unprocessable, UnsupportedMediaType};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, ToSchema)]
@@ -27,9 +28,6 @@ pub struct CreateApp {
     #[serde(default)]
     website: Option<String>,
 }
-
-/// The out-of-band redirect: the code is shown to the user instead of sent anywhere.
-pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 fn valid_redirect(uri: &str) -> bool {
     uri == OOB_REDIRECT

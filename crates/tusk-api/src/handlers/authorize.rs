@@ -16,12 +16,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use tusk_core::html::escape;
+use tusk_core::token::OOB_REDIRECT;
 use tusk_core::{Id, Scopes, token};
 use tusk_store::{AppRow, NewGrant};
 use utoipa::IntoParams;
 
 use crate::extract::RawBody;
-use crate::handlers::apps::OOB_REDIRECT;
 use crate::{ApiError, AppState};
 
 const COOKIE: &str = "_tusk_oauth";
@@ -57,11 +57,6 @@ pub struct AuthorizeForm {
     password: String,
     #[param(ignore)]
     decision: String,
-}
-
-/// `base64url(sha256(verifier))`, PKCE's S256 transformation (RFC 7636).
-pub fn pkce_s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(token::digest(verifier))
 }
 
 /// An authorization request whose client and redirect URI match.
@@ -364,7 +359,12 @@ async fn consent_page(
     let username = state.store.account_username(account_id).await?.unwrap_or_default();
     let mut scopes = String::new();
     for scope in authorization.scopes.iter() {
-        let _ = write!(scopes, "<li><code>{}</code> {}</li>", escape(scope), escape(describe(scope)));
+        let _ = write!(
+            scopes,
+            "<li><code>{}</code> {}</li>",
+            escape(scope.as_str()),
+            escape(scope.description())
+        );
     }
     let body = format!(
         "<h1>Authorization required</h1>\
@@ -386,20 +386,6 @@ async fn consent_page(
         Some(&authorization.redirect_uri),
         set_cookie.map(|s| session_cookie(state, s)),
     ))
-}
-
-/// What a scope allows, in words (the authorize page and the OpenAPI document show it).
-pub(crate) fn describe(scope: &str) -> &'static str {
-    match scope {
-        "read" => "Read all your account's data",
-        "write" => "Modify all your account's data",
-        "follow" => "Modify account relationships",
-        "push" => "Receive your push notifications",
-        "profile" => "Read only your account's profile information",
-        s if s.starts_with("read:") => "Read part of your account's data",
-        s if s.starts_with("write:") => "Modify part of your account's data",
-        _ => "",
-    }
 }
 
 /// The authorization request, carried from page to page, and the CSRF token.
@@ -535,14 +521,6 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pkce_matches_rfc_7636_appendix_b() {
-        assert_eq!(
-            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
 
     #[test]
     fn redirects_keep_the_registered_uri() {

@@ -6,12 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
-use serde_json::Value;
 
 use crate::entities::{Account, Relationship};
-use crate::extract::{Auth, PathId, QueryParams};
-use crate::handlers::accounts::{AccountPageParams, accounts_page, settle};
-use crate::openapi::{ActionAnswers, BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
+use crate::error::{ActionAnswers, BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
+use crate::extract::{PathId, QueryParams, User};
+use crate::pagination::{AccountPageParams, accounts_page};
 use crate::{ApiError, AppState};
 
 /// `GET /api/v1/follow_requests`: the accounts asking to follow the signed-in account, newest
@@ -22,7 +21,6 @@ use crate::{ApiError, AppState};
     operation_id = "follow_requests_index",
     tag = "accounts",
     params(AccountPageParams),
-    security(("OAuth2" = ["read:follows"])),
     responses(
         (status = 200, description = "The accounts asking to follow, newest request first", body = Vec<Account>,
             headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
@@ -35,14 +33,13 @@ use crate::{ApiError, AppState};
 )]
 pub async fn index(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     uri: Uri,
     QueryParams(params): QueryParams<AccountPageParams>,
 ) -> Result<Response, ApiError> {
-    let me = auth.user("read:follows")?;
-    let limit = params.limit();
-    let page = state.store.follow_request_page(me, params.max_id(), params.since_id(), limit).await?;
-    accounts_page(&state, &uri, &page, limit).await
+    let cut = params.cut();
+    let page = state.follow_requests(me, cut).await?;
+    Ok(accounts_page(&state.instance, &uri, &page, cut.limit))
 }
 
 /// `POST /api/v1/follow_requests/:account_id/authorize`: the request becomes a follow (the
@@ -54,17 +51,14 @@ pub async fn index(
     operation_id = "follow_requests_authorize",
     tag = "accounts",
     params(("id" = String, Path, description = "The id of the account that asked to follow")),
-    security(("OAuth2" = ["write:follows"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn authorize(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(follower): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:follows")?;
-    let events = state.store.authorize_follow_request(me, follower).await?.into_iter().collect();
-    settle(&state, me, follower, events, true).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(follower, state.authorize_follow_request(me, follower).await?)))
 }
 
 /// `POST /api/v1/follow_requests/:account_id/reject`: drops the request; answers with the
@@ -75,15 +69,12 @@ pub async fn authorize(
     operation_id = "follow_requests_reject",
     tag = "accounts",
     params(("id" = String, Path, description = "The id of the account that asked to follow")),
-    security(("OAuth2" = ["write:follows"])),
     responses(ActionAnswers<Relationship>)
 )]
 pub async fn reject(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(follower): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let me = auth.user("write:follows")?;
-    state.store.reject_follow_request(me, follower).await?;
-    settle(&state, me, follower, Vec::new(), false).await
+) -> Result<Json<Relationship>, ApiError> {
+    Ok(Json(Relationship::new(follower, state.reject_follow_request(me, follower).await?)))
 }

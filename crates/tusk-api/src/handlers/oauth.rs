@@ -10,8 +10,8 @@ use tusk_store::AppRow;
 use utoipa::ToSchema;
 
 use crate::entities::Token;
+use crate::error::{BadRequest, OAuthBadRequest, OAuthFailure, Unavailable, UnsupportedMediaType};
 use crate::extract::Params;
-use crate::openapi::{BadRequest, OAuthBadRequest, OAuthFailure, Unavailable, UnsupportedMediaType};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, ToSchema)]
@@ -142,7 +142,7 @@ async fn redeem_code(
                 Some(challenge) => request
                     .code_verifier
                     .as_deref()
-                    .is_some_and(|verifier| crate::handlers::authorize::pkce_s256(verifier) == *challenge),
+                    .is_some_and(|verifier| token::pkce_s256(verifier) == *challenge),
             };
             if grant.application_id == app.id && grant.redirect_uri == redirect_uri && verifier_ok {
                 Ok(())

@@ -2,17 +2,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
-use tusk_cache::EntityKind;
 use tusk_core::{Id, StatusText, Visibility};
-use tusk_store::{CreatedStatus, NewStatus, StatusRow};
 use utoipa::ToSchema;
 
 use crate::entities::{Context, Status};
-use crate::extract::{Auth, Params, PathId, lenient};
-use crate::openapi::{
+use crate::error::{
     ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
+use crate::extract::{Params, PathId, User, Viewer, lenient};
+use crate::usecases::NewPost;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, ToSchema)]
@@ -52,7 +51,6 @@ pub struct CreateStatus {
         (CreateStatus = "multipart/form-data"),
     )),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key within the hour gets the status the first request created")),
-    security(("OAuth2" = ["write:statuses"])),
     responses(
         (status = 200, description = "The new status", body = Status),
         (status = 400, response = BadRequest),
@@ -66,60 +64,30 @@ pub struct CreateStatus {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    auth: Auth,
+    user: User,
     headers: HeaderMap,
     Params(params): Params<CreateStatus>,
 ) -> Result<Json<Status>, ApiError> {
-    let token = auth.token("write:statuses")?;
-    let account_id = token.account_id.ok_or(ApiError::UserRequired)?;
     let text = StatusText::parse_with_spoiler(&params.status, params.spoiler_text.trim())
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
         None => Visibility::default(),
         Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
     };
-    // replying to what one cannot see is replying to nothing, as in Mastodon
-    let parent = match params.in_reply_to_id {
-        Some(parent) => Some(state.visible_status(Some(account_id), parent).await?),
-        None => None,
-    };
-    let key = idempotency_key(&headers);
-    let spoiler_text = params.spoiler_text.trim();
-    let created = state
-        .store
-        .create_status(&NewStatus {
-            account_id,
-            text: &text,
-            spoiler_text,
-            sensitive: params.sensitive.unwrap_or(false) || !spoiler_text.is_empty(),
+    let status = state
+        .post_status(NewPost {
+            account: user.account,
+            application: user.application,
+            text,
+            spoiler_text: params.spoiler_text.trim(),
+            sensitive: params.sensitive.unwrap_or(false),
             visibility,
             language: params.language.as_deref().filter(|l| !l.is_empty()),
-            in_reply_to: parent.as_ref(),
-            application_id: Some(token.application_id),
-            idempotency_key: key.as_deref(),
+            in_reply_to: params.in_reply_to_id,
+            idempotency_key: idempotency_key(&headers),
         })
         .await?;
-    let (status, event) = match created {
-        CreatedStatus::New(status, event) => (*status, event),
-        // a retry: the original status (a 404 when it was deleted since, as in Mastodon)
-        CreatedStatus::Existing(id) => {
-            let status = state.load_statuses(&[id]).await?.pop().ok_or(ApiError::NotFound)?;
-            let author = state.load_account(status.account_id).await?;
-            return Ok(Json(Status::new(&state.instance, &status, &author)));
-        }
-    };
-    state.metrics.statuses_created_total.inc();
-    if let Err(error) = state.cache.put_entities(EntityKind::Status, &[(status.id, &status)]).await {
-        tracing::warn!(%error, "new status not cached");
-    }
-    state.forget(EntityKind::Account, &[account_id]).await;
-    // fault tests only (never in a release build): die between the commit and the publish
-    #[cfg(feature = "fault-injection")]
-    if std::env::var_os("TUSK_FAULT_CRASH_AFTER_COMMIT").is_some() {
-        std::process::abort();
-    }
-    state.publish(event).await;
-    let author = state.load_account(account_id).await?;
+    let author = state.load_account(status.account_id).await?;
     Ok(Json(Status::new(&state.instance, &status, &author)))
 }
 
@@ -140,7 +108,6 @@ fn idempotency_key(headers: &HeaderMap) -> Option<Vec<u8>> {
     operation_id = "statuses_show",
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 200, description = "The status", body = Status),
         (status = 401, response = Unauthorized),
@@ -150,10 +117,9 @@ fn idempotency_key(headers: &HeaderMap) -> Option<Vec<u8>> {
 )]
 pub async fn show(
     State(state): State<AppState>,
-    auth: Auth,
+    Viewer(viewer): Viewer,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let viewer = auth.viewer();
     state.visible_status(viewer, id).await?;
     Ok(Json(state.render_status(viewer, id).await?))
 }
@@ -167,7 +133,6 @@ pub async fn show(
     operation_id = "statuses_delete",
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
-    security(("OAuth2" = ["write:statuses"])),
     responses(
         (status = 200, description = "The deleted status, with its `text` (for delete and redraft)", body = Status),
         (status = 401, response = Unauthorized),
@@ -179,27 +144,14 @@ pub async fn show(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let me = auth.user("write:statuses")?;
-    let (status, event) = state.store.delete_status(me, id).await?;
-    state.forget(EntityKind::Status, &[id]).await;
-    state.forget(EntityKind::Account, &[me]).await;
-    state.publish(event).await;
+    let status = state.delete_status(me, id).await?;
     let author = state.load_account(me).await?;
     let mut rendered = Status::new(&state.instance, &status, &author);
     rendered.text = Some(status.text);
     Ok(Json(rendered))
-}
-
-/// The status an action on `id` acts on: the original when `id` is a reblog, as in Mastodon.
-async fn target(state: &AppState, viewer: Id, id: Id) -> Result<StatusRow, ApiError> {
-    let status = state.visible_status(Some(viewer), id).await?;
-    match status.reblog_of_id {
-        Some(original) => state.visible_status(Some(viewer), original).await,
-        None => Ok(status),
-    }
 }
 
 /// `POST /api/v1/statuses/:id/favourite`.
@@ -209,18 +161,15 @@ async fn target(state: &AppState, viewer: Id, id: Id) -> Result<StatusRow, ApiEr
     operation_id = "statuses_favourite",
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
-    security(("OAuth2" = ["write:favourites"])),
     responses(ActionAnswers<Status>)
 )]
 pub async fn favourite(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let me = auth.user("write:favourites")?;
-    let status = target(&state, me, id).await?;
-    state.store.favourite(me, status.id).await?;
-    Ok(Json(state.render_status(Some(me), status.id).await?))
+    let favourited = state.favourite(me, id).await?;
+    Ok(Json(state.render_status(Some(me), favourited).await?))
 }
 
 /// `POST /api/v1/statuses/:id/unfavourite`.
@@ -230,18 +179,15 @@ pub async fn favourite(
     operation_id = "statuses_unfavourite",
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
-    security(("OAuth2" = ["write:favourites"])),
     responses(ActionAnswers<Status>)
 )]
 pub async fn unfavourite(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let me = auth.user("write:favourites")?;
-    let status = target(&state, me, id).await?;
-    state.store.unfavourite(me, status.id).await?;
-    Ok(Json(state.render_status(Some(me), status.id).await?))
+    let unfavourited = state.unfavourite(me, id).await?;
+    Ok(Json(state.render_status(Some(me), unfavourited).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -264,7 +210,6 @@ pub struct ReblogParams {
         (ReblogParams = "application/x-www-form-urlencoded"),
         (ReblogParams = "multipart/form-data"),
     )),
-    security(("OAuth2" = ["write:statuses"])),
     responses(
         (status = 200, description = "The reblog, with the original in `reblog`", body = Status),
         (status = 400, response = BadRequest),
@@ -278,32 +223,16 @@ pub struct ReblogParams {
 )]
 pub async fn reblog(
     State(state): State<AppState>,
-    auth: Auth,
+    user: User,
     PathId(id): PathId,
     Params(params): Params<ReblogParams>,
 ) -> Result<Json<Status>, ApiError> {
-    let token = auth.token("write:statuses")?;
-    let me = token.account_id.ok_or(ApiError::UserRequired)?;
-    let requested = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
+    let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
         None => Visibility::Public,
-        Some(raw) => match Visibility::parse(raw).map_err(ApiError::Unprocessable)? {
-            Visibility::Direct => return Err(ApiError::Unprocessable("Visibility is invalid".into())),
-            other => other,
-        },
+        Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
     };
-    let original = target(&state, me, id).await?;
-    let visibility = match original.visibility() {
-        Visibility::Direct => return Err(ApiError::Forbidden),
-        Visibility::Private if original.account_id != me => return Err(ApiError::Forbidden),
-        Visibility::Private => Visibility::Private,
-        Visibility::Public | Visibility::Unlisted => requested,
-    };
-    let (reblog, event) = state.store.reblog(me, &original, visibility, Some(token.application_id)).await?;
-    if let Some(event) = event {
-        state.forget(EntityKind::Account, &[me]).await;
-        state.publish(event).await;
-    }
-    Ok(Json(state.render_status(Some(me), reblog.id).await?))
+    let reblog = state.reblog(user.account, user.application, id, visibility).await?;
+    Ok(Json(state.render_status(Some(user.account), reblog).await?))
 }
 
 /// `POST /api/v1/statuses/:id/unreblog`: answers with the original.
@@ -313,7 +242,6 @@ pub async fn reblog(
     operation_id = "statuses_unreblog",
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
-    security(("OAuth2" = ["write:statuses"])),
     responses(
         (status = 200, description = "The original status afterwards", body = Status),
         (status = 401, response = Unauthorized),
@@ -325,17 +253,11 @@ pub async fn reblog(
 )]
 pub async fn unreblog(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let me = auth.user("write:statuses")?;
-    let original = target(&state, me, id).await?;
-    if let Some((reblog, event)) = state.store.unreblog(me, original.id).await? {
-        state.forget(EntityKind::Status, &[reblog]).await;
-        state.forget(EntityKind::Account, &[me]).await;
-        state.publish(event).await;
-    }
-    Ok(Json(state.render_status(Some(me), original.id).await?))
+    let original = state.unreblog(me, id).await?;
+    Ok(Json(state.render_status(Some(me), original).await?))
 }
 
 /// `GET /api/v1/statuses/:id/context`: the thread around a status, as far as the viewer may
@@ -346,7 +268,6 @@ pub async fn unreblog(
     operation_id = "statuses_context",
     tag = "statuses",
     params(("id" = String, Path, description = "A status id")),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 200, description = "The thread, as far as the viewer may see it", body = Context),
         (status = 401, response = Unauthorized),
@@ -356,14 +277,10 @@ pub async fn unreblog(
 )]
 pub async fn context(
     State(state): State<AppState>,
-    auth: Auth,
+    Viewer(viewer): Viewer,
     PathId(id): PathId,
 ) -> Result<Json<Context>, ApiError> {
-    let viewer = auth.viewer();
-    state.visible_status(viewer, id).await?;
-    let (ancestors, descendants) = state.store.thread(id).await?;
-    let ancestors = state.visible_ids(viewer, &ancestors).await?;
-    let descendants = state.visible_ids(viewer, &descendants).await?;
+    let (ancestors, descendants) = state.thread(viewer, id).await?;
     let (ancestors, descendants) = tokio::join!(
         state.render_statuses_for(viewer, &ancestors),
         state.render_statuses_for(viewer, &descendants)

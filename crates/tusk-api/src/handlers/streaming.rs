@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 use tusk_cache::{StreamEvent, Timeline};
-use tusk_core::Id;
+use tusk_core::{Id, Scope};
 use utoipa::IntoParams;
 
-use crate::extract::{Auth, QueryParams};
-use crate::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
+use crate::error::{BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
+use crate::extract::{Caller, QueryParams, User};
 use crate::{ApiError, AppState};
 
 /// `GET /api/v1/streaming/health`.
@@ -111,7 +111,6 @@ async fn sse(
     operation_id = "streaming_user",
     tag = "streaming",
     params(("access_token" = Option<String>, Query, description = "The token, when no `Authorization` header can be sent")),
-    security(("OAuth2" = ["read:statuses"])),
     responses(
         (status = 200, description = "The user's home timeline as a stream: `update` events (a Status as JSON) and `delete` events (a status id), and comments to keep the connection open", content_type = "text/event-stream", body = String),
         (status = 401, response = Unauthorized),
@@ -120,8 +119,10 @@ async fn sse(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn sse_user(State(state): State<AppState>, auth: Auth) -> Result<impl IntoResponse, ApiError> {
-    let me = auth.user("read:statuses")?;
+pub async fn sse_user(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+) -> Result<impl IntoResponse, ApiError> {
     sse(state, vec![Timeline::User(me)]).await
 }
 
@@ -163,7 +164,6 @@ pub async fn sse_public_local(State(state): State<AppState>) -> Result<impl Into
     operation_id = "streaming_websocket",
     tag = "streaming",
     params(StreamQuery, ("access_token" = Option<String>, Query, description = "The token, when no `Authorization` header can be sent")),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 101, description = "A WebSocket: send `{\"type\": \"subscribe\", \"stream\": \"user\"}` (or `public`, `public:local`) to open streams; each event arrives as `{\"stream\": [name], \"event\": \"update\"|\"delete\", \"payload\": string}`"),
         (status = 400, response = BadRequest),
@@ -173,13 +173,13 @@ pub async fn sse_public_local(State(state): State<AppState>) -> Result<impl Into
 )]
 pub async fn websocket(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: Caller,
     QueryParams(query): QueryParams<StreamQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // the user stream shows the home timeline: only to a token that may read statuses (as
     // Mastodon's streaming server asks `read` or `read:statuses`); public streams need no scope
-    let viewer = auth.user("read:statuses").ok();
+    let viewer = caller.user_with(Scope::ReadStatuses);
     let initial = match query.stream.as_deref() {
         Some(name) => vec![(name.to_owned(), timeline(name, viewer)?)],
         None => Vec::new(),

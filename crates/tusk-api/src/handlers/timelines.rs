@@ -4,8 +4,8 @@ use tusk_core::{Id, PageRange};
 use utoipa::IntoParams;
 
 use crate::entities::Status;
-use crate::extract::{Auth, PathId, QueryParams, lenient};
-use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
+use crate::error::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
+use crate::extract::{PathId, QueryParams, User, Viewer, lenient};
 use crate::pagination::TimelinePage;
 use crate::timeline::AccountStatusesQuery;
 use crate::{ApiError, AppState};
@@ -45,7 +45,6 @@ impl PageParams {
     operation_id = "timelines_home",
     tag = "timelines",
     params(PageParams),
-    security(("OAuth2" = ["read:statuses"])),
     responses(
         (status = 200, description = "The home timeline: the user's statuses and those of the accounts they follow", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`); absent on an empty page"))),
         (status = 400, response = BadRequest),
@@ -57,11 +56,10 @@ impl PageParams {
 )]
 pub async fn home(
     State(state): State<AppState>,
-    auth: Auth,
+    User { account, .. }: User,
     OriginalUri(uri): OriginalUri,
     QueryParams(page): QueryParams<PageParams>,
 ) -> Result<TimelinePage, ApiError> {
-    let account = auth.user("read:statuses")?;
     let statuses = state.home_timeline(account, &page.range()).await?;
     Ok(TimelinePage::new(&state.instance, &uri, &["local", "limit"], statuses))
 }
@@ -87,7 +85,6 @@ pub struct PublicParams {
     operation_id = "timelines_public",
     tag = "timelines",
     params(PageParams, PublicParams),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 200, description = "Public statuses of this server", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`); absent on an empty page"))),
         (status = 400, response = BadRequest),
@@ -97,14 +94,14 @@ pub struct PublicParams {
 )]
 pub async fn public(
     State(state): State<AppState>,
-    auth: Auth,
+    Viewer(viewer): Viewer,
     OriginalUri(uri): OriginalUri,
     QueryParams(params): QueryParams<PublicParams>,
 ) -> Result<TimelinePage, ApiError> {
     let statuses = if params.remote.unwrap_or(false) || params.only_media.unwrap_or(false) {
         Vec::new()
     } else {
-        state.public_timeline(auth.viewer(), &params.page.range()).await?
+        state.public_timeline(viewer, &params.page.range()).await?
     };
     Ok(TimelinePage::new(&state.instance, &uri, &["local", "remote", "limit", "only_media"], statuses))
 }
@@ -135,7 +132,6 @@ pub struct AccountStatusesParams {
     operation_id = "accounts_statuses",
     tag = "accounts",
     params(("id" = String, Path, description = "An account id"), PageParams, AccountStatusesParams),
-    security((), ("OAuth2" = [])),
     responses(
         (status = 200, description = "The account's statuses that the viewer may see", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`); absent on an empty page"))),
         (status = 400, response = BadRequest),
@@ -146,7 +142,7 @@ pub struct AccountStatusesParams {
 )]
 pub async fn account_statuses(
     State(state): State<AppState>,
-    auth: Auth,
+    Viewer(viewer): Viewer,
     PathId(account): PathId,
     OriginalUri(uri): OriginalUri,
     QueryParams(params): QueryParams<AccountStatusesParams>,
@@ -158,7 +154,7 @@ pub async fn account_statuses(
             || params.only_media.unwrap_or(false)
             || params.tagged.is_some_and(|t| !t.is_empty()),
     };
-    let statuses = state.account_statuses(auth.viewer(), account, &query, &params.page.range()).await?;
+    let statuses = state.account_statuses(viewer, account, &query, &params.page.range()).await?;
     let kept = ["limit", "only_media", "exclude_replies", "exclude_reblogs", "pinned", "tagged"];
     Ok(TimelinePage::new(&state.instance, &uri, &kept, statuses))
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tusk_core::Scopes;
+use tusk_core::{Scope, Scopes};
 
 use crate::follow_requests::user_token_with_scopes;
 use crate::helpers::{TestApp, User, sign_up_form};
@@ -154,14 +154,13 @@ fn all_but(scope: &str) -> String {
     let kept: Vec<&str> = Scopes::supported()
         // the test app may not grant these
         .filter(|s| !matches!(*s, "profile" | "crypto"))
-        .filter(|s| !Scopes::parse(s).unwrap().allows(leak(scope)))
+        .filter(|s| !Scopes::parse(s).unwrap().allows(required(scope)))
         .collect();
     kept.join(" ")
 }
 
-/// `Scopes::allows` takes the `&'static str` the handlers name.
-fn leak(scope: &str) -> &'static str {
-    Scopes::supported().find(|s| *s == scope).unwrap_or_else(|| panic!("unknown scope {scope}"))
+fn required(scope: &str) -> Scope {
+    Scope::parse(scope).unwrap_or_else(|| panic!("unknown scope {scope}"))
 }
 
 /// What the matrix needs: users, statuses and pending requests, and one token per scope set.

@@ -1,0 +1,10 @@
+//! The use-cases: what a local user asks of Tusk through the client API (and, later, what a
+//! remote actor asks through the inbox, and the workers' jobs). A handler parses its input,
+//! calls one of these, and renders the Mastodon entity from what it returns.
+
+mod accounts;
+mod relationships;
+mod statuses;
+
+pub(crate) use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
+pub(crate) use statuses::NewPost;

@@ -1,0 +1,151 @@
+//! Statuses: posting (with an `Idempotency-Key`), deleting, reblogs and favourites, and the
+//! thread around a status. A post or a deletion is one PostgreSQL transaction with its outbox
+//! event; fan-out happens in the workers.
+
+use tusk_cache::EntityKind;
+use tusk_core::{Id, StatusText, Visibility};
+use tusk_store::{CreatedStatus, NewStatus, StatusRow};
+
+use crate::{ApiError, AppState};
+
+/// A status to post, its input already validated.
+pub(crate) struct NewPost<'a> {
+    pub account: Id,
+    /// The app the token was issued to.
+    pub application: Id,
+    pub text: StatusText,
+    pub spoiler_text: &'a str,
+    pub sensitive: bool,
+    pub visibility: Visibility,
+    pub language: Option<&'a str>,
+    pub in_reply_to: Option<Id>,
+    /// The sha256 of the request's `Idempotency-Key`.
+    pub idempotency_key: Option<Vec<u8>>,
+}
+
+impl AppState {
+    /// Stores the status with its event (and its `Idempotency-Key`) in one transaction, then
+    /// publishes the event. A retry with the same key within the hour gets the status the
+    /// first request created, on any replica, even when that request's replica died after its
+    /// commit (a 404 when it was deleted since, as in Mastodon).
+    pub(crate) async fn post_status(&self, post: NewPost<'_>) -> Result<StatusRow, ApiError> {
+        // replying to what one cannot see is replying to nothing, as in Mastodon
+        let parent = match post.in_reply_to {
+            Some(parent) => Some(self.visible_status(Some(post.account), parent).await?),
+            None => None,
+        };
+        let created = self
+            .store
+            .create_status(&NewStatus {
+                account_id: post.account,
+                text: &post.text,
+                spoiler_text: post.spoiler_text,
+                sensitive: post.sensitive || !post.spoiler_text.is_empty(),
+                visibility: post.visibility,
+                language: post.language,
+                in_reply_to: parent.as_ref(),
+                application_id: Some(post.application),
+                idempotency_key: post.idempotency_key.as_deref(),
+            })
+            .await?;
+        let (status, event) = match created {
+            CreatedStatus::New(status, event) => (*status, event),
+            CreatedStatus::Existing(id) => {
+                return self.load_statuses(&[id]).await?.pop().ok_or(ApiError::NotFound);
+            }
+        };
+        self.metrics.statuses_created_total.inc();
+        if let Err(error) = self.cache.put_entities(EntityKind::Status, &[(status.id, &status)]).await {
+            tracing::warn!(%error, "new status not cached");
+        }
+        self.forget(EntityKind::Account, &[post.account]).await;
+        // fault tests only (never in a release build): die between the commit and the publish
+        #[cfg(feature = "fault-injection")]
+        if std::env::var_os("TUSK_FAULT_CRASH_AFTER_COMMIT").is_some() {
+            std::process::abort();
+        }
+        self.publish(event).await;
+        Ok(status)
+    }
+
+    /// Deletes `me`'s status `id` (anyone else's is not found); the workers take it out of every
+    /// feed. Returns the deleted status.
+    pub(crate) async fn delete_status(&self, me: Id, id: Id) -> Result<StatusRow, ApiError> {
+        let (status, event) = self.store.delete_status(me, id).await?;
+        self.forget(EntityKind::Status, &[id]).await;
+        self.forget(EntityKind::Account, &[me]).await;
+        self.publish(event).await;
+        Ok(status)
+    }
+
+    /// Favourites what `id` stands for (the original of a reblog); returns the favourited id.
+    pub(crate) async fn favourite(&self, me: Id, id: Id) -> Result<Id, ApiError> {
+        let status = self.acted_on(me, id).await?;
+        self.store.favourite(me, status.id).await?;
+        Ok(status.id)
+    }
+
+    pub(crate) async fn unfavourite(&self, me: Id, id: Id) -> Result<Id, ApiError> {
+        let status = self.acted_on(me, id).await?;
+        self.store.unfavourite(me, status.id).await?;
+        Ok(status.id)
+    }
+
+    /// Reblogs what `id` stands for, as Mastodon's `StatusPolicy#reblog?`: direct statuses
+    /// never, private ones only by their author (and the reblog stays private); public and
+    /// unlisted ones with the `visibility` asked (not direct). Returns the reblog's id.
+    pub(crate) async fn reblog(
+        &self,
+        me: Id,
+        application: Id,
+        id: Id,
+        visibility: Visibility,
+    ) -> Result<Id, ApiError> {
+        if visibility == Visibility::Direct {
+            return Err(ApiError::Unprocessable("Visibility is invalid".into()));
+        }
+        let original = self.acted_on(me, id).await?;
+        let visibility = match original.visibility() {
+            Visibility::Direct => return Err(ApiError::Forbidden),
+            Visibility::Private if original.account_id != me => return Err(ApiError::Forbidden),
+            Visibility::Private => Visibility::Private,
+            Visibility::Public | Visibility::Unlisted => visibility,
+        };
+        let (reblog, event) = self.store.reblog(me, &original, visibility, Some(application)).await?;
+        if let Some(event) = event {
+            self.forget(EntityKind::Account, &[me]).await;
+            self.publish(event).await;
+        }
+        Ok(reblog.id)
+    }
+
+    /// Undoes `me`'s reblog of what `id` stands for; returns the original's id.
+    pub(crate) async fn unreblog(&self, me: Id, id: Id) -> Result<Id, ApiError> {
+        let original = self.acted_on(me, id).await?;
+        if let Some((reblog, event)) = self.store.unreblog(me, original.id).await? {
+            self.forget(EntityKind::Status, &[reblog]).await;
+            self.forget(EntityKind::Account, &[me]).await;
+            self.publish(event).await;
+        }
+        Ok(original.id)
+    }
+
+    /// The thread around `id` as far as `viewer` may see it: ancestors and descendants, oldest
+    /// first. `NotFound` if the status itself is hidden from the viewer.
+    pub(crate) async fn thread(&self, viewer: Option<Id>, id: Id) -> Result<(Vec<Id>, Vec<Id>), ApiError> {
+        self.visible_status(viewer, id).await?;
+        let (ancestors, descendants) = self.store.thread(id).await?;
+        let ancestors = self.visible_ids(viewer, &ancestors).await?;
+        let descendants = self.visible_ids(viewer, &descendants).await?;
+        Ok((ancestors, descendants))
+    }
+
+    /// The status an action on `id` acts on: the original when `id` is a reblog, as in Mastodon.
+    async fn acted_on(&self, viewer: Id, id: Id) -> Result<StatusRow, ApiError> {
+        let status = self.visible_status(Some(viewer), id).await?;
+        match status.reblog_of_id {
+            Some(original) => self.visible_status(Some(viewer), original).await,
+            None => Ok(status),
+        }
+    }
+}
