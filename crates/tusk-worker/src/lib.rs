@@ -1,17 +1,17 @@
 //! The worker: consumes events from RabbitMQ and does the fan-out work off the request path,
-//! and relays outbox events the api could not publish. Jobs are listed in [`jobs`].
+//! and relays outbox events the api could not publish. Jobs are listed in [`jobs`], the
+//! periodic tasks in [`periodic`].
 
-mod consumer;
 mod jobs;
+mod periodic;
 mod relay;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tusk_cache::Cache;
-use tusk_queue::{Publisher, Topology};
+use tusk_queue::{Consumer, ConsumerSettings, Publisher, Topology};
 use tusk_store::Store;
 use tusk_telemetry::Metrics;
 
@@ -44,30 +44,41 @@ pub struct Worker {
     pub(crate) cache: Cache,
     pub(crate) metrics: Metrics,
     pub(crate) settings: WorkerSettings,
-    /// Publishes batch jobs, retries and relayed outbox events.
+    /// Publishes batch jobs and retries.
     pub(crate) publisher: Arc<Publisher>,
-    /// Whether the consumer holds a live RabbitMQ connection, for `/readyz`.
-    pub(crate) consuming: Arc<AtomicBool>,
+    pub(crate) consumer: Arc<Consumer>,
 }
 
 impl Worker {
     pub fn new(settings: WorkerSettings, store: Store, cache: Cache, metrics: Metrics) -> Self {
         let publisher =
             Arc::new(Publisher::new(&settings.amqp_url, "tusk-worker-publisher", settings.topology.clone()));
-        jobs::init_series(&metrics, &settings.topology);
-        Self { store, cache, metrics, settings, publisher, consuming: Arc::new(AtomicBool::new(false)) }
+        let consumer = Consumer::new(
+            ConsumerSettings {
+                amqp_url: settings.amqp_url.clone(),
+                name: "tusk-worker".into(),
+                topology: settings.topology.clone(),
+                prefetch: settings.prefetch,
+                concurrency: settings.concurrency,
+            },
+            Arc::clone(&publisher),
+            metrics.clone(),
+        );
+        jobs::init_series(&metrics);
+        Self { store, cache, metrics, settings, publisher, consumer: Arc::new(consumer) }
     }
 
     /// Whether the consumer is connected to RabbitMQ.
     pub fn is_consuming(&self) -> bool {
-        self.consuming.load(std::sync::atomic::Ordering::SeqCst)
+        self.consumer.is_consuming()
     }
 
-    /// Runs the consumer, the outbox relay and the queue sampler until `shutdown` is cancelled;
-    /// then stops taking messages, finishes the ones in hand and returns.
+    /// Runs the consumer and the periodic tasks until `shutdown` is cancelled; then stops taking
+    /// messages, finishes the ones in hand and returns.
     pub async fn run(self, shutdown: CancellationToken) {
-        let relay = tokio::spawn(relay::run(self.clone(), shutdown.clone()));
-        consumer::run(self, shutdown).await;
-        let _ = relay.await;
+        let periodic = tokio::spawn(periodic::run(self.clone(), shutdown.clone()));
+        let consumer = Arc::clone(&self.consumer);
+        consumer.run(&shutdown, |message| jobs::perform(&self, message)).await;
+        let _ = periodic.await;
     }
 }

@@ -3,9 +3,10 @@
 //! batch writes all its feeds in one pipelined round trip. A fan-out smaller than one batch is
 //! written by the plan job itself (no second hop). Deletions run through the same machinery.
 
+use std::future::Future;
+
 use chrono::Utc;
-use futures_util::TryStreamExt as _;
-use lapin::types::FieldTable;
+use futures_util::{Stream, TryStreamExt as _};
 use tusk_cache::{Feed, Timeline};
 use tusk_core::{FanoutBatch, FeedAction, Id, Visibility};
 
@@ -17,7 +18,7 @@ const PUBLISHES_IN_FLIGHT: usize = 16;
 
 /// Where the plan's keyset paging stands.
 enum Cursor {
-    /// A page read and not yet published.
+    /// A page read and not yet handed on.
     Page(Vec<Id>),
     /// Read the page after this follower id next.
     After(Id),
@@ -100,36 +101,23 @@ impl PlanFanout {
             }
             FeedAction::Remove => None,
         };
-        let page = |after| worker.store.follower_page(self.author_id, Some(after), active_since, size as i64);
-        let first = worker.store.follower_page(self.author_id, None, active_since, size as i64).await?;
-        if first.len() < size {
-            return DeliverBatch(self.batch(first, reblog_of)).run(worker).await;
+        let author_id = self.author_id;
+        let follower_page = move |after| async move {
+            Ok::<_, JobError>(worker.store.follower_page(author_id, after, active_since, size as i64).await?)
+        };
+        match plan(size, follower_page).await? {
+            Plan::Direct(feeds) => DeliverBatch(self.batch(feeds, reblog_of)).run(worker).await,
+            // Confirms of several batches are awaited at once, and the next page is read meanwhile,
+            // so batch jobs start on other workers as soon as the first page is out. A retried plan
+            // publishes its batches again, which is harmless: delivery is idempotent.
+            Plan::Batches(pages) => {
+                pages
+                    .try_for_each_concurrent(PUBLISHES_IN_FLIGHT, |feeds| async move {
+                        Ok(worker.publisher.publish_batch(&self.batch(feeds, reblog_of)).await?)
+                    })
+                    .await
+            }
         }
-        // Pages are read one after the other (keyset), and each is published while the next one is
-        // read, so batch jobs start on other workers as soon as the first page is out. Confirms of
-        // several batches are awaited at once. A retried plan publishes its batches again, which
-        // is harmless: delivery is idempotent.
-        let pages = futures_util::stream::try_unfold(Cursor::Page(first), |cursor| async move {
-            let feeds = match cursor {
-                Cursor::Page(feeds) => feeds,
-                Cursor::After(last) => page(last).await?,
-                Cursor::Done => return Ok(None),
-            };
-            let next = match feeds.last() {
-                Some(last) if feeds.len() == size => Cursor::After(*last),
-                _ => Cursor::Done,
-            };
-            Ok::<_, JobError>((!feeds.is_empty()).then_some((feeds, next)))
-        });
-        pages
-            .try_for_each_concurrent(PUBLISHES_IN_FLIGHT, |feeds| async move {
-                let message = serde_json::to_vec(&self.batch(feeds, reblog_of))
-                    .map_err(tusk_queue::QueueError::from)?;
-                let queue = &worker.settings.topology.deliver_queue;
-                worker.publisher.publish_to_queue(queue, &[(message, FieldTable::default())]).await?;
-                Ok(())
-            })
-            .await
     }
 
     fn batch(&self, feeds: Vec<Id>, reblog_of: Option<Id>) -> FanoutBatch {
@@ -141,6 +129,46 @@ impl PlanFanout {
             reblog_of,
         }
     }
+}
+
+/// How a plan delivers a status to the followers.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan<Pages> {
+    /// Fewer followers than one batch (maybe none): the plan job writes their feeds itself.
+    Direct(Vec<Id>),
+    /// Pages of one batch each (the last one may be shorter), each read when the stream is polled.
+    Batches(Pages),
+}
+
+/// Plans a fan-out over the followers that `follower_page(after)` pages by keyset: up to `size`
+/// follower ids above `after`, ascending. The first page is read at once, to choose between
+/// direct delivery and batches.
+async fn plan<F, Fut, E>(
+    size: usize,
+    follower_page: F,
+) -> Result<Plan<impl Stream<Item = Result<Vec<Id>, E>>>, E>
+where
+    F: Fn(Option<Id>) -> Fut,
+    Fut: Future<Output = Result<Vec<Id>, E>>,
+{
+    let first = follower_page(None).await?;
+    if first.len() < size {
+        return Ok(Plan::Direct(first));
+    }
+    let start = (Cursor::Page(first), follower_page);
+    let pages = futures_util::stream::try_unfold(start, move |(cursor, follower_page)| async move {
+        let feeds = match cursor {
+            Cursor::Page(feeds) => feeds,
+            Cursor::After(last) => follower_page(Some(last)).await?,
+            Cursor::Done => return Ok(None),
+        };
+        let next = match feeds.last() {
+            Some(last) if feeds.len() == size => Cursor::After(*last),
+            _ => Cursor::Done,
+        };
+        Ok((!feeds.is_empty()).then_some((feeds, (next, follower_page))))
+    });
+    Ok(Plan::Batches(pages))
 }
 
 /// Writes one status into (or out of) a batch of home feeds, one pipelined round trip.
@@ -173,5 +201,115 @@ impl Job for DeliverBatch {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::ops::RangeInclusive;
+    use std::sync::Mutex;
+
+    use futures_util::StreamExt as _;
+
+    use super::*;
+
+    const SIZE: usize = 4;
+
+    fn ids(range: RangeInclusive<i64>) -> Vec<Id> {
+        range.map(Id).collect()
+    }
+
+    /// What a plan over `count` followers (ids 1 to `count`) read and produced.
+    struct Planned {
+        plan: Plan<Vec<Vec<Id>>>,
+        /// The `after` cursor of each page read, in order.
+        reads: Vec<Option<Id>>,
+        /// Reads done before the batches were consumed.
+        reads_up_front: usize,
+    }
+
+    /// Plans over followers served as the store serves them: ascending, at most `SIZE` after the
+    /// cursor.
+    async fn plan_over(count: i64) -> Planned {
+        let reads = Mutex::new(Vec::new());
+        let follower_page = |after: Option<Id>| {
+            reads.lock().unwrap().push(after);
+            let first = after.map_or(1, |id| id.0 + 1);
+            let page: Vec<Id> = (first..=count).take(SIZE).map(Id).collect();
+            async move { Ok::<_, Infallible>(page) }
+        };
+        let plan = plan(SIZE, follower_page).await.unwrap();
+        let reads_up_front = reads.lock().unwrap().len();
+        let plan = match plan {
+            Plan::Direct(feeds) => Plan::Direct(feeds),
+            Plan::Batches(pages) => Plan::Batches(pages.try_collect().await.unwrap()),
+        };
+        let reads = reads.lock().unwrap().clone();
+        Planned { plan, reads, reads_up_front }
+    }
+
+    #[tokio::test]
+    async fn no_followers_is_a_direct_delivery_to_nobody() {
+        let planned = plan_over(0).await;
+        assert_eq!(planned.plan, Plan::Direct(vec![]));
+        assert_eq!(planned.reads, [None]);
+    }
+
+    #[tokio::test]
+    async fn a_single_small_page_is_delivered_by_the_plan_itself() {
+        let planned = plan_over(2).await;
+        assert_eq!(planned.plan, Plan::Direct(ids(1..=2)));
+        assert_eq!(planned.reads, [None]);
+    }
+
+    #[tokio::test]
+    async fn one_short_of_a_batch_is_delivered_by_the_plan_itself() {
+        let planned = plan_over(SIZE as i64 - 1).await;
+        assert_eq!(planned.plan, Plan::Direct(ids(1..=3)));
+        assert_eq!(planned.reads, [None]);
+    }
+
+    #[tokio::test]
+    async fn exactly_one_batch_is_a_batch_job_and_the_next_read_finds_nothing() {
+        let planned = plan_over(SIZE as i64).await;
+        assert_eq!(planned.plan, Plan::Batches(vec![ids(1..=4)]));
+        assert_eq!(planned.reads, [None, Some(Id(4))]);
+    }
+
+    #[tokio::test]
+    async fn one_past_a_batch_is_a_full_batch_and_a_batch_of_one() {
+        let planned = plan_over(SIZE as i64 + 1).await;
+        assert_eq!(planned.plan, Plan::Batches(vec![ids(1..=4), ids(5..=5)]));
+        // a short page is the last: nothing is read after it
+        assert_eq!(planned.reads, [None, Some(Id(4))]);
+    }
+
+    #[tokio::test]
+    async fn exact_multiples_of_the_batch_are_full_batches_each_read_after_the_last_id() {
+        let planned = plan_over(3 * SIZE as i64).await;
+        assert_eq!(planned.plan, Plan::Batches(vec![ids(1..=4), ids(5..=8), ids(9..=12)]));
+        assert_eq!(planned.reads, [None, Some(Id(4)), Some(Id(8)), Some(Id(12))]);
+    }
+
+    #[tokio::test]
+    async fn pages_after_the_first_are_read_only_as_the_batches_are_taken() {
+        let planned = plan_over(3 * SIZE as i64).await;
+        assert_eq!(planned.reads_up_front, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_read_fails_the_plan_after_the_batches_before_it() {
+        let follower_page = |after: Option<Id>| async move {
+            match after {
+                None => Ok(ids(1..=4)),
+                Some(_) => Err("store down"),
+            }
+        };
+        let Plan::Batches(pages) = plan(SIZE, follower_page).await.unwrap() else {
+            panic!("a full first page plans batches");
+        };
+        let pages: Vec<_> = pages.collect().await;
+        assert_eq!(pages, [Ok(ids(1..=4)), Err("store down")]);
     }
 }

@@ -7,7 +7,8 @@ mod merge_follow;
 use std::time::Instant;
 
 use tracing::Instrument as _;
-use tusk_core::{Event, FanoutBatch, FeedAction};
+use tusk_core::{Event, FeedAction};
+use tusk_queue::Message;
 
 use crate::Worker;
 
@@ -31,25 +32,14 @@ pub(crate) trait Job {
     async fn run(self, worker: &Worker) -> Result<(), JobError>;
 }
 
-/// A message from one of the work queues.
-pub(crate) enum Message {
-    /// From `{p}.fanout`: something happened.
-    Event(Event),
-    /// From `{p}.deliver`: a slice of a fan-out.
-    Batch(FanoutBatch),
-}
-
 /// Creates every job's series (and the relay's) at zero, so that dashboards, rules and
 /// autoscalers see them from the start rather than after the first failure.
-pub(crate) fn init_series(metrics: &tusk_telemetry::Metrics, topology: &tusk_queue::Topology) {
+pub(crate) fn init_series(metrics: &tusk_telemetry::Metrics) {
     for job in [PlanFanout::NAME, DeliverBatch::NAME, MergeFollow::NAME, UnmergeFollow::NAME] {
         for outcome in ["ok", "error"] {
             metrics.jobs_total.with_label_values(&[job, outcome]);
         }
         metrics.job_duration_seconds.with_label_values(&[job]);
-    }
-    for queue in topology.work_queues() {
-        metrics.jobs_parked_total.with_label_values(&[queue]);
     }
     metrics.outbox_published_total.with_label_values(&["relay"]);
 }
