@@ -32,7 +32,7 @@ status=0
 # dependency no source file of its crate names. A finding fails the run; the other checks still
 # run. False positives are named in the crate's [package.metadata.cargo-machete] ignored.
 CARGO_MACHETE_VERSION=0.9.2
-if [[ $(cargo-machete --version 2>/dev/null) != "cargo-machete $CARGO_MACHETE_VERSION" ]]; then
+if [[ $(cargo-machete --version 2>/dev/null) != "$CARGO_MACHETE_VERSION" ]]; then
     log "installing cargo-machete $CARGO_MACHETE_VERSION into ~/.cargo/bin"
     # its own target dir: kept as a cache, and never mixed with the workspace's build
     CARGO_TARGET_DIR="$HOME/.cache/tusk/tools/cargo-machete-build" \
