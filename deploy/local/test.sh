@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the workspace tests against the local servers: make sure PostgreSQL, Redis and RabbitMQ
-# run, wipe what earlier test runs left (RabbitMQ vhost tusk-test, databases tusk_test_*, Redis
-# keys tusk_test_*), then `cargo test --release --workspace "$@"`, then the monitoring checks
+# run, look for unused dependencies (cargo machete), wipe what earlier test runs left (RabbitMQ
+# vhost tusk-test, databases tusk_test_*, Redis keys tusk_test_*), then `cargo test --release --workspace "$@"`, then the monitoring checks
 # (deploy/prometheus/check.sh), the Helm chart tests (deploy/k8s/test-chart.sh) and the live
 # Prometheus check (deploy/prometheus/live-check.sh: a real Prometheus scraping a loaded stack
 # evaluates every dashboard, rule and autoscaling query) and the API fuzz run (deploy/fuzz/run.sh:
@@ -25,6 +25,23 @@ fi
 # Servers started from here must not inherit fd 9, or they would hold the lock forever.
 ensure_services 9>&-
 ensure_cargo
+
+status=0
+
+# Unused dependencies first (seconds, before the long run): cargo-machete lists every
+# dependency no source file of its crate names. A finding fails the run; the other checks still
+# run. False positives are named in the crate's [package.metadata.cargo-machete] ignored.
+CARGO_MACHETE_VERSION=0.9.2
+if [[ $(cargo-machete --version 2>/dev/null) != "$CARGO_MACHETE_VERSION" ]]; then
+    log "installing cargo-machete $CARGO_MACHETE_VERSION into ~/.cargo/bin"
+    # its own target dir: kept as a cache, and never mixed with the workspace's build
+    CARGO_TARGET_DIR="$HOME/.cache/tusk/tools/cargo-machete-build" \
+        cargo install cargo-machete --version "$CARGO_MACHETE_VERSION" --locked 9>&- ||
+        warn "could not install cargo-machete"
+fi
+log "cargo machete (unused dependencies)"
+(cd "$TUSK_ROOT" && cargo machete) 9>&- || { warn "cargo machete: unused dependencies, or it did not run"; status=1; }
+
 # promtool: the telemetry tests lint the /metrics exposition with it
 command -v promtool >/dev/null || "$TUSK_ROOT/deploy/local/prometheus.sh" install
 # chromium + chromedriver: crates/tusk/tests/browser signs in through the OAuth page
@@ -61,7 +78,6 @@ redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'tusk_test_*' |
 export TUSK_TEST_AMQP_URL="${TUSK_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/$TEST_VHOST}"
 
 log "cargo test --release --workspace $*"
-status=0
 # 9>&-: test processes must not inherit (and keep holding) the lock.
 (cd "$TUSK_ROOT" && cargo test --release --workspace "$@") 9>&- || status=$?
 log "cargo test exited with status $status"

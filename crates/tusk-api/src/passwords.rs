@@ -12,7 +12,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use prometheus::IntCounter;
@@ -28,11 +27,9 @@ const JOBS_PER_THREAD: usize = 4;
 
 const BUSY: &str = "Too many passwords are being checked; retry shortly";
 
-/// The argon2id hasher every password goes through, with its parameters (the crate's defaults:
-/// argon2id v19, 19 MiB, 2 passes, 1 lane); `tusk-surge bench signup` measures against it.
-pub fn password_hasher() -> Argon2<'static> {
-    Argon2::default()
-}
+/// The argon2id hasher every password goes through; its parameters live in the domain crate, so
+/// the load tester hashes as the api does without depending on it.
+pub use tusk_core::password_hasher;
 
 type Job = Box<dyn FnOnce() + Send>;
 

@@ -6,6 +6,7 @@ pub mod id;
 pub mod instance;
 pub mod job;
 pub mod pagination;
+pub mod password;
 pub mod scope;
 pub mod token;
 pub mod validation;
@@ -15,6 +16,7 @@ pub use id::Id;
 pub use instance::{Instance, Registrations};
 pub use job::{FanoutBatch, FeedAction};
 pub use pagination::PageRange;
+pub use password::password_hasher;
 pub use scope::{Scope, Scopes};
 pub use validation::{
     DisplayName, Email, FieldError, Locale, Note, Password, StatusText, Username, ValidationErrors,

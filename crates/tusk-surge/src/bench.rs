@@ -28,12 +28,19 @@ pub struct HomeArgs {
     /// Accounts seeded.
     #[arg(long, default_value_t = 20_000)]
     accounts: i64,
-    /// Seconds per arrival-rate step.
-    #[arg(long, default_value_t = 3)]
-    step_secs: u64,
+    /// Seconds measured per arrival-rate step, at least: a step measures at least 2,000
+    /// requests too, so the low-rate steps last longer.
+    #[arg(long, default_value_t = 2.0)]
+    step_secs: f64,
+    /// Seconds each step sends at its rate before measuring (not recorded).
+    #[arg(long, default_value_t = 0.5)]
+    warmup_secs: f64,
     /// The latency bound, ms.
     #[arg(long, default_value_t = 25.0)]
     p99_ms: f64,
+    /// The first step's arrival rate, requests/s; each next step is 1.4 times the last.
+    #[arg(long, default_value_t = 200.0)]
+    start_rate: f64,
     /// Highest arrival rate tried, requests/s.
     #[arg(long, default_value_t = 20_000.0)]
     max_rate: f64,
@@ -141,12 +148,14 @@ impl Load {
     }
 }
 
-/// Sends `rate` requests/s for `duration`, open-loop; `request(i)` makes the `i`th request.
-async fn open_loop<F>(rate: f64, duration: Duration, request: F) -> anyhow::Result<Load>
+/// Sends `rate` requests/s for `warmup` then `duration`, open-loop; `request(i)` makes the `i`th
+/// request. Only the requests due after the warm-up are recorded.
+async fn open_loop<F>(rate: f64, warmup: Duration, duration: Duration, request: F) -> anyhow::Result<Load>
 where
     F: Fn(u64) -> reqwest::RequestBuilder,
 {
-    let total = (rate * duration.as_secs_f64()).round() as u64;
+    let unrecorded = (rate * warmup.as_secs_f64()).round() as u64;
+    let total = unrecorded + (rate * duration.as_secs_f64()).round() as u64;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let start = tokio::time::Instant::now() + Duration::from_millis(5);
     let mut tasks = Vec::with_capacity(usize::try_from(total)?);
@@ -165,9 +174,12 @@ where
             (due.elapsed(), ok)
         }));
     }
-    let mut load = Load { latency_us: crate::run::latency_histogram(), sent: total, errors: 0 };
-    for task in tasks {
+    let mut load = Load { latency_us: crate::run::latency_histogram(), sent: total - unrecorded, errors: 0 };
+    for (i, task) in (0..total).zip(tasks) {
         let (latency, ok) = task.await?;
+        if i < unrecorded {
+            continue;
+        }
         if !ok {
             load.errors += 1;
         }
@@ -176,40 +188,146 @@ where
     Ok(load)
 }
 
-/// The highest arrival rate (×1.4 steps from 50/s) whose p99 stays under `bound_ms` with no
-/// errors; each step runs `step` seconds, with a pause between steps.
-async fn max_rate_under<F>(
-    label: &str,
+/// Requests each ramp step measures at least: its p99 is then the 20th slowest of them, not
+/// whichever single stall happened to land in a short step.
+const STEP_REQUESTS: f64 = 2_000.0;
+/// Each step's arrival rate over the last one's.
+const RAMP_FACTOR: f64 = 1.4;
+/// Ramps per endpoint; the summary is their median.
+const RAMPS: usize = 3;
+/// Between steps, so the server settles before the next rate.
+const STEP_PAUSE: Duration = Duration::from_millis(500);
+
+/// The rates one ramp steps through, and how long each step lasts.
+#[derive(Debug)]
+struct RampPlan {
+    rates: Vec<f64>,
+    warmup: Duration,
     step: Duration,
-    bound_ms: f64,
-    max_rate: f64,
-    request: F,
-) -> anyhow::Result<f64>
+}
+
+impl RampPlan {
+    fn new(args: &HomeArgs) -> anyhow::Result<Self> {
+        if !(args.start_rate > 0.0 && args.max_rate >= args.start_rate) {
+            bail!("need 0 < --start-rate <= --max-rate");
+        }
+        if !(args.step_secs > 0.0 && args.warmup_secs >= 0.0) {
+            bail!("need --step-secs > 0 and --warmup-secs >= 0");
+        }
+        Ok(Self::with(args.start_rate, args.max_rate, args.warmup_secs, args.step_secs))
+    }
+
+    fn with(start_rate: f64, max_rate: f64, warmup_secs: f64, step_secs: f64) -> Self {
+        let rates = std::iter::successors(Some(start_rate), |rate| Some((rate * RAMP_FACTOR).round()))
+            .take_while(|rate| *rate <= max_rate)
+            .collect();
+        Self { rates, warmup: Duration::from_secs_f64(warmup_secs), step: Duration::from_secs_f64(step_secs) }
+    }
+
+    /// How long a step at `rate` is measured: at least `step`, and at least [`STEP_REQUESTS`].
+    fn measured(&self, rate: f64) -> Duration {
+        self.step.max(Duration::from_secs_f64(STEP_REQUESTS / rate))
+    }
+
+    /// The longest a ramp can take (every step run, none ending it early), pauses included.
+    fn max_duration(&self) -> Duration {
+        self.rates.iter().map(|&rate| self.warmup + self.measured(rate) + STEP_PAUSE).sum()
+    }
+}
+
+/// One step of a ramp: its arrival rate, and whether it held the bound (p99 under it, no errors).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Step {
+    rate: f64,
+    held: bool,
+}
+
+/// Whether a ramp has reached its knee and stops: its last two steps both failed.
+fn at_knee(steps: &[Step]) -> bool {
+    matches!(steps, [.., before, last] if !before.held && !last.held)
+}
+
+/// What a ramp's steps say.
+#[derive(Debug, PartialEq)]
+struct RampOutcome {
+    /// The highest rate that held below the knee; 0 if the first step is the knee.
+    sustained: f64,
+    /// The knee: the first failing step that the next step confirms by failing too, or a
+    /// failing last step (nothing above it to overrule it). None if every step held.
+    knee: Option<f64>,
+    /// Failing steps below the knee, each followed by one that held: one stall (a GC pause
+    /// elsewhere, a neighbour's build) rather than the server's limit, so the ramp went on.
+    hiccups: Vec<f64>,
+}
+
+impl RampOutcome {
+    fn of(steps: &[Step]) -> Self {
+        let knee =
+            (0..steps.len()).find(|&i| !steps[i].held && steps.get(i + 1).is_none_or(|next| !next.held));
+        let below = &steps[..knee.unwrap_or(steps.len())];
+        Self {
+            sustained: below.iter().rev().find(|step| step.held).map_or(0.0, |step| step.rate),
+            knee: knee.map(|i| steps[i].rate),
+            hiccups: below.iter().filter(|step| !step.held).map(|step| step.rate).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for RampOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0}/s", self.sustained)?;
+        match self.knee {
+            Some(knee) => write!(f, " (knee at {knee:.0}/s")?,
+            None => write!(f, " (held up to the rate cap")?,
+        }
+        if !self.hiccups.is_empty() {
+            let rates: Vec<_> = self.hiccups.iter().map(|rate| format!("{rate:.0}/s")).collect();
+            write!(f, "; hiccups passed over at {}", rates.join(", "))?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// The middle value of an odd number of values (of an even number, the upper middle one).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs one ramp: the plan's rates in turn, open-loop, until the knee ([`at_knee`]) or the cap.
+async fn ramp<F>(label: &str, plan: &RampPlan, bound_ms: f64, request: F) -> anyhow::Result<RampOutcome>
 where
     F: Fn(u64) -> reqwest::RequestBuilder,
 {
-    let mut best = 0.0;
-    let mut rate = 50.0_f64;
-    while rate <= max_rate {
-        let load = open_loop(rate, step, &request).await?;
-        let pass = load.errors == 0 && load.p(0.99) < bound_ms;
+    let mut steps = Vec::with_capacity(plan.rates.len());
+    for &rate in &plan.rates {
+        let load = open_loop(rate, plan.warmup, plan.measured(rate), &request).await?;
+        let held = load.errors == 0 && load.p(0.99) < bound_ms;
         println!(
-            "  {label} at {rate:>6.0}/s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, errors {}/{} {}",
+            "    {label} at {rate:>6.0}/s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, errors {}/{} {}",
             load.p(0.5),
             load.p(0.99),
             load.latency_us.max() as f64 / 1000.0,
             load.errors,
             load.sent,
-            if pass { "ok" } else { "over" }
+            if held { "ok" } else { "over" }
         );
-        if !pass {
+        steps.push(Step { rate, held });
+        if at_knee(&steps) {
             break;
         }
-        best = rate;
-        rate = (rate * 1.4).round();
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        tokio::time::sleep(STEP_PAUSE).await;
     }
-    Ok(best)
+    Ok(RampOutcome::of(&steps))
+}
+
+/// The machine's load averages (1, 5, 15 min), as `uptime` shows them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 fn home_request(
@@ -224,10 +342,11 @@ fn home_request(
 
 /// Reads every manifest user's home once (as the users would have: the entity cache warms).
 async fn warm_reads(http: &reqwest::Client, api: &str, manifest: &SeedManifest) -> anyhow::Result<()> {
-    let load = open_loop(200.0, Duration::from_secs_f64(manifest.users.len() as f64 / 200.0), |i| {
-        home_request(http, api, manifest, i)
-    })
-    .await?;
+    let load =
+        open_loop(200.0, Duration::ZERO, Duration::from_secs_f64(manifest.users.len() as f64 / 200.0), |i| {
+            home_request(http, api, manifest, i)
+        })
+        .await?;
     if load.errors > 0 {
         bail!("{} of {} warm-up home reads failed", load.errors, load.sent);
     }
@@ -242,27 +361,62 @@ fn manifest_of(manifest: Option<SeedManifest>) -> anyhow::Result<SeedManifest> {
     Ok(manifest)
 }
 
+/// Home timeline reads/s at p99 under the bound, against the trivial endpoint in the same run.
+/// Each endpoint gets [`RAMPS`] ramps, the two taking turns so that a busy spell of the machine
+/// falls on both; each ramp's result is the rate below its confirmed knee ([`RampOutcome`]),
+/// and the summary is the median of the ramps.
 pub async fn home(args: &HomeArgs) -> anyhow::Result<()> {
+    let plan = RampPlan::new(args)?;
     let (stack, manifest) = stack_with_seed(&args.stack, "home", args.accounts, Tiers::ApiAndWorker).await?;
     let manifest = manifest_of(manifest)?;
     let http = http_client()?;
     let api = stack.api_url.clone();
     warm_reads(&http, &api, &manifest).await?;
-    let step = Duration::from_secs(args.step_secs);
-    println!("GET /api/v1/streaming/health (trivial endpoint, same server):");
-    let trivial = max_rate_under("health", step, args.p99_ms, args.max_rate, |_| {
-        http.get(format!("{api}/api/v1/streaming/health"))
-    })
-    .await?;
-    println!("GET /api/v1/timelines/home ({} users, 20 statuses a page):", manifest.users.len());
-    let home =
-        max_rate_under("home", step, args.p99_ms, args.max_rate, |i| home_request(&http, &api, &manifest, i))
-            .await?;
-    drop(stack);
     println!(
-        "home reads/s at p99<{:.0}ms: {home:.0}, trivial endpoint: {trivial:.0}, ratio: {:.2}",
+        "{RAMPS} ramps per endpoint, the two endpoints' ramps taking turns: {} steps from {:.0}/s to {:.0}/s, \
+         each {:.1} s of warm-up then at least {:.1} s and {STEP_REQUESTS:.0} requests measured; \
+         at most {:.0} s of load in all; load average {}",
+        plan.rates.len(),
+        plan.rates.first().copied().unwrap_or_default(),
+        plan.rates.last().copied().unwrap_or_default(),
+        plan.warmup.as_secs_f64(),
+        plan.step.as_secs_f64(),
+        plan.max_duration().as_secs_f64() * 2.0 * RAMPS as f64,
+        load_average()
+    );
+    let started = Instant::now();
+    let (mut trivial, mut home) = (Vec::with_capacity(RAMPS), Vec::with_capacity(RAMPS));
+    let mut trivial_capped = 0;
+    for n in 1..=RAMPS {
+        println!("ramp {n}/{RAMPS}, GET /api/v1/streaming/health (trivial endpoint, same server):");
+        let outcome =
+            ramp("health", &plan, args.p99_ms, |_| http.get(format!("{api}/api/v1/streaming/health")))
+                .await?;
+        println!("  trivial endpoint, ramp {n}: {outcome}");
+        trivial.push(outcome.sustained);
+        trivial_capped += usize::from(outcome.knee.is_none());
+        println!(
+            "ramp {n}/{RAMPS}, GET /api/v1/timelines/home ({} users, 20 statuses a page):",
+            manifest.users.len()
+        );
+        let outcome = ramp("home", &plan, args.p99_ms, |i| home_request(&http, &api, &manifest, i)).await?;
+        println!("  home, ramp {n}: {outcome}");
+        home.push(outcome.sustained);
+    }
+    drop(stack);
+    let ramps =
+        |values: &[f64]| values.iter().map(|value| format!("{value:.0}")).collect::<Vec<_>>().join(", ");
+    let (trivial_median, home_median) = (median(&trivial), median(&home));
+    println!("{:.0} s of ramps; load average {}", started.elapsed().as_secs_f64(), load_average());
+    println!("trivial endpoint reads/s per ramp: {}; median {trivial_median:.0}", ramps(&trivial));
+    if trivial_capped > RAMPS / 2 {
+        println!("  (the trivial endpoint held up to --max-rate in most ramps: the ratio is an upper bound)");
+    }
+    println!("home reads/s per ramp: {}; median {home_median:.0}", ramps(&home));
+    println!(
+        "home reads/s at p99<{:.0}ms: {home_median:.0}, trivial endpoint: {trivial_median:.0}, ratio: {:.2}",
         args.p99_ms,
-        if trivial > 0.0 { home / trivial } else { 0.0 }
+        if trivial_median > 0.0 { home_median / trivial_median } else { 0.0 }
     );
     Ok(())
 }
@@ -366,7 +520,7 @@ impl Flood {
 }
 
 pub async fn signup(args: &SignupArgs) -> anyhow::Result<()> {
-    let params = tusk_api::password_hasher().params().clone();
+    let params = tusk_core::password_hasher().params().clone();
     println!(
         "raw argon2id with the api's hasher (m {} KiB, t {}, p {}), all cores, {} s…",
         params.m_cost(),
@@ -421,7 +575,9 @@ pub async fn flood(args: &FloodArgs) -> anyhow::Result<()> {
     let api_pid = stack.api.as_ref().context("no api")?.pid();
     warm_reads(&http, &api, &manifest).await?;
     let duration = Duration::from_secs(args.secs);
-    let unloaded = open_loop(args.read_rate, duration, |i| home_request(&http, &api, &manifest, i)).await?;
+    let unloaded =
+        open_loop(args.read_rate, Duration::ZERO, duration, |i| home_request(&http, &api, &manifest, i))
+            .await?;
     println!(
         "unloaded: {:.0} home reads/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
         args.read_rate,
@@ -435,7 +591,9 @@ pub async fn flood(args: &FloodArgs) -> anyhow::Result<()> {
     let before = (stack::machine_cpu()?, stack::cpu_ticks(api_pid)?);
     let created0 = flood.created.load(Ordering::Relaxed);
     let window = Instant::now();
-    let loaded = open_loop(args.read_rate, duration, |i| home_request(&http, &api, &manifest, i)).await?;
+    let loaded =
+        open_loop(args.read_rate, Duration::ZERO, duration, |i| home_request(&http, &api, &manifest, i))
+            .await?;
     let secs = window.elapsed().as_secs_f64();
     let after = (stack::machine_cpu()?, stack::cpu_ticks(api_pid)?);
     let created = flood.created.load(Ordering::Relaxed) - created0;
@@ -547,13 +705,13 @@ async fn mixed_load(
     duration: Duration,
 ) -> anyhow::Result<()> {
     let flood = Flood::start(http, api, token, 8, "m");
-    let posts = open_loop(20.0, duration, |i| {
+    let posts = open_loop(20.0, Duration::ZERO, duration, |i| {
         let user = &manifest.users[usize::try_from(i).unwrap_or(0) % manifest.users.len()];
         http.post(format!("{api}/api/v1/statuses"))
             .bearer_auth(&user.token)
             .json(&json!({"status": format!("memory benchmark post {i}")}))
     });
-    let reads = open_loop(200.0, duration, |i| home_request(http, api, manifest, i));
+    let reads = open_loop(200.0, Duration::ZERO, duration, |i| home_request(http, api, manifest, i));
     let (posts, reads) = tokio::join!(posts, reads);
     let (posts, reads) = (posts?, reads?);
     let (created, failed) = flood.stop().await;
@@ -568,4 +726,93 @@ async fn mixed_load(
         reads.errors
     );
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // the rates compared are copied from the input, never computed
+mod tests {
+    use std::time::Duration;
+
+    use super::{RampOutcome, RampPlan, Step, at_knee, median};
+
+    fn steps(held: &[(f64, bool)]) -> Vec<Step> {
+        held.iter().map(|&(rate, held)| Step { rate, held }).collect()
+    }
+
+    #[test]
+    fn a_single_failing_step_followed_by_one_that_holds_is_a_hiccup_not_the_knee() {
+        // the second run measured before: one 217 ms outlier at 70/s ended the ramp at 50/s
+        let ramp = steps(&[(50.0, true), (70.0, false), (98.0, true), (137.0, true)]);
+        assert!(!at_knee(&ramp[..2]), "one failing step must not stop the ramp");
+        let outcome = RampOutcome::of(&ramp);
+        assert_eq!(outcome, RampOutcome { sustained: 137.0, knee: None, hiccups: vec![70.0] });
+    }
+
+    #[test]
+    fn two_failing_steps_in_a_row_are_the_knee() {
+        let ramp = steps(&[(50.0, true), (70.0, false), (98.0, true), (137.0, false), (192.0, false)]);
+        assert!(at_knee(&ramp));
+        assert!(!at_knee(&ramp[..4]));
+        let outcome = RampOutcome::of(&ramp);
+        assert_eq!(outcome, RampOutcome { sustained: 98.0, knee: Some(137.0), hiccups: vec![70.0] });
+    }
+
+    #[test]
+    fn a_knee_at_the_first_step_sustains_nothing() {
+        let outcome = RampOutcome::of(&steps(&[(200.0, false), (280.0, false)]));
+        assert_eq!(outcome, RampOutcome { sustained: 0.0, knee: Some(200.0), hiccups: vec![] });
+    }
+
+    #[test]
+    fn a_failing_last_step_at_the_cap_counts_as_the_knee() {
+        let outcome = RampOutcome::of(&steps(&[(200.0, true), (280.0, true), (392.0, false)]));
+        assert_eq!(outcome, RampOutcome { sustained: 280.0, knee: Some(392.0), hiccups: vec![] });
+        let all_held = RampOutcome::of(&steps(&[(200.0, true), (280.0, true)]));
+        assert_eq!(all_held, RampOutcome { sustained: 280.0, knee: None, hiccups: vec![] });
+    }
+
+    #[test]
+    fn failures_after_the_knee_do_not_count() {
+        // the ramp stops at its knee; should a caller pass more, a step holding above it is noise
+        let outcome =
+            RampOutcome::of(&steps(&[(200.0, true), (280.0, false), (392.0, false), (549.0, true)]));
+        assert_eq!(outcome.sustained, 200.0);
+        assert_eq!(outcome.knee, Some(280.0));
+    }
+
+    #[test]
+    fn the_summary_is_the_median_of_three_ramps() {
+        assert_eq!(median(&[528.0, 50.0, 2841.0]), 528.0);
+        assert_eq!(median(&[2841.0, 528.0, 50.0]), 528.0);
+        assert_eq!(median(&[7795.0, 7795.0, 0.0]), 7795.0);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn steps_measure_at_least_two_thousand_requests_and_the_step_time() {
+        let plan = RampPlan::with(200.0, 20_000.0, 0.5, 2.0);
+        assert_eq!(plan.rates.first(), Some(&200.0));
+        assert_eq!(plan.rates.get(1), Some(&280.0));
+        assert!(plan.rates.last().is_some_and(|&rate| rate <= 20_000.0 && rate * 1.4 > 20_000.0));
+        assert_eq!(plan.measured(200.0), Duration::from_secs(10));
+        assert_eq!(plan.measured(4_000.0), Duration::from_secs(2));
+        for &rate in &plan.rates {
+            assert!(rate * plan.measured(rate).as_secs_f64() >= 1_999.0, "{rate}/s");
+        }
+    }
+
+    #[test]
+    fn the_default_run_stays_within_a_few_minutes() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            home: super::HomeArgs,
+        }
+        let args = <Cli as clap::Parser>::parse_from(["bench-home"]).home;
+        let plan = RampPlan::new(&args).unwrap();
+        // every ramp of both endpoints running every step: the bound printed before the run
+        let most = plan.max_duration() * u32::try_from(2 * super::RAMPS).unwrap();
+        assert!(most < Duration::from_mins(7), "{most:?}");
+        assert!(most > Duration::from_mins(2), "{most:?}: too short for 2,000 requests a step?");
+    }
 }

@@ -38,7 +38,8 @@ enum Bench {
     /// Fans statuses out to 1k, 10k and 100k followers through a `tusk worker` process and
     /// compares the delivery rate with redis-benchmark's pipelined ZADD rate on the same Redis.
     Fanout(FanoutArgs),
-    /// Home timeline reads/s at p99 under 25 ms, against a trivial endpoint of the same server.
+    /// Home timeline reads/s at p99 under 25 ms, against a trivial endpoint of the same server
+    /// (the median of three ramps each; a knee needs two failing steps in a row).
     Home(bench::HomeArgs),
     /// Sign-ups/s against raw argon2id hashes/s with the same parameters.
     Signup(bench::SignupArgs),

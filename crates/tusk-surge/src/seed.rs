@@ -432,7 +432,7 @@ async fn create_tokens(store: &Store, users: &[(Id, String)]) -> anyhow::Result<
 
 /// One argon2id PHC string of `password`, with the api's parameters.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    tusk_api::password_hasher()
+    tusk_core::password_hasher()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))
