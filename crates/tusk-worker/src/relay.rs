@@ -2,6 +2,7 @@
 //! down, api crashed after commit). Any number of workers may relay side by side.
 
 use tusk_queue::Publisher;
+use tusk_telemetry::OutboxPublisher;
 
 use crate::Worker;
 
@@ -35,7 +36,7 @@ impl<'a> OutboxRelay<'a> {
                 .await;
             match relayed {
                 Ok(n) => {
-                    worker.metrics.outbox_published_total.with_label_values(&["relay"]).inc_by(n as u64);
+                    worker.metrics.outbox_published(OutboxPublisher::Relay).inc_by(n as u64);
                     if n > 0 {
                         tracing::info!(events = n, "relayed outbox events");
                     }

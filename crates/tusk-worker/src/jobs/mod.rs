@@ -9,6 +9,7 @@ use std::time::Instant;
 use tracing::Instrument as _;
 use tusk_core::{Event, FeedAction};
 use tusk_queue::Message;
+use tusk_telemetry::JobOutcome;
 
 use crate::Worker;
 
@@ -32,16 +33,15 @@ pub(crate) trait Job {
     async fn run(self, worker: &Worker) -> Result<(), JobError>;
 }
 
-/// Creates every job's series (and the relay's) at zero, so that dashboards, rules and
+/// Creates every job's series at zero, so that dashboards, rules and
 /// autoscalers see them from the start rather than after the first failure.
 pub(crate) fn init_series(metrics: &tusk_telemetry::Metrics) {
     for job in [PlanFanout::NAME, DeliverBatch::NAME, MergeFollow::NAME, UnmergeFollow::NAME] {
-        for outcome in ["ok", "error"] {
-            metrics.jobs_total.with_label_values(&[job, outcome]);
+        for outcome in JobOutcome::ALL {
+            metrics.jobs(job, *outcome);
         }
         metrics.job_duration_seconds.with_label_values(&[job]);
     }
-    metrics.outbox_published_total.with_label_values(&["relay"]);
 }
 
 /// The job registry. Records `tusk_jobs_total` and `tusk_job_duration_seconds`.
@@ -71,8 +71,8 @@ async fn timed<J: Job>(worker: &Worker, job: J) -> Result<(), JobError> {
         .run(worker)
         .instrument(tracing::info_span!("job", otel.name = format!("job {}", J::NAME), job = J::NAME))
         .await;
-    let outcome = if result.is_ok() { "ok" } else { "error" };
-    worker.metrics.jobs_total.with_label_values(&[J::NAME, outcome]).inc();
+    let outcome = if result.is_ok() { JobOutcome::Ok } else { JobOutcome::Error };
+    worker.metrics.jobs(J::NAME, outcome).inc();
     worker
         .metrics
         .job_duration_seconds
