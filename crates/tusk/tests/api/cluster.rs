@@ -1,6 +1,6 @@
 //! The feed and cache code on a 3-master Redis Cluster: the same paths as on one Redis.
 
-use crate::helpers::{TestApp, eventually};
+use crate::helpers::{Listening, TestApp, eventually};
 use crate::streaming::next_sse_event;
 
 #[tokio::test]
@@ -51,7 +51,8 @@ async fn streaming_runs_on_a_redis_cluster() {
     let (alice, bob) = app.alice_follows_bob().await;
     let mut user = app.get_as(app.url("/api/v1/streaming/user"), &alice.token).await.bytes_stream();
     let mut public = app.get(app.url("/api/v1/streaming/public")).await.bytes_stream();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.wait_until_listening(Listening::User(&alice)).await;
+    app.wait_until_listening(Listening::Timeline("public")).await;
 
     // the listener mark, the feed write and the PUBLISH land on different nodes
     let status = app.post_status(&bob, "across nodes").await["id"].as_str().unwrap().to_owned();

@@ -353,6 +353,45 @@ impl TestApp {
     }
 }
 
+/// A stream the api holds open for a client, told by what shows the api is listening on it.
+pub enum Listening<'a> {
+    /// The `user` stream: the user's mark in `{p}streaming:listeners`, which the api writes once
+    /// subscribed (and without which the fan-out announces nothing to the user).
+    User(&'a User),
+    /// A public stream (`public`, `public:local`): a subscriber on its channel.
+    Timeline(&'a str),
+}
+
+impl TestApp {
+    /// Waits until the api listens on `stream`, so that a status posted from now on reaches it.
+    pub async fn wait_until_listening(&self, stream: Listening<'_>) {
+        let keys = self.deps.cache.keys();
+        let mut ask = redis::Cmd::new();
+        let (node, what, listening): (&str, String, fn(redis::Value) -> bool) = match stream {
+            Listening::User(user) => {
+                ask.arg("ZSCORE").arg(keys.stream_listeners()).arg(&user.id);
+                let marked = |mark: redis::Value| mark != redis::Value::Nil;
+                (&self.conn.redis_url, format!("{}'s listener mark", user.id), marked)
+            }
+            Listening::Timeline(name) => {
+                // pub/sub is per node: the api subscribes on the first node of its REDIS_URL (see
+                // `Cache::connect`), and on a cluster only that node counts the subscriber
+                let first = self.conn.redis_url.split(',').map(str::trim).find(|s| !s.is_empty()).unwrap();
+                let channel = keys.timeline_channel(name);
+                ask.arg("PUBSUB").arg("NUMSUB").arg(&channel);
+                let subscribed = |count| redis::from_redis_value::<(String, u64)>(count).unwrap().1 > 0;
+                (first, format!("a subscriber on {channel}"), subscribed)
+            }
+        };
+        let conn = tusk_cache::RedisConnection::open(node).await.unwrap();
+        eventually(&what, || {
+            let (mut conn, ask) = (conn.clone(), &ask);
+            async move { listening(ask.query_async(&mut conn).await.unwrap()) }
+        })
+        .await;
+    }
+}
+
 /// Waits (at most 15 s) for an eventually consistent effect, such as a fan-out.
 pub async fn eventually<F, Fut>(what: &str, check: F)
 where

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{Listening, TestApp, expect_error};
 
 /// Reads an SSE body until an event named `event` arrives; returns its data.
 pub async fn next_sse_event(
@@ -49,7 +49,7 @@ async fn the_user_stream_over_sse_gets_updates_and_deletes() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let mut body = response.bytes_stream();
-    tokio::time::sleep(Duration::from_millis(200)).await; // the subscription is in place
+    app.wait_until_listening(Listening::User(&alice)).await;
     let status = app.post_status(&bob, "live!").await["id"].as_str().unwrap().to_owned();
     let update: Value = serde_json::from_str(&next_sse_event(&mut body, "update").await).unwrap();
     assert_eq!(update["id"], status.as_str());
@@ -69,7 +69,7 @@ async fn the_public_stream_over_websocket_with_a_subscribe_message() {
         format!("{}/api/v1/streaming?access_token={}", app.base.replace("http://", "ws://"), bob.token);
     let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
     socket.send(Message::text(r#"{"type": "subscribe", "stream": "public"}"#)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_until_listening(Listening::Timeline("public")).await;
     let status = app.post_status(&bob, "for the public timeline").await["id"].as_str().unwrap().to_owned();
     let frame = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
@@ -121,7 +121,7 @@ async fn fan_out_announces_only_to_followers_with_an_open_stream() {
     raw.subscribe(keys.timeline_channel(&carol.id)).await.unwrap();
 
     let mut body = app.get_as(app.url("/api/v1/streaming/user"), &alice.token).await.bytes_stream();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_until_listening(Listening::User(&alice)).await;
     let mut redis = redis::Client::open(app.conn.redis_url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
