@@ -87,8 +87,7 @@ pub async fn create(
     AppToken(app_token): AppToken,
     Params(params): Params<SignUp>,
 ) -> Result<Json<Token>, ApiError> {
-    let new = validate(&params).map_err(ApiError::Validation)?;
-    let (token, secret) = state.sign_up(&app_token, new).await?;
+    let (token, secret) = state.sign_up(&app_token, validate(&params)).await?;
     Ok(Json(entities::token(&token, &secret)))
 }
 

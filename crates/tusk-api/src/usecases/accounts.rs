@@ -46,17 +46,21 @@ pub(crate) struct PageCut {
 
 impl AppState {
     /// Signs a user up through the app of `app_token`, and answers with the user's first token
-    /// (its row and the secret, shown this once). Counted in `tusk_signups_total`.
+    /// (its row and the secret, shown this once). `new` is the sign-up as the edge validated
+    /// it: invalid ones are counted in `tusk_signups_total` too.
     pub(crate) async fn sign_up(
         &self,
         app_token: &TokenRow,
-        new: NewAccount,
+        new: Result<NewAccount, ValidationErrors>,
     ) -> Result<(TokenRow, String), ApiError> {
         // Mastodon answers a closed server's sign-up with its generic 403
         if self.registrations == Registrations::Closed {
             return Err(ApiError::Forbidden);
         }
-        let outcome = self.create_user(app_token, new).await;
+        let outcome = match new {
+            Ok(new) => self.create_user(app_token, new).await,
+            Err(errors) => Err(ApiError::Validation(errors)),
+        };
         let label = match &outcome {
             Ok(_) => SignupOutcome::Created,
             Err(ApiError::Validation(_)) => SignupOutcome::Invalid,

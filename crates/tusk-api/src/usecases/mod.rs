@@ -3,8 +3,10 @@
 //! calls one of these, and renders the Mastodon entity from what it returns.
 
 mod accounts;
+mod instance;
 mod relationships;
 mod statuses;
+mod streaming;
 
 pub(crate) use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
 pub(crate) use statuses::NewPost;
