@@ -1,14 +1,14 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use tusk_core::Scopes;
 use tusk_core::token::OOB_REDIRECT;
-use tusk_core::{Scopes, token};
-use tusk_store::NewApp;
 use utoipa::ToSchema;
 
 use crate::entities::Application;
 use crate::error::{BadRequest, Unavailable, Unprocessable, UnsupportedMediaType};
 use crate::extract::{Params, lenient};
+use crate::usecases::AppRegistration;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, ToSchema)]
@@ -78,17 +78,12 @@ pub async fn create(
     }
     let scopes = Scopes::parse(params.scopes.as_deref().unwrap_or_default())
         .map_err(|_| ApiError::Unprocessable("Validation failed: Scopes are invalid".into()))?;
-    let client_id = token::generate();
-    let client_secret = token::generate();
-    let app = state
-        .store
-        .create_app(&NewApp {
+    let (app, client_secret) = state
+        .register_app(AppRegistration {
             name,
             website: params.website.as_deref().filter(|w| !w.is_empty()),
-            redirect_uris: &params.redirect_uris.join("\n"),
-            scopes: &scopes.to_string(),
-            client_id: &client_id,
-            client_secret_hash: &token::digest(&client_secret),
+            redirect_uris: &params.redirect_uris,
+            scopes: &scopes,
         })
         .await?;
     Ok(Json(crate::entities::application(&app, &client_secret)))

@@ -18,10 +18,11 @@ use serde::Deserialize;
 use tusk_core::html::escape;
 use tusk_core::token::OOB_REDIRECT;
 use tusk_core::{Id, Scopes, token};
-use tusk_store::{AppRow, NewGrant};
+use tusk_store::AppRow;
 use utoipa::IntoParams;
 
 use crate::extract::RawBody;
+use crate::usecases::CodeGrant;
 use crate::{ApiError, AppState};
 
 const COOKIE: &str = "_tusk_oauth";
@@ -94,7 +95,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
         let cookie = cookie(&headers);
         let force_login = matches!(form.force_login.as_str(), "true" | "1" | "on");
         if let Some(secret) = cookie.as_deref().filter(|_| !force_login)
-            && let Some(account_id) = state.store.browser_session(&token::digest(secret)).await?
+            && let Some(account_id) = state.browser_session(secret).await?
         {
             return consent_page(&state, &form, &authorization, account_id, secret, None).await;
         }
@@ -129,14 +130,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, RawBody(
             Ok(authorization) => authorization,
             Err(response) => return Ok(response),
         };
-        let mut account_id = None;
-        if let Some(credentials) = state.store.credentials(form.email.trim()).await?
-            && !form.password.is_empty()
-            && state.passwords.verify(form.password.clone(), credentials.password_hash).await?
-        {
-            account_id = Some(credentials.account_id);
-        }
-        let Some(account_id) = account_id else {
+        let Some(account_id) = state.check_password(&form.email, form.password.clone()).await? else {
             return Ok(sign_in_page(
                 &state,
                 &form,
@@ -146,8 +140,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, RawBody(
                 None,
             ));
         };
-        let signed_in = token::generate();
-        state.store.create_browser_session(&token::digest(&signed_in), account_id, SESSION_HOURS).await?;
+        let signed_in = state.start_browser_session(account_id, SESSION_HOURS).await?;
         consent_page(&state, &form, &authorization, account_id, &signed_in, Some(&signed_in)).await
     })
     .await
@@ -176,7 +169,7 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, RawBody(b
             Ok(authorization) => authorization,
             Err(response) => return Ok(response),
         };
-        let Some(account_id) = state.store.browser_session(&token::digest(&secret)).await? else {
+        let Some(account_id) = state.browser_session(&secret).await? else {
             let fresh = token::generate();
             return Ok(sign_in_page(
                 &state,
@@ -195,15 +188,12 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, RawBody(b
                 "The resource owner or authorization server denied the request.",
             ));
         }
-        let code = token::generate();
-        state
-            .store
-            .create_grant(&NewGrant {
-                code_hash: &token::digest(&code),
-                application_id: authorization.app.id,
-                account_id,
+        let code = state
+            .grant_code(CodeGrant {
+                app: authorization.app.id,
+                account: account_id,
                 redirect_uri: &authorization.redirect_uri,
-                scopes: &authorization.scopes.to_string(),
+                scopes: &authorization.scopes,
                 code_challenge: authorization.code_challenge.as_deref(),
             })
             .await?;
@@ -281,7 +271,7 @@ async fn validate(
     state: &AppState,
     form: &AuthorizeForm,
 ) -> Result<Result<Authorization, Response>, ApiError> {
-    let Some(app) = state.store.app_by_client_id(&form.client_id).await? else {
+    let Some(app) = state.app_by_client_id(&form.client_id).await? else {
         return Ok(Err(error_page(
             StatusCode::UNAUTHORIZED,
             "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
@@ -356,7 +346,7 @@ async fn consent_page(
     secret: &str,
     set_cookie: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let username = state.store.account_username(account_id).await?.unwrap_or_default();
+    let username = state.account_username(account_id).await?.unwrap_or_default();
     let mut scopes = String::new();
     for scope in authorization.scopes.iter() {
         let _ = write!(

@@ -108,11 +108,7 @@ pub async fn token(
         let (Some(login), Some(password)) = (request.username, request.password) else {
             return Err(INVALID_GRANT);
         };
-        let credentials = state.store.credentials(login.trim()).await?.ok_or(INVALID_GRANT)?;
-        if !state.passwords.verify(password, credentials.password_hash).await? {
-            return Err(INVALID_GRANT);
-        }
-        Some(credentials.account_id)
+        Some(state.check_password(&login, password).await?.ok_or(INVALID_GRANT)?)
     } else {
         None
     };
@@ -254,7 +250,7 @@ async fn authenticate_client(
     if client_id.contains('\0') {
         return Err(INVALID_CLIENT);
     }
-    let app = state.store.app_by_client_id(&client_id).await?.ok_or(INVALID_CLIENT)?;
+    let app = state.app_by_client_id(&client_id).await?.ok_or(INVALID_CLIENT)?;
     if app.client_secret_hash != token::digest(&client_secret) {
         return Err(INVALID_CLIENT);
     }

@@ -4,9 +4,11 @@
 
 mod accounts;
 mod instance;
+mod oauth;
 mod relationships;
 mod statuses;
 mod streaming;
 
 pub(crate) use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
+pub(crate) use oauth::{AppRegistration, CodeGrant};
 pub(crate) use statuses::NewPost;
