@@ -215,7 +215,7 @@ impl FromRequestParts<AppState> for Auth {
             },
         };
         let token = token.as_str();
-        let row = state.store.token_by_hash(&tusk_core::token::digest(token)).await?;
+        let row = state.service.token(&tusk_core::token::digest(token)).await?;
         row.map(|r| Self(Some(r))).ok_or(ApiError::InvalidToken)
     }
 }

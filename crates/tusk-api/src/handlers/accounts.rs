@@ -500,6 +500,7 @@ pub async fn update_credentials(
         _ => None,
     }));
     state.forget(EntityKind::Account, &moved).await;
+    state.service.forget_relationships(&moved).await;
     for event in accepted {
         state.publish(event).await;
     }
@@ -648,6 +649,8 @@ pub(crate) async fn settle(
     if moves_counts && !events.is_empty() {
         state.forget(EntityKind::Account, &[me, target]).await;
     }
+    // both sides: a block hides each from the other, a follow may pull a hybrid author
+    state.service.forget_relationships(&[me, target]).await;
     for event in events {
         state.publish(event).await;
     }

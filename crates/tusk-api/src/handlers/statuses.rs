@@ -113,6 +113,9 @@ pub async fn create(
         tracing::warn!(%error, "new status not cached");
     }
     state.forget(EntityKind::Account, &[account_id]).await;
+    if let Some(parent) = &parent {
+        state.forget(EntityKind::StatusCounts, &[parent.id]).await;
+    }
     // fault tests only (never in a release build): die between the commit and the publish
     #[cfg(feature = "fault-injection")]
     if std::env::var_os("TUSK_FAULT_CRASH_AFTER_COMMIT").is_some() {
@@ -185,6 +188,10 @@ pub async fn delete(
     let me = auth.user("write:statuses")?;
     let (status, event) = state.store.delete_status(me, id).await?;
     state.forget(EntityKind::Status, &[id]).await;
+    // the counts it moved: its parent's replies, its original's reblogs
+    let counted: Vec<Id> =
+        [Some(id), status.in_reply_to_id, status.reblog_of_id].into_iter().flatten().collect();
+    state.forget(EntityKind::StatusCounts, &counted).await;
     state.forget(EntityKind::Account, &[me]).await;
     state.publish(event).await;
     let author = state.load_account(me).await?;
@@ -220,6 +227,7 @@ pub async fn favourite(
     let me = auth.user("write:favourites")?;
     let status = target(&state, me, id).await?;
     state.store.favourite(me, status.id).await?;
+    state.forget(EntityKind::StatusCounts, &[status.id]).await;
     Ok(Json(state.render_status(Some(me), status.id).await?))
 }
 
@@ -241,6 +249,7 @@ pub async fn unfavourite(
     let me = auth.user("write:favourites")?;
     let status = target(&state, me, id).await?;
     state.store.unfavourite(me, status.id).await?;
+    state.forget(EntityKind::StatusCounts, &[status.id]).await;
     Ok(Json(state.render_status(Some(me), status.id).await?))
 }
 
@@ -301,6 +310,7 @@ pub async fn reblog(
     let (reblog, event) = state.store.reblog(me, &original, visibility, Some(token.application_id)).await?;
     if let Some(event) = event {
         state.forget(EntityKind::Account, &[me]).await;
+        state.forget(EntityKind::StatusCounts, &[original.id]).await;
         state.publish(event).await;
     }
     Ok(Json(state.render_status(Some(me), reblog.id).await?))
@@ -333,6 +343,7 @@ pub async fn unreblog(
     if let Some((reblog, event)) = state.store.unreblog(me, original.id).await? {
         state.forget(EntityKind::Status, &[reblog]).await;
         state.forget(EntityKind::Account, &[me]).await;
+        state.forget(EntityKind::StatusCounts, &[reblog, original.id]).await;
         state.publish(event).await;
     }
     Ok(Json(state.render_status(Some(me), original.id).await?))
