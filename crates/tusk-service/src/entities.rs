@@ -65,7 +65,8 @@ impl Service {
         let (mut found, missing) = self.cached(kind, ids).await;
         if !missing.is_empty() {
             let fetched = fetch(missing).await?;
-            self.cache_rows(kind, fetched.iter().map(|row| (id_of(row), row)).collect()).await;
+            let entries: Vec<(Id, &T)> = fetched.iter().map(|row| (id_of(row), row)).collect();
+            self.cache_rows(kind, &entries).await;
             found.extend(fetched);
         }
         Ok(found)
@@ -88,8 +89,8 @@ impl Service {
         (cached.into_iter().flatten().collect(), missing)
     }
 
-    pub(crate) async fn cache_rows<T: serde::Serialize>(&self, kind: EntityKind, entries: Vec<(Id, &T)>) {
-        if let Err(error) = self.cache().put_entities(kind, &entries).await {
+    pub(crate) async fn cache_rows<T: serde::Serialize>(&self, kind: EntityKind, entries: &[(Id, &T)]) {
+        if let Err(error) = self.cache().put_entities(kind, entries).await {
             tracing::warn!(%error, ?kind, "entities not cached");
         }
     }

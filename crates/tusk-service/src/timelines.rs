@@ -91,7 +91,7 @@ impl Service {
         } else {
             kept.truncate(range.limit);
         }
-        self.assemble(Some(account), &kept, rows).await
+        self.assemble(Some(account), &kept, &rows).await
     }
 
     /// One page of home ids, newest first, from `source`; switches to PostgreSQL if Redis fails.
@@ -190,7 +190,7 @@ impl Service {
     /// no longer exist are skipped.
     pub async fn status_views(&self, viewer: Option<Id>, ids: &[Id]) -> Result<Vec<StatusView>> {
         let rows = self.load_with_originals(ids).await?;
-        self.assemble(viewer, ids, rows).await
+        self.assemble(viewer, ids, &rows).await
     }
 
     /// The statuses `ids` and the originals of the reblogs among them, by id.
@@ -211,7 +211,7 @@ impl Service {
         &self,
         viewer: Option<Id>,
         ids: &[Id],
-        rows: HashMap<Id, StatusRow>,
+        rows: &HashMap<Id, StatusRow>,
     ) -> Result<Vec<StatusView>> {
         let mut author_ids: Vec<Id> = rows.values().map(|s| s.account_id).collect();
         author_ids.sort_unstable();
@@ -263,7 +263,8 @@ impl Service {
             let found = self.store().page_stats(asked, &missing, viewer).await?;
             let fresh: Vec<(Id, StatusCounts)> =
                 found.iter().filter_map(|row| Some((row.id, row.counts?))).collect();
-            self.cache_rows(EntityKind::StatusCounts, fresh.iter().map(|(id, c)| (*id, c)).collect()).await;
+            let entries: Vec<(Id, &StatusCounts)> = fresh.iter().map(|(id, c)| (*id, c)).collect();
+            self.cache_rows(EntityKind::StatusCounts, &entries).await;
             counts.extend(fresh);
             done.extend(found.iter().map(|row| (row.id, (row.favourited, row.reblogged))));
         }

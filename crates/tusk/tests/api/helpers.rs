@@ -371,6 +371,23 @@ impl TestApp {
         (alice, bob)
     }
 
+    /// Puts `users` back to waiting for approval, as a sign-up under
+    /// `TUSK_REGISTRATIONS=approved` leaves them: unapproved, and their tokens never cached
+    /// (the api caches only tokens of approved users).
+    pub async fn hold_for_approval(&self, users: &[&User]) {
+        let ids: Vec<i64> = users.iter().map(|user| user.id.parse().unwrap()).collect();
+        sqlx::query("UPDATE users SET approved = false WHERE account_id = ANY($1)")
+            .bind(&ids)
+            .execute(self.deps.store.pool())
+            .await
+            .unwrap();
+        let mut conn = tusk_cache::RedisConnection::open(&self.conn.redis_url).await.unwrap();
+        for user in users {
+            let key = self.deps.cache.keys().token(&tusk_core::token::digest(&user.token));
+            let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+        }
+    }
+
     /// Whether `status_id` sits in `user`'s home feed in Redis. Unlike the API, this cannot be
     /// satisfied by a rebuild from PostgreSQL: only a fan-out puts it there.
     pub async fn in_redis_feed(&self, user: &User, status_id: &str) -> bool {
