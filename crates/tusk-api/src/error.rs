@@ -153,6 +153,16 @@ impl From<tusk_store::StoreError> for ApiError {
     }
 }
 
+impl From<tusk_service::ServiceError> for ApiError {
+    fn from(error: tusk_service::ServiceError) -> Self {
+        match error {
+            tusk_service::ServiceError::NotFound => Self::NotFound,
+            tusk_service::ServiceError::Unavailable(cause) => Self::Unavailable(cause),
+            tusk_service::ServiceError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
 impl From<tusk_cache::CacheError> for ApiError {
     fn from(error: tusk_cache::CacheError) -> Self {
         Self::Unavailable(error.to_string())

@@ -223,7 +223,7 @@ async fn resolve_token(
             None => return Ok(None),
         },
     };
-    let row = state.store.token_by_hash(&tusk_core::token::digest(&token)).await?;
+    let row = state.service.token(&tusk_core::token::digest(&token)).await?;
     row.map(Some).ok_or(ApiError::InvalidToken)
 }
 

@@ -397,7 +397,7 @@ async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_c
     let family = async {
         let Some((family, token)) = &subjects.family else { return Ok(None) };
         // the account behind the token; an unknown token is the handler's 401 to give
-        let Ok(Some(row)) = state.store.token_by_hash(&tusk_core::token::digest(token)).await else {
+        let Ok(Some(row)) = state.service.token(&tusk_core::token::digest(token)).await else {
             return Ok(None);
         };
         let Some(account) = row.account_id else { return Ok(None) };

@@ -32,6 +32,9 @@ pub struct ApiSettings {
 pub struct AppState(pub(crate) Arc<App>);
 
 pub struct App {
+    /// The use-cases (timelines, visibility, tokens, the entity cache): handlers reach them
+    /// through the delegating methods of timeline.rs.
+    pub(crate) service: tusk_service::Service,
     pub(crate) store: Store,
     pub(crate) cache: Cache,
     pub(crate) publisher: Arc<Publisher>,
@@ -57,6 +60,7 @@ impl AppState {
         let passwords = PasswordHasher::new(settings.password_hashers, &metrics);
         let overload = crate::overload::Overload::new(&settings.http_limits, &metrics);
         Self(Arc::new(App {
+            service: tusk_service::Service::new(store.clone(), cache.clone(), metrics.clone()),
             store,
             cache,
             publisher,

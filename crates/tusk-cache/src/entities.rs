@@ -18,6 +18,10 @@ use crate::{Cache, Result};
 pub enum EntityKind {
     Status,
     Account,
+    /// A status's counts (replies, reblogs, favourites), dropped on every write that moves one.
+    /// A read racing such a write can put back the counts from before it: they live at most
+    /// ten minutes.
+    StatusCounts,
 }
 
 impl EntityKind {
@@ -25,6 +29,7 @@ impl EntityKind {
         match self {
             Self::Status => "status",
             Self::Account => "account",
+            Self::StatusCounts => "status_counts",
         }
     }
 
@@ -32,6 +37,7 @@ impl EntityKind {
         match self {
             Self::Status => Duration::from_hours(24),
             Self::Account => Duration::from_mins(1),
+            Self::StatusCounts => Duration::from_mins(10),
         }
     }
 }

@@ -47,6 +47,34 @@ impl Keys {
         format!("{}ratelimit:{limit}:{subject}:{window_end}", self.prefix)
     }
 
+    /// `{prefix}token:{sha256 hex}`: a live access token's row as JSON, or `revoked`; keyed by
+    /// the token's digest, never the token.
+    pub fn token(&self, digest: &[u8]) -> String {
+        use std::fmt::Write as _;
+        let hex = digest.iter().fold(String::with_capacity(digest.len() * 2), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+        format!("{}token:{hex}", self.prefix)
+    }
+
+    /// `{prefix}hybrid:{account_id}`: the hybrid accounts the account follows (JSON ids).
+    pub fn hybrid_followees(&self, account: Id) -> String {
+        format!("{}hybrid:{account}", self.prefix)
+    }
+
+    /// `{prefix}hidden:{account_id}`: the accounts kept out of its home: muted or blocked by
+    /// it, or blocking it (JSON ids).
+    pub fn hidden_accounts(&self, account: Id) -> String {
+        format!("{}hidden:{account}", self.prefix)
+    }
+
+    /// `{prefix}active:{account_id}`: set when the account's activity was last recorded,
+    /// expiring an hour later.
+    pub fn active_mark(&self, account: Id) -> String {
+        format!("{}active:{account}", self.prefix)
+    }
+
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.
     pub fn entity(&self, kind: &str, id: Id) -> String {
         format!("{}{kind}:{id}", self.prefix)

@@ -1,4 +1,5 @@
-//! Redis: home feeds and the entity cache. Everything here can be lost and rebuilt from
+//! Redis: home feeds, the entity cache and what a reader's requests need (its token, who it
+//! hides, which hybrid authors it pulls). Everything here can be lost and rebuilt from
 //! PostgreSQL. Works on a single Redis and on a Redis Cluster: no command touches two keys.
 
 mod connection;
@@ -7,6 +8,7 @@ mod feed;
 mod keys;
 mod ratelimit;
 mod stream;
+mod viewer;
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ pub use feed::Feed;
 pub use keys::Keys;
 pub use ratelimit::RateWindow;
 pub use stream::{StreamEvent, Timeline};
+pub use viewer::{HomeContext, TokenEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -366,6 +366,21 @@ impl Store {
         tx.commit().await?;
         Ok(page)
     }
+    /// Every account whose statuses stay out of `account_id`'s home: muted or blocked by it, or
+    /// blocking it (three index range scans). The service caches the set per viewer, so that a
+    /// home page is filtered without a query.
+    #[tracing::instrument(name = "pg hidden_accounts", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn hidden_accounts(&self, account_id: Id) -> Result<Vec<Id>> {
+        Ok(sqlx::query_scalar(
+            "SELECT target_account_id FROM mutes WHERE account_id = $1 \
+             UNION SELECT target_account_id FROM blocks WHERE account_id = $1 \
+             UNION SELECT account_id FROM blocks WHERE target_account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Those of `authors` whose statuses stay out of `account_id`'s home: muted or blocked by
     /// it, or blocking it. Home reads drop them (Mastodon filters at insert and on read, so a
     /// mute shows at once, before the workers have cleaned the feed).

@@ -13,6 +13,8 @@ mod statuses;
 mod tokens;
 
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase as _;
@@ -25,7 +27,9 @@ pub use error::StoreError;
 pub use follows::{FollowSide, Relationship};
 pub use grants::{GrantRow, NewGrant};
 pub use outbox::OutboxEntry;
-pub use statuses::{AccountStatusesFilter, CreatedStatus, NewStatus, StatusRow, StatusStats};
+pub use statuses::{
+    AccountStatusesFilter, CreatedStatus, NewStatus, PageStats, StatusCounts, StatusRow, StatusStats,
+};
 pub use tokens::TokenRow;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -36,6 +40,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// Connections handed out by the pool: one per statement run on the pool, one per
+    /// transaction. Tests count a request's PostgreSQL work with it.
+    checkouts: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -44,11 +51,29 @@ impl Store {
     /// runs at most 10 s, so a stalled database turns into errors, not hung requests.
     pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", "10s")]);
+        let checkouts = Arc::new(AtomicU64::new(0));
+        // both hooks run inside `acquire`, before the connection is handed out: a new
+        // connection passes `after_connect`, an idle one `before_acquire`
+        let (fresh, idle) = (checkouts.clone(), checkouts.clone());
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |_, _| {
+                fresh.fetch_add(1, Ordering::Relaxed);
+                Box::pin(async { Ok(()) })
+            })
+            .before_acquire(move |_, _| {
+                idle.fetch_add(1, Ordering::Relaxed);
+                Box::pin(async { Ok(true) })
+            })
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self { pool, checkouts })
+    }
+
+    /// How many connections the pool has handed out so far (see `checkouts`): the readiness
+    /// ping aside, every statement and every transaction counts one.
+    pub fn checkouts(&self) -> u64 {
+        self.checkouts.load(Ordering::Relaxed)
     }
 
     /// Creates the database named in `url` if it does not exist yet.
@@ -64,8 +89,11 @@ impl Store {
     }
 
     /// A round trip, for readiness.
+    /// Not counted in [`Store::checkouts`]: it runs every few seconds on its own.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        self.checkouts.fetch_sub(1, Ordering::Relaxed);
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
         Ok(())
     }
 

@@ -38,8 +38,26 @@ const SELECT_STATUSES: &str = "\
     FROM statuses s LEFT JOIN oauth_applications a ON a.id = s.application_id \
     WHERE s.id = ANY($1)";
 
+/// The counts of a status, kept in `status_stats` by triggers on every write that moves them;
+/// cached in Redis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub replies_count: i64,
+    pub reblogs_count: i64,
+    pub favourites_count: i64,
+}
+
+/// One status of [`Store::page_stats`]: its counts when asked, and what the viewer did with it.
+#[derive(Clone, Copy, Debug)]
+pub struct PageStats {
+    pub id: Id,
+    pub counts: Option<StatusCounts>,
+    pub favourited: bool,
+    pub reblogged: bool,
+}
+
 /// The counts of a status and what the viewer did with it.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct StatusStats {
     pub id: Id,
     pub replies_count: i64,
@@ -287,22 +305,44 @@ impl Store {
         .await?)
     }
 
-    /// Counts for `ids`, and whether `viewer` favourited or reblogged each.
-    #[tracing::instrument(name = "pg status_stats", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
-    pub async fn status_stats(&self, ids: &[Id], viewer: Option<Id>) -> Result<Vec<StatusStats>> {
-        Ok(sqlx::query_as(
+    /// For each of `ids`: whether `viewer` favourited or reblogged it and, for those also in
+    /// `counted`, its counts, in one query of index lookups (the counters, the favourites'
+    /// primary key, the one-reblog-per-account index).
+    #[tracing::instrument(name = "pg page_stats", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn page_stats(&self, ids: &[Id], counted: &[Id], viewer: Option<Id>) -> Result<Vec<PageStats>> {
+        type Row = (Id, Option<i64>, Option<i64>, Option<i64>, bool, bool);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT s.id, \
-               (SELECT count(*) FROM statuses r WHERE r.in_reply_to_id = s.id) AS replies_count, \
-               (SELECT count(*) FROM statuses b WHERE b.reblog_of_id = s.id) AS reblogs_count, \
-               (SELECT count(*) FROM favourites f WHERE f.status_id = s.id) AS favourites_count, \
-               EXISTS (SELECT 1 FROM favourites f WHERE f.status_id = s.id AND f.account_id = $2) AS favourited, \
-               EXISTS (SELECT 1 FROM statuses b WHERE b.reblog_of_id = s.id AND b.account_id = $2) AS reblogged \
-             FROM unnest($1::bigint[]) AS s(id)",
+               CASE WHEN s.id = ANY($2) THEN coalesce(c.replies_count, 0) END, \
+               CASE WHEN s.id = ANY($2) THEN coalesce(c.reblogs_count, 0) END, \
+               CASE WHEN s.id = ANY($2) THEN coalesce(c.favourites_count, 0) END, \
+               $3::bigint IS NOT NULL AND EXISTS \
+                 (SELECT 1 FROM favourites f WHERE f.status_id = s.id AND f.account_id = $3), \
+               $3::bigint IS NOT NULL AND EXISTS \
+                 (SELECT 1 FROM statuses b WHERE b.account_id = $3 AND b.reblog_of_id = s.id) \
+             FROM unnest($1::bigint[]) AS s(id) \
+             LEFT JOIN status_stats c ON c.status_id = s.id AND s.id = ANY($2)",
         )
         .bind(ids)
+        .bind(counted)
         .bind(viewer)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, replies, reblogs, favourites, favourited, reblogged)| PageStats {
+                id,
+                counts: replies.zip(reblogs).zip(favourites).map(|((replies, reblogs), favourites)| {
+                    StatusCounts {
+                        replies_count: replies,
+                        reblogs_count: reblogs,
+                        favourites_count: favourites,
+                    }
+                }),
+                favourited,
+                reblogged,
+            })
+            .collect())
     }
 
     /// Favourites `status_id` for `account_id`; favouriting twice changes nothing.

@@ -1,10 +1,12 @@
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use tusk_core::Id;
 
 use crate::{Result, Store};
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+/// A live token; cached in Redis under its hash (never the token) by the service.
+#[derive(Clone, Debug, sqlx::FromRow, Serialize, Deserialize)]
 pub struct TokenRow {
     pub id: Id,
     pub application_id: Id,

@@ -192,7 +192,7 @@ pub async fn revoke(
     if request.token.is_empty() {
         return Ok(Json(serde_json::json!({})));
     }
-    match state.store.revoke_token(&token::digest(&request.token), app.id).await? {
+    match state.service.revoke_token(&token::digest(&request.token), app.id).await? {
         Some(false) => Err(UNAUTHORIZED_CLIENT),
         None | Some(true) => Ok(Json(serde_json::json!({}))),
     }

@@ -318,11 +318,7 @@ async fn the_instance_counts_users_posts_and_active_users() {
         .await
         .unwrap();
     let dave = app.sign_up("dave").await;
-    sqlx::query("UPDATE users SET approved = false WHERE account_id = $1")
-        .bind(dave.id.parse::<i64>().unwrap())
-        .execute(pool)
-        .await
-        .unwrap();
+    app.hold_for_approval(&[&dave]).await;
 
     let v1: Value = app.get(app.url("/api/v1/instance")).await.json().await.unwrap();
     assert_eq!(v1["stats"]["user_count"], 3, "{v1}");

@@ -34,11 +34,7 @@ async fn the_cli_lists_and_approves_pending_accounts() {
     let bob = app.sign_up("bob").await;
     let carol = app.sign_up("carol").await;
     // the state a sign-up under TUSK_REGISTRATIONS=approved leaves (profiles.rs checks that one)
-    sqlx::query("UPDATE users SET approved = false WHERE account_id <> $1")
-        .bind(carol.id.parse::<i64>().unwrap())
-        .execute(app.deps.store.pool())
-        .await
-        .unwrap();
+    app.hold_for_approval(&[&alice, &bob]).await;
     let verify = |token: String| {
         let app = &app;
         async move { app.get_as(app.url("/api/v1/accounts/verify_credentials"), token).await }

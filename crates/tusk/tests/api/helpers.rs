@@ -24,6 +24,8 @@ pub struct TestApp {
     pub worker_admin: String,
     pub http: reqwest::Client,
     pub deps: Deps,
+    /// The api's own store (its pool), to count the PostgreSQL work of its requests.
+    pub api_store: tusk_store::Store,
     pub conn: Connections,
     shutdown: Shutdown,
 }
@@ -137,6 +139,7 @@ impl TestApp {
         tweak(&mut worker_settings);
         // api and worker get their own connections and metrics, as separate processes would
         let api_deps = Deps::connect(&conn).await.expect("connect");
+        let api_store = api_deps.store.clone();
         let worker_deps = Deps::connect(&conn).await.expect("connect");
         let api_conn = conn.clone();
         let api_shutdown = shutdown.clone();
@@ -158,6 +161,7 @@ impl TestApp {
             // a hung server fails the test instead of hanging it
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
             deps,
+            api_store,
             conn,
             shutdown,
         };
@@ -235,6 +239,28 @@ impl TestApp {
             .await
             .expect("token");
         assert_eq!(response.status(), StatusCode::OK);
+        let token: Value = response.json().await.expect("json");
+        token["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// A user token for `username` (password `correct horse battery`) from the app
+    /// `client_id`, by the password grant.
+    pub async fn password_token(&self, client_id: &str, secret: &str, username: &str, scope: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("username", username),
+                ("password", "correct horse battery"),
+                ("scope", scope),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(response.status(), StatusCode::OK, "{scope}");
         let token: Value = response.json().await.expect("json");
         token["access_token"].as_str().expect("token").to_owned()
     }
@@ -343,6 +369,23 @@ impl TestApp {
         self.wait_for_jobs("merge_follow", 1).await;
         assert!(self.home_ids(&alice, "").await.is_empty());
         (alice, bob)
+    }
+
+    /// Puts `users` back to waiting for approval, as a sign-up under
+    /// `TUSK_REGISTRATIONS=approved` leaves them: unapproved, and their tokens never cached
+    /// (the api caches only tokens of approved users).
+    pub async fn hold_for_approval(&self, users: &[&User]) {
+        let ids: Vec<i64> = users.iter().map(|user| user.id.parse().unwrap()).collect();
+        sqlx::query("UPDATE users SET approved = false WHERE account_id = ANY($1)")
+            .bind(&ids)
+            .execute(self.deps.store.pool())
+            .await
+            .unwrap();
+        let mut conn = tusk_cache::RedisConnection::open(&self.conn.redis_url).await.unwrap();
+        for user in users {
+            let key = self.deps.cache.keys().token(&tusk_core::token::digest(&user.token));
+            let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+        }
     }
 
     /// Whether `status_id` sits in `user`'s home feed in Redis. Unlike the API, this cannot be

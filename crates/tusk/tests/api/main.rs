@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod approvals;
+mod caches;
 mod clients;
 mod cluster;
 mod fanout;

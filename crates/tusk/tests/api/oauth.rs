@@ -547,28 +547,7 @@ async fn granular_scopes_are_enforced_both_ways() {
     app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
     let (id, secret) = register(&app, &["urn:ietf:wg:oauth:2.0:oob"], "read write follow push").await;
-    let token_for = |scope: &'static str| {
-        let (id, secret) = (id.clone(), secret.clone());
-        let app = &app;
-        async move {
-            let response = app
-                .http
-                .post(app.url("/oauth/token"))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("client_id", id.as_str()),
-                    ("client_secret", secret.as_str()),
-                    ("username", "alice"),
-                    ("password", "correct horse battery"),
-                    ("scope", scope),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{scope}");
-            response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
-        }
-    };
+    let token_for = |scope: &'static str| app.password_token(&id, &secret, "alice", scope);
     let can = |token: String, what: &'static str| {
         let app = &app;
         let bob = bob.id.clone();

@@ -181,11 +181,7 @@ impl World {
         let dave = app.sign_up("dave").await;
         let erin = app.sign_up("erin").await;
         let pending = app.sign_up("pat").await;
-        sqlx::query("UPDATE users SET approved = false WHERE account_id = $1")
-            .bind(pending.id.parse::<i64>().unwrap())
-            .execute(app.deps.store.pool())
-            .await
-            .unwrap();
+        app.hold_for_approval(&[&pending]).await;
         let response = app
             .http
             .patch(app.url("/api/v1/accounts/update_credentials"))

@@ -1,0 +1,133 @@
+//! What a signed-in reader's requests need on every call, so that a warm read asks PostgreSQL
+//! nothing it already answered: the token, the accounts hidden from the reader's home, the
+//! hybrid authors it pulls, and the hourly activity mark.
+
+use std::time::Duration;
+
+use redis::Cmd;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tusk_core::Id;
+
+use crate::connection::Batch;
+use crate::{Cache, Result};
+
+/// How long a token's row is cached: a backstop, since a revocation replaces the entry at once.
+const TOKEN_TTL: Duration = Duration::from_mins(5);
+/// The value that replaces a revoked token's entry, for as long as a reader that read the row
+/// before the revocation could still try to cache it.
+const REVOKED: &str = "revoked";
+/// Hybrid followees change when an author crosses the hybrid threshold (the workers' plan job),
+/// which no reader's key can follow: a new hybrid author is pulled within this.
+const HYBRID_TTL: Duration = Duration::from_mins(1);
+/// Hidden accounts are dropped on every mute, block and unmute/unblock; the TTL bounds what a
+/// read racing such a change can put back.
+const HIDDEN_TTL: Duration = Duration::from_mins(10);
+/// Activity is recorded at most once per this per account.
+const ACTIVE_MARK_TTL: Duration = Duration::from_hours(1);
+
+/// A token's cache entry.
+#[derive(Debug)]
+pub enum TokenEntry<T> {
+    /// Not cached: ask PostgreSQL.
+    Missing,
+    /// Revoked lately: invalid, without asking.
+    Revoked,
+    Live(T),
+}
+
+/// What one home read needs besides the feed, read in one round trip.
+#[derive(Debug)]
+pub struct HomeContext {
+    /// This read set the activity mark: the account's activity is due to be recorded.
+    pub activity_due: bool,
+    /// The hybrid accounts it follows, if cached.
+    pub hybrid_followees: Option<Vec<Id>>,
+    /// The accounts hidden from its home, if cached.
+    pub hidden_accounts: Option<Vec<Id>>,
+}
+
+fn ids_from(json: Option<String>) -> Option<Vec<Id>> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+}
+
+impl Cache {
+    /// The cached entry of the token with this digest.
+    pub async fn token_entry<T: DeserializeOwned>(&self, digest: &[u8]) -> Result<TokenEntry<T>> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = Cmd::get(self.keys.token(digest)).query_async(&mut conn).await?;
+        Ok(match raw {
+            None => TokenEntry::Missing,
+            Some(raw) if raw == REVOKED => TokenEntry::Revoked,
+            // unreadable after an upgrade: read it again
+            Some(raw) => serde_json::from_str(&raw).map_or(TokenEntry::Missing, TokenEntry::Live),
+        })
+    }
+
+    /// Caches a token's row, unless its entry exists (a revocation's mark stays).
+    pub async fn put_token<T: Serialize>(&self, digest: &[u8], row: &T) -> Result<()> {
+        let mut conn = self.conn.clone();
+        // OK when set, nil when the entry was there
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.keys.token(digest))
+            .arg(serde_json::to_string(row)?)
+            .arg("NX")
+            .arg("EX")
+            .arg(TOKEN_TTL.as_secs())
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the token revoked for every replica at once: the mark replaces any cached row, and
+    /// a reader that read the row before the revocation cannot cache it over the mark.
+    pub async fn revoke_token(&self, digest: &[u8]) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () =
+            Cmd::set_ex(self.keys.token(digest), REVOKED, TOKEN_TTL.as_secs()).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Sets the account's activity mark if it is not set, and reads its cached hybrid followees
+    /// and hidden accounts, in one round trip.
+    pub async fn home_context(&self, account: Id) -> Result<HomeContext> {
+        let mut batch = Batch::default();
+        let mut mark = redis::cmd("SET");
+        mark.arg(self.keys.active_mark(account)).arg(1).arg("NX").arg("EX").arg(ACTIVE_MARK_TTL.as_secs());
+        batch.add(mark);
+        batch.add(Cmd::get(self.keys.hybrid_followees(account)));
+        batch.add(Cmd::get(self.keys.hidden_accounts(account)));
+        let (set, hybrid, hidden): (Option<String>, Option<String>, Option<String>) =
+            batch.run(&self.conn).await?;
+        Ok(HomeContext {
+            activity_due: set.is_some(),
+            hybrid_followees: ids_from(hybrid),
+            hidden_accounts: ids_from(hidden),
+        })
+    }
+
+    pub async fn put_hybrid_followees(&self, account: Id, ids: &[Id]) -> Result<()> {
+        self.put_ids(self.keys.hybrid_followees(account), ids, HYBRID_TTL).await
+    }
+
+    pub async fn put_hidden_accounts(&self, account: Id, ids: &[Id]) -> Result<()> {
+        self.put_ids(self.keys.hidden_accounts(account), ids, HIDDEN_TTL).await
+    }
+
+    async fn put_ids(&self, key: String, ids: &[Id], ttl: Duration) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = Cmd::set_ex(key, serde_json::to_string(ids)?, ttl.as_secs()).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Drops what the accounts' relationships decide (hybrid followees, hidden accounts), after
+    /// a follow, mute or block between them changed.
+    pub async fn forget_relationships(&self, accounts: &[Id]) -> Result<()> {
+        let mut batch = Batch::default();
+        for account in accounts {
+            batch.add_ignored(Cmd::del(self.keys.hybrid_followees(*account)));
+            batch.add_ignored(Cmd::del(self.keys.hidden_accounts(*account)));
+        }
+        self.run(batch).await
+    }
+}
