@@ -155,10 +155,15 @@ impl From<tusk_store::StoreError> for ApiError {
 
 impl From<tusk_service::ServiceError> for ApiError {
     fn from(error: tusk_service::ServiceError) -> Self {
+        use tusk_service::ServiceError;
         match error {
-            tusk_service::ServiceError::NotFound => Self::NotFound,
-            tusk_service::ServiceError::Unavailable(cause) => Self::Unavailable(cause),
-            tusk_service::ServiceError::Internal(cause) => Self::Internal(cause),
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::Unprocessable(message) => Self::Unprocessable(message),
+            ServiceError::Unavailable(cause) => Self::Unavailable(cause),
+            ServiceError::Overloaded(message) => Self::Overloaded(message),
+            ServiceError::Internal(cause) => Self::Internal(cause),
         }
     }
 }

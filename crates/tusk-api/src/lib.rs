@@ -9,21 +9,17 @@ mod middleware;
 mod openapi;
 mod overload;
 mod pagination;
-mod passwords;
-mod publish;
 mod ratelimit;
 mod route;
 mod router;
 mod state;
 mod timeline;
-mod usecases;
 
 use std::future::Future;
 
 pub use error::ApiError;
 pub use openapi::routes;
 pub use overload::HttpLimits;
-pub use passwords::password_hasher;
 pub use ratelimit::{Limit, RateLimits, TrustedProxies};
 pub use router::router;
 pub use state::{ApiSettings, AppState};

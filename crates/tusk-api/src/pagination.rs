@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 
 use crate::entities::{Account, Status};
 use crate::extract::lenient;
-use crate::usecases::{AccountPage, PageCut};
+use tusk_service::{AccountPage, PageCut};
 
 /// A page of statuses with its `Link` header.
 pub struct TimelinePage {

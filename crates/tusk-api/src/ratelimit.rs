@@ -303,7 +303,7 @@ pub(crate) async fn rate_limit(State(state): State<AppState>, request: Request, 
         // recorded only once the action happened, as Mastodon records after the save
         if response.status().is_success() {
             let window = RateWindow { limit: family.name(), subject: &account, ends_at: standing.window_end };
-            match tokio::time::timeout(COUNT_TIMEOUT, state.cache.rate_hit(window)).await {
+            match tokio::time::timeout(COUNT_TIMEOUT, state.service.rate_hit(window)).await {
                 Ok(Ok(count)) => standing.count = count,
                 Ok(Err(error)) => limiter.counted(false, &error),
                 Err(_) => limiter.counted(false, &"timed out"),
@@ -374,7 +374,7 @@ type Counted = (Vec<Standing>, Option<(RateFamily, String, Standing)>);
 
 /// Counts the request in its windows (concurrently: each is its own key, maybe its own slot)
 /// and reads the per-account window, which is recorded after the action.
-async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_cache::Result<Counted> {
+async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_service::Result<Counted> {
     let limits = &state.rate_limiter.limits;
     let general = async {
         match &subjects.general {
@@ -405,10 +405,10 @@ async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_c
         let limit = family.limit(limits);
         let window_end = limit.window_end(now);
         let window = RateWindow { limit: family.name(), subject: &account, ends_at: window_end };
-        let done = state.cache.rate_count(window).await?;
+        let done = state.service.rate_count(window).await?;
         // as if this one is counted: a request that would go past the limit is refused
         let standing = Standing { limit: limit.count, count: done + 1, window_end };
-        Ok::<_, tusk_cache::CacheError>(Some((*family, account, standing)))
+        Ok::<_, tusk_service::ServiceError>(Some((*family, account, standing)))
     };
     let (general, signups, sign_ins, family) = tokio::try_join!(general, signups, sign_ins, family)?;
     let mut standings: Vec<Standing> = general.into_iter().chain(signups).chain(sign_ins).collect();
@@ -428,9 +428,9 @@ async fn hit(
     subject: &str,
     limit: Limit,
     now: u64,
-) -> tusk_cache::Result<Standing> {
+) -> tusk_service::Result<Standing> {
     let window_end = limit.window_end(now);
-    let count = state.cache.rate_hit(RateWindow { limit: name, subject, ends_at: window_end }).await?;
+    let count = state.service.rate_hit(RateWindow { limit: name, subject, ends_at: window_end }).await?;
     Ok(Standing { limit: limit.count, count, window_end })
 }
 

@@ -1,14 +1,10 @@
 use std::sync::Arc;
 
-use tusk_cache::Cache;
 use tusk_core::Instance;
-use tusk_queue::Publisher;
-use tusk_store::Store;
+use tusk_service::{Service, ServiceSettings};
 use tusk_telemetry::Metrics;
 
-use crate::passwords::PasswordHasher;
-
-/// What the api needs besides its connections.
+/// What the `tusk api` process is configured with.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub instance: Instance,
@@ -32,47 +28,36 @@ pub struct ApiSettings {
 pub struct AppState(pub(crate) Arc<App>);
 
 pub struct App {
-    /// The use-cases (timelines, visibility, tokens, the entity cache): handlers reach them
-    /// through the delegating methods of timeline.rs.
-    pub(crate) service: tusk_service::Service,
-    pub(crate) store: Store,
-    pub(crate) cache: Cache,
-    pub(crate) publisher: Arc<Publisher>,
+    /// The use-cases: every handler calls one of them (`state.service`), or a rendering helper
+    /// of timeline.rs over them.
+    pub(crate) service: Service,
     pub(crate) metrics: Metrics,
     pub(crate) instance: Instance,
-    pub(crate) registrations: tusk_core::Registrations,
-    pub(crate) passwords: PasswordHasher,
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: crate::ratelimit::RateLimiter,
     pub(crate) overload: crate::overload::Overload,
-    /// The instance's counts and when they were read (handlers/instance.rs).
-    pub(crate) instance_stats: tokio::sync::Mutex<Option<(std::time::Instant, tusk_store::InstanceStats)>>,
 }
 
 impl AppState {
-    pub fn new(
-        settings: ApiSettings,
-        store: Store,
-        cache: Cache,
-        publisher: Arc<Publisher>,
-        metrics: Metrics,
-    ) -> Self {
-        let passwords = PasswordHasher::new(settings.password_hashers, &metrics);
+    /// The api over `service`; `settings.password_hashers` and `settings.registrations` are the
+    /// service's (see [`ApiSettings::service`]).
+    pub fn new(settings: ApiSettings, service: Service, metrics: Metrics) -> Self {
         let overload = crate::overload::Overload::new(&settings.http_limits, &metrics);
         Self(Arc::new(App {
-            service: tusk_service::Service::new(store.clone(), cache.clone(), metrics.clone()),
-            store,
-            cache,
-            publisher,
+            service,
             metrics,
             instance: settings.instance,
-            registrations: settings.registrations,
-            passwords,
             streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
             rate_limiter: crate::ratelimit::RateLimiter::new(settings.rate_limits),
             overload,
-            instance_stats: tokio::sync::Mutex::new(None),
         }))
+    }
+}
+
+impl ApiSettings {
+    /// The settings of the use-cases this api serves.
+    pub fn service(&self) -> ServiceSettings {
+        ServiceSettings { password_hashers: self.password_hashers, registrations: self.registrations }
     }
 }
 

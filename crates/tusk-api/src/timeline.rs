@@ -1,7 +1,6 @@
 //! Timelines and statuses as the handlers ask for them: the reads are the service's
 //! (tusk-service), the Mastodon rendering is the api's.
 
-use tusk_cache::EntityKind;
 use tusk_core::{Id, PageRange};
 use tusk_service::StatusView;
 use tusk_store::{AccountRow, StatusRow};
@@ -38,11 +37,6 @@ impl AppState {
     /// The status `id` if `viewer` may see it; `NotFound` otherwise.
     pub(crate) async fn visible_status(&self, viewer: Option<Id>, id: Id) -> Result<StatusRow, ApiError> {
         Ok(self.service.visible_status(viewer, id).await?)
-    }
-
-    /// The ids among `ids` that `viewer` may see, in their order.
-    pub(crate) async fn visible_ids(&self, viewer: Option<Id>, ids: &[Id]) -> Result<Vec<Id>, ApiError> {
-        Ok(self.service.visible_ids(viewer, ids).await?)
     }
 
     /// One page of the public timeline.
@@ -85,20 +79,7 @@ impl AppState {
         self.render_statuses_for(viewer, &[id]).await?.pop().ok_or(ApiError::NotFound)
     }
 
-    pub(crate) async fn load_statuses(&self, ids: &[Id]) -> Result<Vec<StatusRow>, ApiError> {
-        Ok(self.service.load_statuses(ids).await?)
-    }
-
-    pub(crate) async fn load_accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>, ApiError> {
-        Ok(self.service.load_accounts(ids).await?)
-    }
-
     pub(crate) async fn load_account(&self, id: Id) -> Result<AccountRow, ApiError> {
         Ok(self.service.load_account(id).await?)
-    }
-
-    /// Drops cached entries that a write just made stale.
-    pub(crate) async fn forget(&self, kind: EntityKind, ids: &[Id]) {
-        self.service.forget(kind, ids).await;
     }
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tusk_api::{ApiSettings, AppState};
 use tusk_cache::Cache;
 use tusk_queue::{Publisher, QueueType, Topology};
+use tusk_service::Service;
 use tusk_store::Store;
 use tusk_telemetry::{Metrics, OnDependencyDown, Readiness, ReadinessCheck};
 use tusk_worker::{Worker, WorkerSettings};
@@ -161,14 +162,14 @@ async fn serve_admin(
 
 fn api_state(deps: &Deps, conn: &Connections, settings: ApiSettings) -> (AppState, Arc<Publisher>) {
     let publisher = Arc::new(Publisher::new(&conn.amqp_url, "tusk-api", conn.topology()));
-    let state = AppState::new(
-        settings,
+    let service = Service::new(
+        settings.service(),
         deps.store.clone(),
         deps.cache.clone(),
         publisher.clone(),
         deps.metrics.clone(),
     );
-    (state, publisher)
+    (AppState::new(settings, service, deps.metrics.clone()), publisher)
 }
 
 fn publisher_check(publisher: Arc<Publisher>) -> (&'static str, ReadinessCheck) {

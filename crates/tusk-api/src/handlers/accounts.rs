@@ -16,8 +16,8 @@ use crate::error::{
 };
 use crate::extract::{AppToken, Params, PathId, QueryParams, User, Viewer, lenient};
 use crate::pagination::{AccountPageParams, accounts_page};
-use crate::usecases::{CredentialAccount, NewAccount, NewProfile};
 use crate::{ApiError, AppState};
+use tusk_service::{CredentialAccount, NewAccount, NewProfile};
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignUp {
@@ -87,7 +87,7 @@ pub async fn create(
     AppToken(app_token): AppToken,
     Params(params): Params<SignUp>,
 ) -> Result<Json<Token>, ApiError> {
-    let (token, secret) = state.sign_up(&app_token, validate(&params)).await?;
+    let (token, secret) = state.service.sign_up(&app_token, validate(&params)).await?;
     Ok(Json(entities::token(&token, &secret)))
 }
 
@@ -109,7 +109,7 @@ pub async fn verify_credentials(
     State(state): State<AppState>,
     User { account: account_id, .. }: User,
 ) -> Result<Json<Account>, ApiError> {
-    Ok(Json(credential_account(&state, &state.credential_account(account_id).await?)))
+    Ok(Json(credential_account(&state, &state.service.credential_account(account_id).await?)))
 }
 
 /// `GET /api/v1/accounts/:id`.
@@ -165,7 +165,7 @@ pub async fn lookup(
     if username.is_empty() || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(ApiError::NotFound);
     }
-    let account = state.account_by_username(username).await?;
+    let account = state.service.account_by_username(username).await?;
     Ok(Json(Account::new(&state.instance, &account)))
 }
 
@@ -214,7 +214,7 @@ pub async fn relationships(
     let ids: Vec<Id> =
         params.id.iter().take(MAX_RELATIONSHIPS).filter_map(|raw| raw.trim().parse().ok()).collect();
     let found: HashMap<Id, tusk_store::Relationship> =
-        state.relationships(me, &ids).await?.into_iter().collect();
+        state.service.relationships(me, &ids).await?.into_iter().collect();
     Ok(Json(ids.iter().filter_map(|id| Some(Relationship::new(*id, *found.get(id)?))).collect()))
 }
 
@@ -280,7 +280,7 @@ async fn follow_page(
     params: &AccountPageParams,
 ) -> Result<Response, ApiError> {
     let cut = params.cut();
-    let page = state.follows(viewer, id, side, cut).await?;
+    let page = state.service.follows(viewer, id, side, cut).await?;
     Ok(accounts_page(&state.instance, uri, &page, cut.limit))
 }
 
@@ -329,7 +329,7 @@ pub async fn update_credentials(
         return Err(ApiError::Validation(errors));
     }
     let profile = NewProfile { display_name, note, locked: params.locked };
-    Ok(Json(credential_account(&state, &state.update_profile(me, profile).await?)))
+    Ok(Json(credential_account(&state, &state.service.update_profile(me, profile).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/follow`: follows at once, or, when the account is locked, leaves
@@ -347,7 +347,7 @@ pub async fn follow(
     User { account: me, .. }: User,
     PathId(target): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(target, state.follow(me, target).await?)))
+    Ok(Json(Relationship::new(target, state.service.follow(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/unfollow`: ends the follow, or withdraws a pending request.
@@ -364,7 +364,7 @@ pub async fn unfollow(
     User { account: me, .. }: User,
     PathId(target): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(target, state.unfollow(me, target).await?)))
+    Ok(Json(Relationship::new(target, state.service.unfollow(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/block`: ends the follows both ways; the workers clean both homes.
@@ -381,7 +381,7 @@ pub async fn block(
     User { account: me, .. }: User,
     PathId(target): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(target, state.block(me, target).await?)))
+    Ok(Json(Relationship::new(target, state.service.block(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/unblock`.
@@ -398,7 +398,7 @@ pub async fn unblock(
     User { account: me, .. }: User,
     PathId(target): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(target, state.unblock(me, target).await?)))
+    Ok(Json(Relationship::new(target, state.service.unblock(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/mute`: the account's statuses leave the home feed, and later ones
@@ -416,7 +416,7 @@ pub async fn mute(
     User { account: me, .. }: User,
     PathId(target): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(target, state.mute(me, target).await?)))
+    Ok(Json(Relationship::new(target, state.service.mute(me, target).await?)))
 }
 
 /// `POST /api/v1/accounts/:id/unmute`.
@@ -433,7 +433,7 @@ pub async fn unmute(
     User { account: me, .. }: User,
     PathId(target): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(target, state.unmute(me, target).await?)))
+    Ok(Json(Relationship::new(target, state.service.unmute(me, target).await?)))
 }
 
 /// The CredentialAccount: the account with its `source`.

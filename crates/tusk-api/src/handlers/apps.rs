@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use crate::entities::Application;
 use crate::error::{BadRequest, Unavailable, Unprocessable, UnsupportedMediaType};
 use crate::extract::{Params, lenient};
-use crate::usecases::AppRegistration;
 use crate::{ApiError, AppState};
+use tusk_service::AppRegistration;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateApp {
@@ -79,6 +79,7 @@ pub async fn create(
     let scopes = Scopes::parse(params.scopes.as_deref().unwrap_or_default())
         .map_err(|_| ApiError::Unprocessable("Validation failed: Scopes are invalid".into()))?;
     let (app, client_secret) = state
+        .service
         .register_app(AppRegistration {
             name,
             website: params.website.as_deref().filter(|w| !w.is_empty()),

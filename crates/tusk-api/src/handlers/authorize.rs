@@ -22,8 +22,8 @@ use tusk_store::AppRow;
 use utoipa::IntoParams;
 
 use crate::extract::RawBody;
-use crate::usecases::CodeGrant;
 use crate::{ApiError, AppState};
+use tusk_service::CodeGrant;
 
 const COOKIE: &str = "_tusk_oauth";
 /// How long a sign-in on the authorize page lasts.
@@ -95,7 +95,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
         let cookie = cookie(&headers);
         let force_login = matches!(form.force_login.as_str(), "true" | "1" | "on");
         if let Some(secret) = cookie.as_deref().filter(|_| !force_login)
-            && let Some(account_id) = state.browser_session(secret).await?
+            && let Some(account_id) = state.service.browser_session(secret).await?
         {
             return consent_page(&state, &form, &authorization, account_id, secret, None).await;
         }
@@ -130,7 +130,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, RawBody(
             Ok(authorization) => authorization,
             Err(response) => return Ok(response),
         };
-        let Some(account_id) = state.check_password(&form.email, form.password.clone()).await? else {
+        let Some(account_id) = state.service.check_password(&form.email, form.password.clone()).await? else {
             return Ok(sign_in_page(
                 &state,
                 &form,
@@ -140,7 +140,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, RawBody(
                 None,
             ));
         };
-        let signed_in = state.start_browser_session(account_id, SESSION_HOURS).await?;
+        let signed_in = state.service.start_browser_session(account_id, SESSION_HOURS).await?;
         consent_page(&state, &form, &authorization, account_id, &signed_in, Some(&signed_in)).await
     })
     .await
@@ -169,7 +169,7 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, RawBody(b
             Ok(authorization) => authorization,
             Err(response) => return Ok(response),
         };
-        let Some(account_id) = state.browser_session(&secret).await? else {
+        let Some(account_id) = state.service.browser_session(&secret).await? else {
             let fresh = token::generate();
             return Ok(sign_in_page(
                 &state,
@@ -189,6 +189,7 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, RawBody(b
             ));
         }
         let code = state
+            .service
             .grant_code(CodeGrant {
                 app: authorization.app.id,
                 account: account_id,
@@ -271,7 +272,7 @@ async fn validate(
     state: &AppState,
     form: &AuthorizeForm,
 ) -> Result<Result<Authorization, Response>, ApiError> {
-    let Some(app) = state.app_by_client_id(&form.client_id).await? else {
+    let Some(app) = state.service.app_by_client_id(&form.client_id).await? else {
         return Ok(Err(error_page(
             StatusCode::UNAUTHORIZED,
             "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
@@ -346,7 +347,7 @@ async fn consent_page(
     secret: &str,
     set_cookie: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let username = state.account_username(account_id).await?.unwrap_or_default();
+    let username = state.service.account_username(account_id).await?.unwrap_or_default();
     let mut scopes = String::new();
     for scope in authorization.scopes.iter() {
         let _ = write!(

@@ -38,7 +38,7 @@ pub async fn index(
     QueryParams(params): QueryParams<AccountPageParams>,
 ) -> Result<Response, ApiError> {
     let cut = params.cut();
-    let page = state.follow_requests(me, cut).await?;
+    let page = state.service.follow_requests(me, cut).await?;
     Ok(accounts_page(&state.instance, &uri, &page, cut.limit))
 }
 
@@ -58,7 +58,7 @@ pub async fn authorize(
     User { account: me, .. }: User,
     PathId(follower): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(follower, state.authorize_follow_request(me, follower).await?)))
+    Ok(Json(Relationship::new(follower, state.service.authorize_follow_request(me, follower).await?)))
 }
 
 /// `POST /api/v1/follow_requests/:account_id/reject`: drops the request; answers with the
@@ -76,5 +76,5 @@ pub async fn reject(
     User { account: me, .. }: User,
     PathId(follower): PathId,
 ) -> Result<Json<Relationship>, ApiError> {
-    Ok(Json(Relationship::new(follower, state.reject_follow_request(me, follower).await?)))
+    Ok(Json(Relationship::new(follower, state.service.reject_follow_request(me, follower).await?)))
 }

@@ -42,7 +42,7 @@ fn configuration() -> Value {
 )]
 pub async fn v1(State(state): State<AppState>) -> Json<Value> {
     let domain = &state.instance.domain;
-    let stats = state.instance_stats().await;
+    let stats = state.service.instance_stats().await;
     Json(json!({
         "uri": domain,
         "title": "Tusk",
@@ -54,8 +54,8 @@ pub async fn v1(State(state): State<AppState>) -> Json<Value> {
         "stats": { "user_count": stats.users, "status_count": stats.statuses, "domain_count": 0 },
         "thumbnail": null,
         "languages": ["en"],
-        "registrations": state.registrations.enabled(),
-        "approval_required": state.registrations.approval_required(),
+        "registrations": state.service.registrations().enabled(),
+        "approval_required": state.service.registrations().approval_required(),
         "invites_enabled": false,
         "configuration": configuration(),
         "contact_account": null,
@@ -74,7 +74,7 @@ pub async fn v1(State(state): State<AppState>) -> Json<Value> {
     )
 )]
 pub async fn v2(State(state): State<AppState>) -> Json<Value> {
-    let stats = state.instance_stats().await;
+    let stats = state.service.instance_stats().await;
     Json(json!({
         "domain": state.instance.domain,
         "title": "Tusk",
@@ -87,8 +87,8 @@ pub async fn v2(State(state): State<AppState>) -> Json<Value> {
         "languages": ["en"],
         "configuration": configuration(),
         "registrations": {
-            "enabled": state.registrations.enabled(),
-            "approval_required": state.registrations.approval_required(),
+            "enabled": state.service.registrations().enabled(),
+            "approval_required": state.service.registrations().approval_required(),
             "message": null,
             "url": null,
         },

@@ -108,15 +108,11 @@ pub async fn token(
         let (Some(login), Some(password)) = (request.username, request.password) else {
             return Err(INVALID_GRANT);
         };
-        Some(state.check_password(&login, password).await?.ok_or(INVALID_GRANT)?)
+        Some(state.service.check_password(&login, password).await?.ok_or(INVALID_GRANT)?)
     } else {
         None
     };
-    let access_token = token::generate();
-    let row = state
-        .store
-        .create_token(app.id, account_id, &scopes.to_string(), &token::digest(&access_token))
-        .await?;
+    let (row, access_token) = state.service.issue_token(app.id, account_id, &scopes).await?;
     Ok(Json(crate::entities::token(&row, &access_token)))
 }
 
@@ -129,25 +125,9 @@ async fn redeem_code(
 ) -> Result<Json<Token>, ApiError> {
     let code = request.code.as_deref().filter(|c| !c.is_empty()).ok_or(INVALID_REQUEST)?;
     let redirect_uri = request.redirect_uri.as_deref().filter(|r| !r.is_empty()).ok_or(INVALID_REQUEST)?;
-    let access_token = token::generate();
-    let redeemed = state
-        .store
-        .redeem_grant(&token::digest(code), &token::digest(&access_token), |grant| {
-            let verifier_ok = match &grant.code_challenge {
-                None => true,
-                Some(challenge) => request
-                    .code_verifier
-                    .as_deref()
-                    .is_some_and(|verifier| token::pkce_s256(verifier) == *challenge),
-            };
-            if grant.application_id == app.id && grant.redirect_uri == redirect_uri && verifier_ok {
-                Ok(())
-            } else {
-                Err(INVALID_GRANT)
-            }
-        })
-        .await?;
-    let row = redeemed.ok_or(INVALID_GRANT)??;
+    let verifier = request.code_verifier.as_deref();
+    let (row, access_token) =
+        state.service.redeem_code(app.id, code, redirect_uri, verifier).await?.ok_or(INVALID_GRANT)?;
     Ok(Json(crate::entities::token(&row, &access_token)))
 }
 
@@ -250,7 +230,7 @@ async fn authenticate_client(
     if client_id.contains('\0') {
         return Err(INVALID_CLIENT);
     }
-    let app = state.app_by_client_id(&client_id).await?.ok_or(INVALID_CLIENT)?;
+    let app = state.service.app_by_client_id(&client_id).await?.ok_or(INVALID_CLIENT)?;
     if app.client_secret_hash != token::digest(&client_secret) {
         return Err(INVALID_CLIENT);
     }

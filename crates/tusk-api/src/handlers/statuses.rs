@@ -11,8 +11,8 @@ use crate::error::{
     UnsupportedMediaType,
 };
 use crate::extract::{Params, PathId, User, Viewer, lenient};
-use crate::usecases::NewPost;
 use crate::{ApiError, AppState};
+use tusk_service::NewPost;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateStatus {
@@ -75,6 +75,7 @@ pub async fn create(
         Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
     };
     let status = state
+        .service
         .post_status(NewPost {
             account: user.account,
             application: user.application,
@@ -147,7 +148,7 @@ pub async fn delete(
     User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let status = state.delete_status(me, id).await?;
+    let status = state.service.delete_status(me, id).await?;
     let author = state.load_account(me).await?;
     let mut rendered = Status::new(&state.instance, &status, &author);
     rendered.text = Some(status.text);
@@ -168,7 +169,7 @@ pub async fn favourite(
     User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let favourited = state.favourite(me, id).await?;
+    let favourited = state.service.favourite(me, id).await?;
     Ok(Json(state.render_status(Some(me), favourited).await?))
 }
 
@@ -186,7 +187,7 @@ pub async fn unfavourite(
     User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let unfavourited = state.unfavourite(me, id).await?;
+    let unfavourited = state.service.unfavourite(me, id).await?;
     Ok(Json(state.render_status(Some(me), unfavourited).await?))
 }
 
@@ -231,7 +232,7 @@ pub async fn reblog(
         None => Visibility::Public,
         Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
     };
-    let reblog = state.reblog(user.account, user.application, id, visibility).await?;
+    let reblog = state.service.reblog(user.account, user.application, id, visibility).await?;
     Ok(Json(state.render_status(Some(user.account), reblog).await?))
 }
 
@@ -256,7 +257,7 @@ pub async fn unreblog(
     User { account: me, .. }: User,
     PathId(id): PathId,
 ) -> Result<Json<Status>, ApiError> {
-    let original = state.unreblog(me, id).await?;
+    let original = state.service.unreblog(me, id).await?;
     Ok(Json(state.render_status(Some(me), original).await?))
 }
 
@@ -280,7 +281,7 @@ pub async fn context(
     Viewer(viewer): Viewer,
     PathId(id): PathId,
 ) -> Result<Json<Context>, ApiError> {
-    let (ancestors, descendants) = state.thread(viewer, id).await?;
+    let (ancestors, descendants) = state.service.thread(viewer, id).await?;
     let (ancestors, descendants) = tokio::join!(
         state.render_statuses_for(viewer, &ancestors),
         state.render_statuses_for(viewer, &descendants)

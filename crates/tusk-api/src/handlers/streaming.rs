@@ -92,7 +92,7 @@ async fn sse(
     timelines: Vec<Timeline>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let slot = Slot::take(&state)?;
-    let events = state.subscribe(&timelines).await?;
+    let events = state.service.subscribe(&timelines).await?;
     let stream =
         events.filter_map(move |event| {
             let state = slot.state.clone();
@@ -200,7 +200,7 @@ struct Command {
 type Subscription = BoxStream<'static, (String, StreamEvent)>;
 
 async fn subscribe(state: &AppState, name: String, timeline: Timeline) -> Option<Subscription> {
-    let events = state.subscribe(&[timeline]).await.ok()?;
+    let events = state.service.subscribe(&[timeline]).await.ok()?;
     Some(events.map(move |event| (name.clone(), event)).boxed())
 }
 

@@ -6,10 +6,10 @@ use tusk_cache::EntityKind;
 use tusk_core::{Id, StatusText, Visibility};
 use tusk_store::{CreatedStatus, NewStatus, StatusRow};
 
-use crate::{ApiError, AppState};
+use crate::{Result, Service, ServiceError};
 
 /// A status to post, its input already validated.
-pub(crate) struct NewPost<'a> {
+pub struct NewPost<'a> {
     pub account: Id,
     /// The app the token was issued to.
     pub application: Id,
@@ -23,19 +23,19 @@ pub(crate) struct NewPost<'a> {
     pub idempotency_key: Option<Vec<u8>>,
 }
 
-impl AppState {
+impl Service {
     /// Stores the status with its event (and its `Idempotency-Key`) in one transaction, then
     /// publishes the event. A retry with the same key within the hour gets the status the
     /// first request created, on any replica, even when that request's replica died after its
     /// commit (a 404 when it was deleted since, as in Mastodon).
-    pub(crate) async fn post_status(&self, post: NewPost<'_>) -> Result<StatusRow, ApiError> {
+    pub async fn post_status(&self, post: NewPost<'_>) -> Result<StatusRow> {
         // replying to what one cannot see is replying to nothing, as in Mastodon
         let parent = match post.in_reply_to {
             Some(parent) => Some(self.visible_status(Some(post.account), parent).await?),
             None => None,
         };
         let created = self
-            .store
+            .store()
             .create_status(&NewStatus {
                 account_id: post.account,
                 text: &post.text,
@@ -51,14 +51,16 @@ impl AppState {
         let (status, event) = match created {
             CreatedStatus::New(status, event) => (*status, event),
             CreatedStatus::Existing(id) => {
-                return self.load_statuses(&[id]).await?.pop().ok_or(ApiError::NotFound);
+                return self.load_statuses(&[id]).await?.pop().ok_or(ServiceError::NotFound);
             }
         };
-        self.metrics.statuses_created_total.inc();
-        if let Err(error) = self.cache.put_entities(EntityKind::Status, &[(status.id, &status)]).await {
-            tracing::warn!(%error, "new status not cached");
-        }
+        self.metrics().statuses_created_total.inc();
+        self.remember_status(&status).await;
         self.forget(EntityKind::Account, &[post.account]).await;
+        if let Some(parent) = &parent {
+            // its replies_count moved
+            self.forget(EntityKind::StatusCounts, &[parent.id]).await;
+        }
         // fault tests only (never in a release build): die between the commit and the publish
         #[cfg(feature = "fault-injection")]
         if std::env::var_os("TUSK_FAULT_CRASH_AFTER_COMMIT").is_some() {
@@ -70,61 +72,63 @@ impl AppState {
 
     /// Deletes `me`'s status `id` (anyone else's is not found); the workers take it out of every
     /// feed. Returns the deleted status.
-    pub(crate) async fn delete_status(&self, me: Id, id: Id) -> Result<StatusRow, ApiError> {
-        let (status, event) = self.store.delete_status(me, id).await?;
+    pub async fn delete_status(&self, me: Id, id: Id) -> Result<StatusRow> {
+        let (status, event) = self.store().delete_status(me, id).await?;
         self.forget(EntityKind::Status, &[id]).await;
+        // the counts it moved: its parent's replies, its original's reblogs
+        let counted: Vec<Id> =
+            [Some(id), status.in_reply_to_id, status.reblog_of_id].into_iter().flatten().collect();
+        self.forget(EntityKind::StatusCounts, &counted).await;
         self.forget(EntityKind::Account, &[me]).await;
         self.publish(event).await;
         Ok(status)
     }
 
     /// Favourites what `id` stands for (the original of a reblog); returns the favourited id.
-    pub(crate) async fn favourite(&self, me: Id, id: Id) -> Result<Id, ApiError> {
+    pub async fn favourite(&self, me: Id, id: Id) -> Result<Id> {
         let status = self.acted_on(me, id).await?;
-        self.store.favourite(me, status.id).await?;
+        self.store().favourite(me, status.id).await?;
+        self.forget(EntityKind::StatusCounts, &[status.id]).await;
         Ok(status.id)
     }
 
-    pub(crate) async fn unfavourite(&self, me: Id, id: Id) -> Result<Id, ApiError> {
+    pub async fn unfavourite(&self, me: Id, id: Id) -> Result<Id> {
         let status = self.acted_on(me, id).await?;
-        self.store.unfavourite(me, status.id).await?;
+        self.store().unfavourite(me, status.id).await?;
+        self.forget(EntityKind::StatusCounts, &[status.id]).await;
         Ok(status.id)
     }
 
     /// Reblogs what `id` stands for, as Mastodon's `StatusPolicy#reblog?`: direct statuses
     /// never, private ones only by their author (and the reblog stays private); public and
     /// unlisted ones with the `visibility` asked (not direct). Returns the reblog's id.
-    pub(crate) async fn reblog(
-        &self,
-        me: Id,
-        application: Id,
-        id: Id,
-        visibility: Visibility,
-    ) -> Result<Id, ApiError> {
+    pub async fn reblog(&self, me: Id, application: Id, id: Id, visibility: Visibility) -> Result<Id> {
         if visibility == Visibility::Direct {
-            return Err(ApiError::Unprocessable("Visibility is invalid".into()));
+            return Err(ServiceError::Unprocessable("Visibility is invalid".into()));
         }
         let original = self.acted_on(me, id).await?;
         let visibility = match original.visibility() {
-            Visibility::Direct => return Err(ApiError::Forbidden),
-            Visibility::Private if original.account_id != me => return Err(ApiError::Forbidden),
+            Visibility::Direct => return Err(ServiceError::Forbidden),
+            Visibility::Private if original.account_id != me => return Err(ServiceError::Forbidden),
             Visibility::Private => Visibility::Private,
             Visibility::Public | Visibility::Unlisted => visibility,
         };
-        let (reblog, event) = self.store.reblog(me, &original, visibility, Some(application)).await?;
+        let (reblog, event) = self.store().reblog(me, &original, visibility, Some(application)).await?;
         if let Some(event) = event {
             self.forget(EntityKind::Account, &[me]).await;
+            self.forget(EntityKind::StatusCounts, &[original.id]).await;
             self.publish(event).await;
         }
         Ok(reblog.id)
     }
 
     /// Undoes `me`'s reblog of what `id` stands for; returns the original's id.
-    pub(crate) async fn unreblog(&self, me: Id, id: Id) -> Result<Id, ApiError> {
+    pub async fn unreblog(&self, me: Id, id: Id) -> Result<Id> {
         let original = self.acted_on(me, id).await?;
-        if let Some((reblog, event)) = self.store.unreblog(me, original.id).await? {
+        if let Some((reblog, event)) = self.store().unreblog(me, original.id).await? {
             self.forget(EntityKind::Status, &[reblog]).await;
             self.forget(EntityKind::Account, &[me]).await;
+            self.forget(EntityKind::StatusCounts, &[reblog, original.id]).await;
             self.publish(event).await;
         }
         Ok(original.id)
@@ -132,16 +136,16 @@ impl AppState {
 
     /// The thread around `id` as far as `viewer` may see it: ancestors and descendants, oldest
     /// first. `NotFound` if the status itself is hidden from the viewer.
-    pub(crate) async fn thread(&self, viewer: Option<Id>, id: Id) -> Result<(Vec<Id>, Vec<Id>), ApiError> {
+    pub async fn thread(&self, viewer: Option<Id>, id: Id) -> Result<(Vec<Id>, Vec<Id>)> {
         self.visible_status(viewer, id).await?;
-        let (ancestors, descendants) = self.store.thread(id).await?;
+        let (ancestors, descendants) = self.store().thread(id).await?;
         let ancestors = self.visible_ids(viewer, &ancestors).await?;
         let descendants = self.visible_ids(viewer, &descendants).await?;
         Ok((ancestors, descendants))
     }
 
     /// The status an action on `id` acts on: the original when `id` is a reblog, as in Mastodon.
-    async fn acted_on(&self, viewer: Id, id: Id) -> Result<StatusRow, ApiError> {
+    async fn acted_on(&self, viewer: Id, id: Id) -> Result<StatusRow> {
         let status = self.visible_status(Some(viewer), id).await?;
         match status.reblog_of_id {
             Some(original) => self.visible_status(Some(viewer), original).await,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tusk_store::InstanceStats;
 
-use crate::AppState;
+use crate::Service;
 
 /// How long a replica keeps the counts, as Mastodon caches them: every app reads the instance
 /// when it starts, and during a surge counting the users each time would cost more than serving.
@@ -14,18 +14,18 @@ const STATS_TTL: Duration = Duration::from_mins(1);
 /// How long a request waits for fresh counts before answering with the last ones.
 const STATS_WAIT: Duration = Duration::from_secs(1);
 
-impl AppState {
+impl Service {
     /// The counts, at most [`STATS_TTL`] old, read by one request at a time. When PostgreSQL
     /// does not answer within [`STATS_WAIT`], the last counts known (zeros at first): the
     /// instance endpoints answer whatever happens, since apps read them first.
-    pub(crate) async fn instance_stats(&self) -> InstanceStats {
-        let mut cached = self.instance_stats.lock().await;
+    pub async fn instance_stats(&self) -> InstanceStats {
+        let mut cached = self.0.instance_stats.lock().await;
         if let Some((read_at, stats)) = *cached
             && read_at.elapsed() < STATS_TTL
         {
             return stats;
         }
-        let fresh = tokio::time::timeout(STATS_WAIT, self.store.instance_stats())
+        let fresh = tokio::time::timeout(STATS_WAIT, self.store().instance_stats())
             .await
             .map_err(|_| "no answer within a second".to_owned())
             .and_then(|counted| counted.map_err(|error| error.to_string()));

@@ -9,10 +9,10 @@ use tusk_core::{
 use tusk_store::{AccountRow, FollowSide, NewUser, ProfileUpdate, StoreError, TokenRow};
 use tusk_telemetry::SignupOutcome;
 
-use crate::{ApiError, AppState};
+use crate::{Result, Service, ServiceError};
 
 /// A sign-up, every field validated.
-pub(crate) struct NewAccount {
+pub struct NewAccount {
     pub username: Username,
     pub email: Email,
     pub password: Password,
@@ -20,63 +20,59 @@ pub(crate) struct NewAccount {
 }
 
 /// The signed-in account with what only its owner sees (Mastodon's CredentialAccount `source`).
-pub(crate) struct CredentialAccount {
+pub struct CredentialAccount {
     pub account: AccountRow,
     pub locale: Option<String>,
     pub follow_requests: i64,
 }
 
 /// A profile change, every field validated; `None` leaves a field as it is.
-pub(crate) struct NewProfile {
+pub struct NewProfile {
     pub display_name: Option<DisplayName>,
     pub note: Option<Note>,
     pub locked: Option<bool>,
 }
 
 /// One page of accounts, newest first, each with the id of the follow or request it is cut by.
-pub(crate) type AccountPage = Vec<(Id, AccountRow)>;
+pub type AccountPage = Vec<(Id, AccountRow)>;
 
 /// A page cut by follow (or request) ids, as Mastodon pages followers.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct PageCut {
+pub struct PageCut {
     pub max_id: Option<Id>,
     pub since_id: Option<Id>,
     pub limit: i64,
 }
 
-impl AppState {
+impl Service {
     /// Signs a user up through the app of `app_token`, and answers with the user's first token
     /// (its row and the secret, shown this once). `new` is the sign-up as the edge validated
     /// it: invalid ones are counted in `tusk_signups_total` too.
-    pub(crate) async fn sign_up(
+    pub async fn sign_up(
         &self,
         app_token: &TokenRow,
         new: Result<NewAccount, ValidationErrors>,
-    ) -> Result<(TokenRow, String), ApiError> {
+    ) -> Result<(TokenRow, String)> {
         // Mastodon answers a closed server's sign-up with its generic 403
-        if self.registrations == Registrations::Closed {
-            return Err(ApiError::Forbidden);
+        if self.0.registrations == Registrations::Closed {
+            return Err(ServiceError::Forbidden);
         }
         let outcome = match new {
             Ok(new) => self.create_user(app_token, new).await,
-            Err(errors) => Err(ApiError::Validation(errors)),
+            Err(errors) => Err(ServiceError::Validation(errors)),
         };
         let label = match &outcome {
             Ok(_) => SignupOutcome::Created,
-            Err(ApiError::Validation(_)) => SignupOutcome::Invalid,
+            Err(ServiceError::Validation(_)) => SignupOutcome::Invalid,
             Err(_) => SignupOutcome::Error,
         };
-        self.metrics.signups(label).inc();
+        self.metrics().signups(label).inc();
         outcome
     }
 
-    async fn create_user(
-        &self,
-        app_token: &TokenRow,
-        new: NewAccount,
-    ) -> Result<(TokenRow, String), ApiError> {
+    async fn create_user(&self, app_token: &TokenRow, new: NewAccount) -> Result<(TokenRow, String)> {
         // checked before hashing, so that a taken name costs no argon2 run
-        let conflicts = self.store.signup_conflicts(&new.username, &new.email).await?;
+        let conflicts = self.store().signup_conflicts(&new.username, &new.email).await?;
         if conflicts.username_taken || conflicts.email_taken {
             let mut errors = ValidationErrors::default();
             if conflicts.username_taken {
@@ -85,12 +81,12 @@ impl AppState {
             if conflicts.email_taken {
                 errors.add("email", FieldError::taken());
             }
-            return Err(ApiError::Validation(errors));
+            return Err(ServiceError::Validation(errors));
         }
-        let password_hash = self.passwords.hash(new.password).await?;
+        let password_hash = self.0.passwords.hash(new.password).await?;
         let access_token = token::generate();
         let created = self
-            .store
+            .store()
             .create_user(&NewUser {
                 username: &new.username,
                 email: &new.email,
@@ -99,7 +95,7 @@ impl AppState {
                 application_id: app_token.application_id,
                 scopes: &app_token.scopes,
                 token_hash: &token::digest(&access_token),
-                approved: !self.registrations.approval_required(),
+                approved: !self.0.registrations.approval_required(),
             })
             .await;
         match created {
@@ -115,36 +111,32 @@ impl AppState {
                     if constraint.contains("email") { "email" } else { "username" },
                     FieldError::taken(),
                 );
-                Err(ApiError::Validation(errors))
+                Err(ServiceError::Validation(errors))
             }
             Err(other) => Err(other.into()),
         }
     }
 
     /// The signed-in account, fresh from PostgreSQL, with its settings.
-    pub(crate) async fn credential_account(&self, me: Id) -> Result<CredentialAccount, ApiError> {
+    pub async fn credential_account(&self, me: Id) -> Result<CredentialAccount> {
         let (account, locale, follow_requests) = tokio::try_join!(
-            self.store.account(me),
-            self.store.user_locale(me),
-            self.store.follow_requests_count(me)
+            self.store().account(me),
+            self.store().user_locale(me),
+            self.store().follow_requests_count(me)
         )?;
         Ok(CredentialAccount { account, locale, follow_requests })
     }
 
     /// Changes `me`'s profile. Unlocking lets everyone who asked in, as Mastodon does.
-    pub(crate) async fn update_profile(
-        &self,
-        me: Id,
-        profile: NewProfile,
-    ) -> Result<CredentialAccount, ApiError> {
+    pub async fn update_profile(&self, me: Id, profile: NewProfile) -> Result<CredentialAccount> {
         let update = ProfileUpdate {
             display_name: profile.display_name.as_ref(),
             note: profile.note.as_ref(),
             locked: profile.locked,
         };
-        self.store.update_profile(me, &update).await?;
+        self.store().update_profile(me, &update).await?;
         let accepted = if profile.locked == Some(false) {
-            self.store.authorize_all_follow_requests(me).await?
+            self.store().authorize_all_follow_requests(me).await?
         } else {
             Vec::new()
         };
@@ -154,6 +146,7 @@ impl AppState {
             _ => None,
         }));
         self.forget(EntityKind::Account, &moved).await;
+        self.forget_relationships(&moved).await;
         for event in accepted {
             self.publish(event).await;
         }
@@ -161,24 +154,24 @@ impl AppState {
     }
 
     /// The local account named `username` (case-insensitively).
-    pub(crate) async fn account_by_username(&self, username: &str) -> Result<AccountRow, ApiError> {
-        let id = self.store.account_id_by_username(username).await?.ok_or(ApiError::NotFound)?;
+    pub async fn account_by_username(&self, username: &str) -> Result<AccountRow> {
+        let id = self.store().account_id_by_username(username).await?.ok_or(ServiceError::NotFound)?;
         self.load_account(id).await
     }
 
     /// A page of the accounts following `account` or followed by it, newest follow first. An
     /// account that blocks the viewer hides its follows from it, as in Mastodon.
-    pub(crate) async fn follows(
+    pub async fn follows(
         &self,
         viewer: Option<Id>,
         account: Id,
         side: FollowSide,
         cut: PageCut,
-    ) -> Result<AccountPage, ApiError> {
-        let page = self.store.follow_page(account, side, cut.max_id, cut.since_id, cut.limit).await?;
+    ) -> Result<AccountPage> {
+        let page = self.store().follow_page(account, side, cut.max_id, cut.since_id, cut.limit).await?;
         if let Some(viewer) = viewer
             && viewer != account
-            && self.store.relationship(viewer, account).await?.blocked_by
+            && self.store().relationship(viewer, account).await?.blocked_by
         {
             return Ok(Vec::new());
         }
@@ -186,13 +179,13 @@ impl AppState {
     }
 
     /// A page of the accounts asking to follow `me`, newest request first.
-    pub(crate) async fn follow_requests(&self, me: Id, cut: PageCut) -> Result<AccountPage, ApiError> {
-        let page = self.store.follow_request_page(me, cut.max_id, cut.since_id, cut.limit).await?;
+    pub async fn follow_requests(&self, me: Id, cut: PageCut) -> Result<AccountPage> {
+        let page = self.store().follow_request_page(me, cut.max_id, cut.since_id, cut.limit).await?;
         self.with_accounts(&page).await
     }
 
     /// `(cursor, account id)` pairs with their accounts, in order; accounts gone are left out.
-    async fn with_accounts(&self, page: &[(Id, Id)]) -> Result<AccountPage, ApiError> {
+    async fn with_accounts(&self, page: &[(Id, Id)]) -> Result<AccountPage> {
         let ids: Vec<Id> = page.iter().map(|(_, account)| *account).collect();
         let mut rows: std::collections::HashMap<Id, AccountRow> =
             self.load_accounts(&ids).await?.into_iter().map(|a| (a.id, a)).collect();

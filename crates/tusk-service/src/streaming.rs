@@ -3,15 +3,12 @@
 use futures_util::Stream;
 use tusk_cache::{StreamEvent, Timeline};
 
-use crate::{ApiError, AppState};
+use crate::{Result, Service};
 
-impl AppState {
+impl Service {
     /// The events of `timelines` from now on; for a user's own timeline, the user is marked as
     /// listening once subscribed, so that the fan-out announces its statuses.
-    pub(crate) async fn subscribe(
-        &self,
-        timelines: &[Timeline],
-    ) -> Result<impl Stream<Item = StreamEvent> + use<>, ApiError> {
-        Ok(self.cache.subscribe(timelines).await?)
+    pub async fn subscribe(&self, timelines: &[Timeline]) -> Result<impl Stream<Item = StreamEvent> + use<>> {
+        Ok(self.cache().subscribe(timelines).await?)
     }
 }

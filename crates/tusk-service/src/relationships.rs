@@ -6,7 +6,7 @@ use tusk_cache::EntityKind;
 use tusk_core::Id;
 use tusk_store::{OutboxEntry, Relationship};
 
-use crate::{ApiError, AppState};
+use crate::{Result, Service, ServiceError};
 
 /// Whether a relationship change moves the accounts' follower and following counts (a follow,
 /// unfollow, block or authorized request does; a mute or a rejection does not).
@@ -16,71 +16,63 @@ enum Counts {
     Keep,
 }
 
-impl AppState {
+impl Service {
     /// Follows `target` at once, or, when it is locked, leaves a follow request for it to
     /// answer (the relationship says `requested`).
-    pub(crate) async fn follow(&self, me: Id, target: Id) -> Result<Relationship, ApiError> {
+    pub async fn follow(&self, me: Id, target: Id) -> Result<Relationship> {
         other_than_self(me, target)?;
-        let events = self.store.follow(me, target).await?.into_iter().collect();
+        let events = self.store().follow(me, target).await?.into_iter().collect();
         self.settle(me, target, events, Counts::Move).await
     }
 
     /// Ends the follow, or withdraws a pending request.
-    pub(crate) async fn unfollow(&self, me: Id, target: Id) -> Result<Relationship, ApiError> {
-        let events = self.store.unfollow(me, target).await?.into_iter().collect();
+    pub async fn unfollow(&self, me: Id, target: Id) -> Result<Relationship> {
+        let events = self.store().unfollow(me, target).await?.into_iter().collect();
         self.settle(me, target, events, Counts::Move).await
     }
 
     /// Ends the follows both ways; the workers clean both homes.
-    pub(crate) async fn block(&self, me: Id, target: Id) -> Result<Relationship, ApiError> {
+    pub async fn block(&self, me: Id, target: Id) -> Result<Relationship> {
         other_than_self(me, target)?;
-        let events = self.store.block(me, target).await?;
+        let events = self.store().block(me, target).await?;
         self.settle(me, target, events, Counts::Move).await
     }
 
-    pub(crate) async fn unblock(&self, me: Id, target: Id) -> Result<Relationship, ApiError> {
-        self.store.unblock(me, target).await?;
+    pub async fn unblock(&self, me: Id, target: Id) -> Result<Relationship> {
+        self.store().unblock(me, target).await?;
         self.settle(me, target, Vec::new(), Counts::Keep).await
     }
 
     /// The target's statuses leave the home feed, and later ones are not delivered there.
-    pub(crate) async fn mute(&self, me: Id, target: Id) -> Result<Relationship, ApiError> {
+    pub async fn mute(&self, me: Id, target: Id) -> Result<Relationship> {
         other_than_self(me, target)?;
-        let events = self.store.mute(me, target).await?.into_iter().collect();
+        let events = self.store().mute(me, target).await?.into_iter().collect();
         self.settle(me, target, events, Counts::Keep).await
     }
 
-    pub(crate) async fn unmute(&self, me: Id, target: Id) -> Result<Relationship, ApiError> {
-        self.store.unmute(me, target).await?;
+    pub async fn unmute(&self, me: Id, target: Id) -> Result<Relationship> {
+        self.store().unmute(me, target).await?;
         self.settle(me, target, Vec::new(), Counts::Keep).await
     }
 
     /// `follower`'s request to follow `me` becomes a follow (its home gets `me`'s statuses, as
     /// after any follow). A request addressed to someone else is not found.
-    pub(crate) async fn authorize_follow_request(
-        &self,
-        me: Id,
-        follower: Id,
-    ) -> Result<Relationship, ApiError> {
-        let events = self.store.authorize_follow_request(me, follower).await?.into_iter().collect();
+    pub async fn authorize_follow_request(&self, me: Id, follower: Id) -> Result<Relationship> {
+        let events = self.store().authorize_follow_request(me, follower).await?.into_iter().collect();
         self.settle(me, follower, events, Counts::Move).await
     }
 
-    pub(crate) async fn reject_follow_request(&self, me: Id, follower: Id) -> Result<Relationship, ApiError> {
-        self.store.reject_follow_request(me, follower).await?;
+    pub async fn reject_follow_request(&self, me: Id, follower: Id) -> Result<Relationship> {
+        self.store().reject_follow_request(me, follower).await?;
         self.settle(me, follower, Vec::new(), Counts::Keep).await
     }
 
     /// `me`'s relationships with each of `targets` that exists.
-    pub(crate) async fn relationships(
-        &self,
-        me: Id,
-        targets: &[Id],
-    ) -> Result<Vec<(Id, Relationship)>, ApiError> {
+    pub async fn relationships(&self, me: Id, targets: &[Id]) -> Result<Vec<(Id, Relationship)>> {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.store.relationships(me, targets).await?)
+        Ok(self.store().relationships(me, targets).await?)
     }
 
     /// After a relationship change: drops the cached accounts whose counts moved (when the
@@ -92,18 +84,20 @@ impl AppState {
         target: Id,
         events: Vec<OutboxEntry>,
         counts: Counts,
-    ) -> Result<Relationship, ApiError> {
+    ) -> Result<Relationship> {
         if counts == Counts::Move && !events.is_empty() {
             self.forget(EntityKind::Account, &[me, target]).await;
         }
+        // both sides: a block hides each from the other, a follow may pull a hybrid author
+        self.forget_relationships(&[me, target]).await;
         for event in events {
             self.publish(event).await;
         }
-        Ok(self.store.relationship(me, target).await?)
+        Ok(self.store().relationship(me, target).await?)
     }
 }
 
 /// Following, blocking or muting oneself is not allowed (403, as Mastodon answers).
-fn other_than_self(me: Id, target: Id) -> Result<(), ApiError> {
-    if me == target { Err(ApiError::Forbidden) } else { Ok(()) }
+fn other_than_self(me: Id, target: Id) -> Result<()> {
+    if me == target { Err(ServiceError::Forbidden) } else { Ok(()) }
 }

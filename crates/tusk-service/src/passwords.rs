@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tusk_core::Password;
 use tusk_telemetry::Metrics;
 
-use crate::ApiError;
+use crate::{Result, ServiceError};
 
 /// Jobs of one kind queued or running per hashing thread; one argon2 run takes tens of ms, so
 /// a full share is served within a fraction of a second.
@@ -48,7 +48,7 @@ struct Share {
     shed: IntCounter,
 }
 
-pub(crate) struct PasswordHasher {
+pub struct PasswordHasher {
     /// Unbounded, as the shares bound what is in it.
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     hashes: Share,
@@ -91,14 +91,14 @@ impl PasswordHasher {
         &self,
         kind: Kind,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<oneshot::Receiver<T>, ApiError> {
+    ) -> Result<oneshot::Receiver<T>> {
         let share = match kind {
             Kind::Hash => &self.hashes,
             Kind::Verify => &self.checks,
         };
         let Ok(place): Result<OwnedSemaphorePermit, _> = Arc::clone(&share.places).try_acquire_owned() else {
             share.shed.inc();
-            return Err(ApiError::Overloaded(BUSY));
+            return Err(ServiceError::Overloaded(BUSY));
         };
         let (done, result) = oneshot::channel();
         self.jobs
@@ -107,7 +107,7 @@ impl PasswordHasher {
                 drop(place);
                 let _ = done.send(outcome);
             }))
-            .map_err(|_| ApiError::internal("the password hashing threads stopped"))?;
+            .map_err(|_| ServiceError::internal("the password hashing threads stopped"))?;
         Ok(result)
     }
 
@@ -116,22 +116,22 @@ impl PasswordHasher {
         &self,
         kind: Kind,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        self.submit(kind, work)?.await.map_err(ApiError::internal)
+    ) -> Result<T> {
+        self.submit(kind, work)?.await.map_err(ServiceError::internal)
     }
 
-    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: Password) -> Result<String> {
         self.run(Kind::Hash, move || {
             password_hasher()
                 .hash_password(password.expose().as_bytes())
                 .map(|hash| hash.to_string())
-                .map_err(ApiError::internal)
+                .map_err(ServiceError::internal)
         })
         .await?
     }
 
     /// Whether `password` matches the stored PHC string; a malformed hash never matches.
-    pub async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: String, hash: String) -> Result<bool> {
         self.run(Kind::Verify, move || {
             PasswordHash::new(&hash)
                 .is_ok_and(|parsed| password_hasher().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -155,7 +155,7 @@ mod tests {
             (1..JOBS_PER_THREAD).map(|_| hasher.submit(Kind::Hash, || true).unwrap()).collect();
         // the sign-ups' share is full: one more is refused without waiting
         let refused = hasher.submit(Kind::Hash, || true);
-        assert!(matches!(refused, Err(ApiError::Overloaded(_))), "not refused");
+        assert!(matches!(refused, Err(ServiceError::Overloaded(_))), "not refused");
         assert_eq!(metrics.http_shed_total.with_label_values(&["signup"]).get(), 1);
         // a sign-in still gets a place in line
         let check = hasher.submit(Kind::Verify, || true).unwrap();
