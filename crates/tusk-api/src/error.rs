@@ -143,16 +143,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<tusk_store::StoreError> for ApiError {
-    fn from(error: tusk_store::StoreError) -> Self {
-        match error {
-            tusk_store::StoreError::NotFound => Self::NotFound,
-            tusk_store::StoreError::Unavailable(cause) => Self::Unavailable(cause.to_string()),
-            other => Self::internal(other),
-        }
-    }
-}
-
 impl From<tusk_service::ServiceError> for ApiError {
     fn from(error: tusk_service::ServiceError) -> Self {
         use tusk_service::ServiceError;
@@ -165,12 +155,6 @@ impl From<tusk_service::ServiceError> for ApiError {
             ServiceError::Overloaded(message) => Self::Overloaded(message),
             ServiceError::Internal(cause) => Self::Internal(cause),
         }
-    }
-}
-
-impl From<tusk_cache::CacheError> for ApiError {
-    fn from(error: tusk_cache::CacheError) -> Self {
-        Self::Unavailable(error.to_string())
     }
 }
 

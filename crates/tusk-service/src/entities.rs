@@ -78,15 +78,25 @@ impl Service {
         kind: EntityKind,
         ids: &[Id],
     ) -> (Vec<T>, Vec<Id>) {
-        let cached = match self.cache().get_entities::<T>(kind, ids).await {
-            Ok(cached) => cached,
-            Err(error) => {
-                tracing::warn!(%error, "entity cache unreadable, reading PostgreSQL");
-                ids.iter().map(|_| None).collect()
-            }
-        };
+        let cached = self.cached_slots::<T>(kind, ids).await;
         let missing = ids.iter().zip(&cached).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
         (cached.into_iter().flatten().collect(), missing)
+    }
+
+    /// The cached entry of each of `ids`, in order, `None` where missing (everywhere if Redis
+    /// fails: the caller reads PostgreSQL).
+    pub(crate) async fn cached_slots<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: EntityKind,
+        ids: &[Id],
+    ) -> Vec<Option<T>> {
+        match self.cache().get_entities::<T>(kind, ids).await {
+            Ok(cached) => cached,
+            Err(error) => {
+                tracing::warn!(%error, ?kind, "entity cache unreadable, reading PostgreSQL");
+                ids.iter().map(|_| None).collect()
+            }
+        }
     }
 
     pub(crate) async fn cache_rows<T: serde::Serialize>(&self, kind: EntityKind, entries: &[(Id, &T)]) {

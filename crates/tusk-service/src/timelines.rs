@@ -246,14 +246,7 @@ impl Service {
     /// `viewer` did with each, in at most one query: none when signed out and every count is
     /// cached.
     async fn stats(&self, viewer: Option<Id>, ids: &[Id]) -> Result<HashMap<Id, StatusStats>> {
-        let cached: Vec<Option<StatusCounts>> =
-            match self.cache().get_entities(EntityKind::StatusCounts, ids).await {
-                Ok(cached) => cached,
-                Err(error) => {
-                    tracing::warn!(%error, "counts unreadable, reading PostgreSQL");
-                    ids.iter().map(|_| None).collect()
-                }
-            };
+        let cached: Vec<Option<StatusCounts>> = self.cached_slots(EntityKind::StatusCounts, ids).await;
         let mut counts: HashMap<Id, StatusCounts> =
             ids.iter().zip(&cached).filter_map(|(id, c)| Some((*id, (*c)?))).collect();
         let missing: Vec<Id> = ids.iter().filter(|id| !counts.contains_key(id)).copied().collect();
