@@ -5,6 +5,8 @@
 //! OpenAPI document (`ToSchema`), so that the document cannot say something the JSON does not.
 //! Lists that Tusk always leaves empty (emojis, media, ...) are described as arrays of objects.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -163,9 +165,11 @@ pub struct Status {
     pub filtered: Vec<Value>,
     /// For a reblog, the status it reblogs.
     #[schema(value_type = Option<Status>, no_recursion)]
-    pub reblog: Option<Value>,
+    pub reblog: Option<Box<Status>>,
     pub application: Option<StatusApplication>,
-    pub account: Account,
+    /// Shared by the statuses of one page that have the same author (rendered once).
+    #[schema(value_type = Account)]
+    pub account: Arc<Account>,
     #[schema(value_type = Vec<Object>)]
     pub media_attachments: Vec<Value>,
     #[schema(value_type = Vec<Object>)]
@@ -193,6 +197,11 @@ pub struct StatusApplication {
 
 impl Status {
     pub fn new(instance: &Instance, row: &StatusRow, author: &AccountRow) -> Self {
+        Self::by(instance, row, &author.username, Arc::new(Account::new(instance, author)))
+    }
+
+    /// A status whose author (named `username`) is rendered already.
+    pub fn by(instance: &Instance, row: &StatusRow, username: &str, account: Arc<Account>) -> Self {
         Self {
             id: row.id,
             created_at: time(row.created_at),
@@ -202,8 +211,8 @@ impl Status {
             spoiler_text: row.spoiler_text.clone(),
             visibility: row.visibility().as_str(),
             language: row.language.clone(),
-            uri: instance.status_uri(&author.username, row.id),
-            url: instance.status_url(&author.username, row.id),
+            uri: instance.status_uri(username, row.id),
+            url: instance.status_url(username, row.id),
             replies_count: 0,
             reblogs_count: 0,
             favourites_count: 0,
@@ -220,7 +229,7 @@ impl Status {
                 name: name.clone(),
                 website: row.application_website.clone(),
             }),
-            account: Account::new(instance, author),
+            account,
             media_attachments: Vec::new(),
             mentions: Vec::new(),
             tags: Vec::new(),

@@ -1,28 +1,37 @@
 //! Timelines and statuses as the handlers ask for them: the reads are the service's
 //! (tusk-service), the Mastodon rendering is the api's.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use tusk_core::{Id, PageRange};
 use tusk_service::StatusView;
 use tusk_store::{AccountRow, StatusRow};
 
-use crate::entities::Status;
+use crate::entities::{Account, Status};
 use crate::{ApiError, AppState};
 
 pub(crate) use tusk_service::AccountStatusesQuery;
 
 impl AppState {
-    /// Renders a view as a Mastodon Status, the original inside a reblog.
-    fn render(&self, view: &StatusView) -> Status {
-        let mut rendered = Status::new(&self.instance, &view.status, &view.author);
+    /// Renders a view as a Mastodon Status, the original inside a reblog; each author is
+    /// rendered once per call of [`AppState::render_all`] (`authors`).
+    fn render(&self, view: &StatusView, authors: &mut HashMap<Id, Arc<Account>>) -> Status {
+        let account = authors
+            .entry(view.author.id)
+            .or_insert_with(|| Arc::new(Account::new(&self.instance, &view.author)))
+            .clone();
+        let mut rendered = Status::by(&self.instance, &view.status, &view.author.username, account);
         rendered.with_stats(&view.stats);
         if let Some(original) = &view.reblog {
-            rendered.reblog = serde_json::to_value(self.render(original)).ok();
+            rendered.reblog = Some(Box::new(self.render(original, authors)));
         }
         rendered
     }
 
     fn render_all(&self, views: &[StatusView]) -> Vec<Status> {
-        views.iter().map(|view| self.render(view)).collect()
+        let mut authors = HashMap::new();
+        views.iter().map(|view| self.render(view, &mut authors)).collect()
     }
 
     /// One page of `account`'s home timeline (see `Service::home_timeline`).

@@ -72,7 +72,15 @@ impl ConnectionLike for RedisConnection {
 /// concurrently. Replies come back in the order the commands were added.
 #[derive(Default)]
 pub(crate) struct Batch {
-    commands: Vec<(Cmd, bool)>,
+    entries: Vec<Entry>,
+}
+
+enum Entry {
+    /// A command, and whether its reply is kept.
+    Command(Cmd, bool),
+    /// `MGET` of these keys: one command on a single server, one `GET` per key on a cluster
+    /// (the keys may be in different slots); either way its reply is one array.
+    Mget(Vec<String>),
 }
 
 /// How many per-slot pipelines are in flight at once on a cluster.
@@ -81,38 +89,66 @@ const SLOT_CONCURRENCY: usize = 64;
 impl Batch {
     /// A command whose reply the caller wants.
     pub fn add(&mut self, cmd: Cmd) -> &mut Self {
-        self.commands.push((cmd, true));
+        self.entries.push(Entry::Command(cmd, true));
         self
     }
 
     /// A command whose reply is dropped (writes).
     pub fn add_ignored(&mut self, cmd: Cmd) -> &mut Self {
-        self.commands.push((cmd, false));
+        self.entries.push(Entry::Command(cmd, false));
+        self
+    }
+
+    /// The values of `keys`, as one array reply (empty for no keys).
+    pub fn add_mget(&mut self, keys: Vec<String>) -> &mut Self {
+        self.entries.push(Entry::Mget(keys));
         self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
+        self.entries.is_empty()
     }
 
     /// Sends the commands; the kept replies are decoded as one array into `T`.
     #[tracing::instrument(
         name = "redis pipeline",
         skip_all,
-        fields(otel.kind = "client", db.system = "redis", db.operation.batch.size = self.commands.len())
+        fields(otel.kind = "client", db.system = "redis", db.operation.batch.size = self.entries.len())
     )]
     pub async fn run<T: redis::FromRedisValue>(self, conn: &RedisConnection) -> redis::RedisResult<T> {
         match conn {
             RedisConnection::Single(single) => {
                 let mut pipe = redis::pipe();
-                for (cmd, keep) in self.commands {
-                    pipe.add_command(cmd);
-                    if !keep {
-                        pipe.ignore();
+                // where the empty MGETs' replies go among the kept replies
+                let (mut empty, mut kept) = (Vec::new(), 0);
+                for entry in self.entries {
+                    match entry {
+                        Entry::Command(cmd, keep) => {
+                            pipe.add_command(cmd);
+                            if keep {
+                                kept += 1;
+                            } else {
+                                pipe.ignore();
+                            }
+                        }
+                        // an MGET of nothing is an error in Redis: answered here instead
+                        Entry::Mget(keys) if keys.is_empty() => {
+                            empty.push(kept);
+                            kept += 1;
+                        }
+                        Entry::Mget(keys) => {
+                            pipe.add_command(redis::cmd("MGET").arg(keys).to_owned());
+                            kept += 1;
+                        }
                     }
                 }
                 let mut single = single.clone();
-                pipe.query_async(&mut single).await
+                let mut replies: Vec<Value> =
+                    if pipe.is_empty() { Vec::new() } else { pipe.query_async(&mut single).await? };
+                for position in empty {
+                    replies.insert(position, Value::Array(Vec::new()));
+                }
+                Ok(T::from_redis_value(Value::Array(replies))?)
             }
             RedisConnection::Cluster(cluster) => self.run_by_slot(cluster).await,
         }
@@ -123,37 +159,51 @@ impl Batch {
         cluster: &ClusterConnection,
     ) -> redis::RedisResult<T> {
         use futures_util::StreamExt as _;
-        let mut by_slot: std::collections::BTreeMap<u16, Vec<usize>> = std::collections::BTreeMap::new();
-        for (index, (cmd, _)) in self.commands.iter().enumerate() {
-            by_slot.entry(key_slot(cmd)).or_default().push(index);
+        // every entry as single-key commands, each with the entry it belongs to
+        let mut commands: Vec<(usize, Cmd)> = Vec::new();
+        for (index, entry) in self.entries.iter().enumerate() {
+            match entry {
+                Entry::Command(cmd, _) => commands.push((index, cmd.clone())),
+                Entry::Mget(keys) => commands.extend(keys.iter().map(|key| (index, Cmd::get(key)))),
+            }
         }
-        let commands = &self.commands;
-        let groups = futures_util::stream::iter(by_slot.into_values().map(|indices| {
+        let mut by_slot: std::collections::BTreeMap<u16, Vec<usize>> = std::collections::BTreeMap::new();
+        for (position, (_, cmd)) in commands.iter().enumerate() {
+            by_slot.entry(key_slot(cmd)).or_default().push(position);
+        }
+        let commands = &commands;
+        let groups = futures_util::stream::iter(by_slot.into_values().map(|positions| {
             let mut conn = cluster.clone();
             async move {
                 let mut pipe = redis::pipe();
-                for index in &indices {
-                    pipe.add_command(commands[*index].0.clone());
+                for position in &positions {
+                    pipe.add_command(commands[*position].1.clone());
                 }
                 let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-                Ok::<_, redis::RedisError>(indices.into_iter().zip(replies))
+                Ok::<_, redis::RedisError>(positions.into_iter().zip(replies))
             }
         }))
         .buffer_unordered(SLOT_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-        let mut replies: Vec<Option<Value>> = vec![None; self.commands.len()];
+        let mut replies: Vec<Option<Value>> = vec![None; commands.len()];
         for group in groups {
-            for (index, reply) in group? {
-                replies[index] = Some(reply);
+            for (position, reply) in group? {
+                replies[position] = Some(reply);
             }
         }
-        let kept: Vec<Value> = replies
-            .into_iter()
-            .zip(&self.commands)
-            .filter(|(_, (_, keep))| *keep)
-            .map(|(reply, _)| reply.unwrap_or(Value::Nil))
-            .collect();
+        // back into one reply per kept entry, an MGET's as one array
+        let mut kept: Vec<Value> = Vec::with_capacity(self.entries.len());
+        let mut replies = commands.iter().map(|(index, _)| *index).zip(replies).peekable();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let mut own = std::iter::from_fn(|| replies.next_if(|(owner, _)| *owner == index))
+                .map(|(_, reply)| reply.unwrap_or(Value::Nil));
+            match entry {
+                Entry::Command(_, true) => kept.push(own.next().unwrap_or(Value::Nil)),
+                Entry::Command(_, false) => own.for_each(drop),
+                Entry::Mget(_) => kept.push(Value::Array(own.collect())),
+            }
+        }
         Ok(T::from_redis_value(Value::Array(kept))?)
     }
 }
@@ -169,6 +219,11 @@ fn key_slot(cmd: &Cmd) -> u16 {
             _ => None,
         })
         .unwrap_or_default();
+    slot_of(key)
+}
+
+/// The cluster hash slot of `key`.
+fn slot_of(key: &[u8]) -> u16 {
     let tagged = key
         .iter()
         .position(|b| *b == b'{')

@@ -1,5 +1,5 @@
-//! A read-through cache of rows as JSON: `{prefix}{kind}:{id}` with a TTL. Reads are pipelined
-//! GETs rather than MGET, which a Redis Cluster refuses across slots.
+//! A read-through cache of rows as JSON: `{prefix}{kind}:{id}` with a TTL. Reads are one MGET
+//! (one per hash slot on a Redis Cluster, which refuses an MGET across slots).
 
 use std::time::Duration;
 
@@ -12,8 +12,9 @@ use redis::Cmd;
 use crate::connection::Batch;
 use crate::{Cache, Result};
 
-/// What is cached and for how long. Statuses barely change; accounts carry counts, so they
-/// live briefly and are dropped on every change that moves a count.
+/// What is cached and for how long. Statuses barely change; accounts carry counts and are
+/// dropped on every change that moves one (and on profile changes), so their TTL only bounds
+/// what a read racing such a change can put back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntityKind {
     Status,
@@ -33,11 +34,18 @@ impl EntityKind {
         }
     }
 
+    /// The TTL of the entry of `id`: the kind's, plus up to an eighth more, spread by id, so
+    /// that entries cached together (a busy page, a warm-up) do not all expire together and
+    /// send their readers to PostgreSQL at once.
+    fn ttl_secs(self, id: Id) -> u64 {
+        let base = self.ttl().as_secs();
+        base + id.0.unsigned_abs() % (base / 8 + 1)
+    }
+
     fn ttl(self) -> Duration {
         match self {
             Self::Status => Duration::from_hours(24),
-            Self::Account => Duration::from_mins(1),
-            Self::StatusCounts => Duration::from_mins(10),
+            Self::Account | Self::StatusCounts => Duration::from_mins(10),
         }
     }
 }
@@ -53,11 +61,13 @@ impl Cache {
             return Ok(Vec::new());
         }
         let mut batch = Batch::default();
-        for id in ids {
-            batch.add(Cmd::get(self.keys.entity(kind.name(), *id)));
-        }
-        let raw: Vec<Option<String>> = batch.run(&self.conn).await?;
-        Ok(raw.into_iter().map(|json| json.and_then(|j| serde_json::from_str(&j).ok())).collect())
+        batch.add_mget(self.entity_keys(kind, ids));
+        let (raw,): (Vec<Option<String>>,) = batch.run(&self.conn).await?;
+        Ok(decode_entities(raw))
+    }
+
+    pub(crate) fn entity_keys(&self, kind: EntityKind, ids: &[Id]) -> Vec<String> {
+        ids.iter().map(|id| self.keys.entity(kind.name(), *id)).collect()
     }
 
     pub async fn put_entities<T: Serialize>(&self, kind: EntityKind, entries: &[(Id, &T)]) -> Result<()> {
@@ -69,7 +79,7 @@ impl Cache {
             batch.add_ignored(Cmd::set_ex(
                 self.keys.entity(kind.name(), *id),
                 serde_json::to_string(entry)?,
-                kind.ttl().as_secs(),
+                kind.ttl_secs(*id),
             ));
         }
         self.run(batch).await
@@ -85,4 +95,9 @@ impl Cache {
         }
         self.run(batch).await
     }
+}
+
+/// Cached entries as read, `None` where missing (or unreadable after an upgrade).
+pub fn decode_entities<T: DeserializeOwned>(raw: Vec<Option<String>>) -> Vec<Option<T>> {
+    raw.into_iter().map(|json| json.and_then(|j| serde_json::from_str(&j).ok())).collect()
 }

@@ -48,6 +48,14 @@ fn trim_due(feed: Feed, status: Id) -> bool {
     (mixed >> 32).is_multiple_of(TRIM_EVERY)
 }
 
+/// The replies of [`Cache::add_feed_page`]: the completeness marker's score, and the members.
+pub(crate) type FeedPageReply = (Option<f64>, Vec<i64>);
+
+/// One feed page from its replies: `None` when the feed is missing or incomplete.
+pub(crate) fn feed_page((marker, members): FeedPageReply, range: &PageRange) -> Option<Vec<Id>> {
+    marker.map(|_| range.select(parse_ids(members)))
+}
+
 fn parse_ids(members: Vec<i64>) -> Vec<Id> {
     let mut ids: Vec<Id> = members.into_iter().filter(|m| *m > COMPLETE_MARKER).map(Id).collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -180,29 +188,31 @@ impl Cache {
     /// One page of each feed, newest first, in one round trip; `None` for a feed that is missing
     /// or incomplete and has to be rebuilt. Each feed read renews its TTL.
     pub async fn feed_pages(&self, feeds: &[Feed], range: &PageRange) -> Result<Vec<Option<Vec<Id>>>> {
+        let mut batch = Batch::default();
+        for feed in feeds {
+            self.add_feed_page(&mut batch, *feed, range);
+        }
+        let replies: Vec<FeedPageReply> = batch.run(&self.conn).await?;
+        Ok(replies.into_iter().map(|reply| feed_page(reply, range)).collect())
+    }
+
+    /// Adds the reading of one page of `feed` to `batch`: two replies, decoded by [`feed_page`].
+    pub(crate) fn add_feed_page(&self, batch: &mut Batch, feed: Feed, range: &PageRange) {
         let fetch = range.limit + SCORE_SLACK;
         let upper = range.max_id.map_or_else(|| "+inf".to_owned(), |id| score(id).to_string());
         // the marker (score 0) is never inside a page: the lower bound is exclusive of 0
         let lower = range.lower().map_or_else(|| "(0".to_owned(), |id| score(id).to_string());
-        let mut batch = Batch::default();
-        for feed in feeds {
-            let key = self.feed_key(*feed);
-            batch.add(Cmd::zscore(&key, COMPLETE_MARKER));
-            let mut range_cmd = redis::cmd("ZRANGE");
-            if range.from_bottom() {
-                range_cmd.arg(&key).arg(&lower).arg(&upper).arg("BYSCORE");
-            } else {
-                range_cmd.arg(&key).arg(&upper).arg(&lower).arg("BYSCORE").arg("REV");
-            }
-            range_cmd.arg("LIMIT").arg(0).arg(fetch);
-            batch.add(range_cmd);
-            batch.add_ignored(Cmd::expire(&key, self.feed_ttl_secs()));
+        let key = self.feed_key(feed);
+        batch.add(Cmd::zscore(&key, COMPLETE_MARKER));
+        let mut range_cmd = redis::cmd("ZRANGE");
+        if range.from_bottom() {
+            range_cmd.arg(&key).arg(&lower).arg(&upper).arg("BYSCORE");
+        } else {
+            range_cmd.arg(&key).arg(&upper).arg(&lower).arg("BYSCORE").arg("REV");
         }
-        let replies: Vec<(Option<f64>, Vec<i64>)> = batch.run(&self.conn).await?;
-        Ok(replies
-            .into_iter()
-            .map(|(marker, members)| marker.map(|_| range.select(parse_ids(members))))
-            .collect())
+        range_cmd.arg("LIMIT").arg(0).arg(fetch);
+        batch.add(range_cmd);
+        batch.add_ignored(Cmd::expire(&key, self.feed_ttl_secs()));
     }
 
     /// Every id in a feed, newest first (for tests and diagnostics).

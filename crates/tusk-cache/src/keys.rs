@@ -75,6 +75,13 @@ impl Keys {
         format!("{}active:{account}", self.prefix)
     }
 
+    /// `{prefix}acts:{account_id}`: what the account did lately with statuses, a hash of
+    /// `f:{status_id}` (favourited) and `r:{status_id}` (reblogged), complete for status ids
+    /// from its `h` field (the horizon) up.
+    pub fn interactions(&self, account: Id) -> String {
+        format!("{}acts:{account}", self.prefix)
+    }
+
     /// `{prefix}{kind}:{id}`: a cached entity as JSON.
     pub fn entity(&self, kind: &str, id: Id) -> String {
         format!("{}{kind}:{id}", self.prefix)

@@ -13,12 +13,12 @@ mod viewer;
 use std::time::Duration;
 
 pub use connection::RedisConnection;
-pub use entities::EntityKind;
+pub use entities::{EntityKind, decode_entities};
 pub use feed::Feed;
 pub use keys::Keys;
 pub use ratelimit::RateWindow;
 pub use stream::{StreamEvent, Timeline};
-pub use viewer::{HomeContext, TokenEntry};
+pub use viewer::{HomeContext, Interactions, Lookup, TokenEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -7,10 +7,12 @@ use std::time::Duration;
 use redis::Cmd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tusk_core::Id;
+use tusk_core::{Id, PageRange};
 
 use crate::connection::Batch;
+use crate::feed::feed_page;
 use crate::{Cache, Result};
+use crate::{EntityKind, Feed};
 
 /// How long a token's row is cached: a backstop, since a revocation replaces the entry at once.
 const TOKEN_TTL: Duration = Duration::from_mins(5);
@@ -23,6 +25,9 @@ const HYBRID_TTL: Duration = Duration::from_mins(1);
 /// Hidden accounts are dropped on every mute, block and unmute/unblock; the TTL bounds what a
 /// read racing such a change can put back.
 const HIDDEN_TTL: Duration = Duration::from_mins(10);
+/// A reader's interactions are dropped on each of its favourites and reblogs (and their undoing);
+/// the TTL bounds what a read racing one of those can put back.
+const INTERACTIONS_TTL: Duration = Duration::from_mins(10);
 /// Activity is recorded at most once per this per account.
 const ACTIVE_MARK_TTL: Duration = Duration::from_hours(1);
 
@@ -36,15 +41,42 @@ pub enum TokenEntry<T> {
     Live(T),
 }
 
-/// What one home read needs besides the feed, read in one round trip.
+/// What one home read needs besides the other feeds, read in one round trip.
 #[derive(Debug)]
 pub struct HomeContext {
+    /// The page of the reader's home feed; `None` when the feed is missing or incomplete.
+    pub home_page: Option<Vec<Id>>,
     /// This read set the activity mark: the account's activity is due to be recorded.
     pub activity_due: bool,
     /// The hybrid accounts it follows, if cached.
     pub hybrid_followees: Option<Vec<Id>>,
     /// The accounts hidden from its home, if cached.
     pub hidden_accounts: Option<Vec<Id>>,
+}
+
+/// What a reader did with each of some statuses, (favourited, reblogged): `None` when nothing
+/// is cached, and `None` for a status older than the cached horizon.
+pub type Interactions = Option<Vec<Option<(bool, bool)>>>;
+
+/// What [`Cache::lookup`] found.
+#[derive(Debug)]
+pub struct Lookup {
+    /// Per `(kind, ids)` asked, the raw entries.
+    pub entities: Vec<Vec<Option<String>>>,
+    /// The reader's interactions, when asked.
+    pub interactions: Option<Interactions>,
+}
+
+/// The interactions in an `HMGET` reply of the horizon and the `f:`/`r:` fields of `statuses`.
+fn interactions_from(statuses: &[Id], fields: &[Option<i64>]) -> Interactions {
+    let (Some(horizon), flags) = fields.split_first()? else { return None };
+    Some(
+        statuses
+            .iter()
+            .zip(flags.chunks_exact(2))
+            .map(|(id, flags)| (id.0 >= *horizon).then(|| (flags[0].is_some(), flags[1].is_some())))
+            .collect(),
+    )
 }
 
 fn ids_from(json: Option<String>) -> Option<Vec<Id>> {
@@ -88,22 +120,57 @@ impl Cache {
         Ok(())
     }
 
-    /// Sets the account's activity mark if it is not set, and reads its cached hybrid followees
-    /// and hidden accounts, in one round trip.
-    pub async fn home_context(&self, account: Id) -> Result<HomeContext> {
+    /// Reads the page `range` of the account's home feed, sets its activity mark if it is not
+    /// set, and reads its cached hybrid followees and hidden accounts, in one round trip.
+    pub async fn home_context(&self, account: Id, range: &PageRange) -> Result<HomeContext> {
         let mut batch = Batch::default();
+        self.add_feed_page(&mut batch, Feed::Home(account), range);
         let mut mark = redis::cmd("SET");
         mark.arg(self.keys.active_mark(account)).arg(1).arg("NX").arg("EX").arg(ACTIVE_MARK_TTL.as_secs());
         batch.add(mark);
         batch.add(Cmd::get(self.keys.hybrid_followees(account)));
         batch.add(Cmd::get(self.keys.hidden_accounts(account)));
-        let (set, hybrid, hidden): (Option<String>, Option<String>, Option<String>) =
+        let (marker, members, set, hybrid, hidden): (_, _, Option<String>, Option<String>, Option<String>) =
             batch.run(&self.conn).await?;
         Ok(HomeContext {
+            home_page: feed_page((marker, members), range),
             activity_due: set.is_some(),
             hybrid_followees: ids_from(hybrid),
             hidden_accounts: ids_from(hidden),
         })
+    }
+
+    /// The cached entries of each `(kind, ids)` of `entities` (raw, for
+    /// [`crate::decode_entities`]) and, for `reader`, its interactions with the statuses given
+    /// (as [`Cache::interactions`]), in one round trip.
+    pub async fn lookup(
+        &self,
+        entities: &[(EntityKind, &[Id])],
+        reader: Option<(Id, &[Id])>,
+    ) -> Result<Lookup> {
+        let mut batch = Batch::default();
+        for (kind, ids) in entities {
+            batch.add_mget(self.entity_keys(*kind, ids));
+        }
+        if let Some((account, statuses)) = reader {
+            batch.add(self.interactions_cmd(account, statuses));
+        }
+        let mut replies: Vec<redis::Value> = batch.run(&self.conn).await?;
+        let interactions = match reader {
+            Some((_, statuses)) => {
+                let reply = replies.pop().unwrap_or(redis::Value::Nil);
+                let fields: Vec<Option<i64>> =
+                    redis::FromRedisValue::from_redis_value(reply).map_err(redis::RedisError::from)?;
+                Some(interactions_from(statuses, &fields))
+            }
+            None => None,
+        };
+        let entities = replies
+            .into_iter()
+            .map(redis::FromRedisValue::from_redis_value)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(redis::RedisError::from)?;
+        Ok(Lookup { entities, interactions })
     }
 
     pub async fn put_hybrid_followees(&self, account: Id, ids: &[Id]) -> Result<()> {
@@ -117,6 +184,47 @@ impl Cache {
     async fn put_ids(&self, key: String, ids: &[Id], ttl: Duration) -> Result<()> {
         let mut conn = self.conn.clone();
         let () = Cmd::set_ex(key, serde_json::to_string(ids)?, ttl.as_secs()).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The `HMGET` of what `account` did with `statuses` (decoded by [`interactions_from`]).
+    fn interactions_cmd(&self, account: Id, statuses: &[Id]) -> Cmd {
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(self.keys.interactions(account)).arg("h");
+        for id in statuses {
+            hmget.arg(format!("f:{id}")).arg(format!("r:{id}"));
+        }
+        hmget
+    }
+
+    /// Caches what `account` did with the statuses from `horizon` up: one `HSET` (atomic, so a
+    /// reader never sees half of it) and its TTL.
+    pub async fn put_interactions(
+        &self,
+        account: Id,
+        horizon: Id,
+        favourited: &[Id],
+        reblogged: &[Id],
+    ) -> Result<()> {
+        let key = self.keys.interactions(account);
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key).arg("h").arg(horizon.0);
+        for id in favourited {
+            hset.arg(format!("f:{id}")).arg(1);
+        }
+        for id in reblogged {
+            hset.arg(format!("r:{id}")).arg(1);
+        }
+        let mut batch = Batch::default();
+        batch.add_ignored(hset);
+        batch.add_ignored(Cmd::expire(&key, INTERACTIONS_TTL.as_secs() as i64));
+        self.run(batch).await
+    }
+
+    /// Drops `account`'s cached interactions, after it favourited or reblogged (or undid it).
+    pub async fn forget_interactions(&self, account: Id) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = Cmd::del(self.keys.interactions(account)).query_async(&mut conn).await?;
         Ok(())
     }
 

@@ -6,11 +6,19 @@ pub struct Instance {
     pub domain: String,
     /// Whether public URLs use `https` (`TUSK_HTTPS`).
     pub https: bool,
+    /// `https://{domain}` (or `http://`), built once: every rendered entity starts with it.
+    base_url: String,
 }
 
 impl Instance {
-    pub fn base_url(&self) -> String {
-        format!("{}://{}", if self.https { "https" } else { "http" }, self.domain)
+    pub fn new(domain: impl Into<String>, https: bool) -> Self {
+        let domain = domain.into();
+        let base_url = format!("{}://{domain}", if https { "https" } else { "http" });
+        Self { domain, https, base_url }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     pub fn account_url(&self, username: &str) -> String {
@@ -71,7 +79,7 @@ mod tests {
 
     #[test]
     fn builds_mastodon_style_urls() {
-        let instance = Instance { domain: "tusk.example".into(), https: true };
+        let instance = Instance::new("tusk.example", true);
         assert_eq!(instance.account_url("alice"), "https://tusk.example/@alice");
         assert_eq!(instance.status_uri("alice", crate::Id(5)), "https://tusk.example/users/alice/statuses/5");
     }

@@ -1,6 +1,6 @@
 //! The entity cache: statuses, accounts and status counts from Redis, PostgreSQL behind it.
 
-use tusk_cache::EntityKind;
+use tusk_cache::{EntityKind, Lookup};
 use tusk_core::Id;
 use tusk_store::{AccountRow, StatusRow};
 
@@ -9,20 +9,41 @@ use crate::{Result, Service, ServiceError};
 impl Service {
     /// The statuses among `ids` that exist, in no particular order.
     pub async fn load_statuses(&self, ids: &[Id]) -> Result<Vec<StatusRow>> {
-        self.read_through(
+        let cached = self.cached_slots(EntityKind::Status, ids).await;
+        self.fill_statuses(ids, cached).await
+    }
+
+    /// The accounts among `ids` that exist, in no particular order.
+    pub async fn load_accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>> {
+        let cached = self.cached_slots(EntityKind::Account, ids).await;
+        self.fill_accounts(ids, cached).await
+    }
+
+    /// `cached` (the cache's slots for `ids`) completed from PostgreSQL.
+    pub(crate) async fn fill_statuses(
+        &self,
+        ids: &[Id],
+        cached: Vec<Option<StatusRow>>,
+    ) -> Result<Vec<StatusRow>> {
+        self.fill(
             EntityKind::Status,
             ids,
+            cached,
             |missing| async move { self.store().statuses(&missing).await },
             |s| s.id,
         )
         .await
     }
 
-    /// The accounts among `ids` that exist, in no particular order.
-    pub async fn load_accounts(&self, ids: &[Id]) -> Result<Vec<AccountRow>> {
-        self.read_through(
+    pub(crate) async fn fill_accounts(
+        &self,
+        ids: &[Id],
+        cached: Vec<Option<AccountRow>>,
+    ) -> Result<Vec<AccountRow>> {
+        self.fill(
             EntityKind::Account,
             ids,
+            cached,
             |missing| async move { self.store().accounts(&missing).await },
             |a| a.id,
         )
@@ -48,21 +69,24 @@ impl Service {
         }
     }
 
-    /// Cache first; what is missing comes from PostgreSQL and is cached for the next reader.
-    /// A Redis failure degrades to PostgreSQL instead of failing the read.
-    pub(crate) async fn read_through<T, F, Fut>(
+    /// The entries the cache had (`cached`, the slots of `ids`) and what is missing from
+    /// PostgreSQL, cached for the next reader.
+    async fn fill<T, F, Fut>(
         &self,
         kind: EntityKind,
         ids: &[Id],
+        cached: Vec<Option<T>>,
         fetch: F,
         id_of: fn(&T) -> Id,
     ) -> Result<Vec<T>>
     where
-        T: serde::Serialize + serde::de::DeserializeOwned,
+        T: serde::Serialize,
         F: FnOnce(Vec<Id>) -> Fut,
         Fut: Future<Output = Result<Vec<T>, tusk_store::StoreError>>,
     {
-        let (mut found, missing) = self.cached(kind, ids).await;
+        let missing: Vec<Id> =
+            ids.iter().zip(&cached).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
+        let mut found: Vec<T> = cached.into_iter().flatten().collect();
         if !missing.is_empty() {
             let fetched = fetch(missing).await?;
             let entries: Vec<(Id, &T)> = fetched.iter().map(|row| (id_of(row), row)).collect();
@@ -72,15 +96,23 @@ impl Service {
         Ok(found)
     }
 
-    /// The cached entries among `ids`, and the ids not cached (all of them if Redis fails).
-    pub(crate) async fn cached<T: serde::de::DeserializeOwned>(
+    /// The cached entries of each `(kind, ids)` (raw) and `reader`'s interactions with its
+    /// statuses, in one round trip; nothing found (so PostgreSQL is asked) if Redis fails.
+    pub(crate) async fn lookup(
         &self,
-        kind: EntityKind,
-        ids: &[Id],
-    ) -> (Vec<T>, Vec<Id>) {
-        let cached = self.cached_slots::<T>(kind, ids).await;
-        let missing = ids.iter().zip(&cached).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
-        (cached.into_iter().flatten().collect(), missing)
+        entities: &[(EntityKind, &[Id])],
+        reader: Option<(Id, &[Id])>,
+    ) -> Lookup {
+        match self.cache().lookup(entities, reader).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "entity cache unreadable, reading PostgreSQL");
+                Lookup {
+                    entities: entities.iter().map(|(_, ids)| vec![None; ids.len()]).collect(),
+                    interactions: reader.map(|(_, statuses)| Some(vec![None; statuses.len()])),
+                }
+            }
+        }
     }
 
     /// The cached entry of each of `ids`, in order, `None` where missing (everywhere if Redis

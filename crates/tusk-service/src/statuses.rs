@@ -80,6 +80,9 @@ impl Service {
             [Some(id), status.in_reply_to_id, status.reblog_of_id].into_iter().flatten().collect();
         self.forget(EntityKind::StatusCounts, &counted).await;
         self.forget(EntityKind::Account, &[me]).await;
+        if status.reblog_of_id.is_some() {
+            self.forget_interactions(me).await;
+        }
         self.publish(event).await;
         Ok(status)
     }
@@ -89,6 +92,7 @@ impl Service {
         let status = self.acted_on(me, id).await?;
         self.store().favourite(me, status.id).await?;
         self.forget(EntityKind::StatusCounts, &[status.id]).await;
+        self.forget_interactions(me).await;
         Ok(status.id)
     }
 
@@ -96,6 +100,7 @@ impl Service {
         let status = self.acted_on(me, id).await?;
         self.store().unfavourite(me, status.id).await?;
         self.forget(EntityKind::StatusCounts, &[status.id]).await;
+        self.forget_interactions(me).await;
         Ok(status.id)
     }
 
@@ -116,6 +121,7 @@ impl Service {
         let (reblog, event) = self.store().reblog(me, &original, visibility, Some(application)).await?;
         if let Some(event) = event {
             self.forget(EntityKind::Account, &[me]).await;
+            self.forget_interactions(me).await;
             self.forget(EntityKind::StatusCounts, &[original.id]).await;
             self.publish(event).await;
         }
@@ -128,6 +134,7 @@ impl Service {
         if let Some((reblog, event)) = self.store().unreblog(me, original.id).await? {
             self.forget(EntityKind::Status, &[reblog]).await;
             self.forget(EntityKind::Account, &[me]).await;
+            self.forget_interactions(me).await;
             self.forget(EntityKind::StatusCounts, &[reblog, original.id]).await;
             self.publish(event).await;
         }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use tusk_cache::{EntityKind, Feed};
+use tusk_cache::{EntityKind, Feed, Interactions, decode_entities};
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
 use tusk_store::{AccountRow, AccountStatusesFilter, StatusCounts, StatusRow, StatusStats};
 
@@ -20,6 +20,52 @@ pub struct StatusView {
     pub reblog: Option<Box<StatusView>>,
 }
 
+/// Statuses read for a page, with what their views need.
+#[derive(Default)]
+struct Loaded {
+    rows: HashMap<Id, StatusRow>,
+    authors: HashMap<Id, AccountRow>,
+    stats: HashMap<Id, StatusStats>,
+}
+
+impl Loaded {
+    fn extend(&mut self, other: Self) {
+        self.rows.extend(other.rows);
+        self.authors.extend(other.authors);
+        self.stats.extend(other.stats);
+    }
+
+    /// The distinct `ids` that `seen` says are not loaded yet, sorted.
+    fn unseen(&self, ids: impl Iterator<Item = Id>, seen: impl Fn(&Self, &Id) -> bool) -> Vec<Id> {
+        let mut ids: Vec<Id> = ids.filter(|id| !seen(self, id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The views of `ids`, in their order; those (or whose original) not loaded are skipped.
+    fn views(&self, ids: &[Id]) -> Vec<StatusView> {
+        let view = |id: &Id| {
+            let status = self.rows.get(id)?;
+            Some(StatusView {
+                status: status.clone(),
+                author: self.authors.get(&status.account_id)?.clone(),
+                stats: self.stats.get(id)?.clone(),
+                reblog: None,
+            })
+        };
+        ids.iter()
+            .filter_map(|id| {
+                let mut shown = view(id)?;
+                if let Some(original) = shown.status.reblog_of_id {
+                    shown.reblog = Some(Box::new(view(&original)?));
+                }
+                Some(shown)
+            })
+            .collect()
+    }
+}
+
 /// The filters of an account's statuses page (Mastodon's `AccountStatusesFilter` params).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AccountStatusesQuery {
@@ -28,6 +74,9 @@ pub struct AccountStatusesQuery {
     /// A filter nothing here can pass (pins, media, hashtags).
     pub nothing: bool,
 }
+
+/// How many of a reader's latest favourites (and reblogs) are cached for its reads.
+const RECENT_INTERACTIONS: i64 = 1000;
 
 /// A feed rebuild reads at most this many statuses per followed account.
 const REBUILD_PER_ACCOUNT: i64 = 40;
@@ -57,27 +106,29 @@ impl Service {
     /// reading further when some entries are hidden. A feed missing from Redis (evicted, flushed,
     /// expired) is rebuilt from PostgreSQL; with Redis down, the page comes from PostgreSQL.
     pub async fn home_timeline(&self, account: Id, range: &PageRange) -> Result<Vec<StatusView>> {
-        let reader = self.home_reader(account).await?;
+        // the reader's context and its home feed's first page, in one round trip
+        let mut reader = self.home_reader(account, range).await?;
+        let mut prefetched = reader.feed_pages.take();
         let mut feeds = vec![Feed::Home(account)];
         feeds.extend(reader.hybrid_followees.iter().map(|author| Feed::Account(*author)));
         let mut source = HomeSource::Feeds(feeds);
-        let mut rows: HashMap<Id, StatusRow> = HashMap::new();
+        let mut loaded = Loaded::default();
         let mut kept: Vec<Id> = Vec::new();
         let mut cursor = *range;
         let mut scanned = 0;
         loop {
-            let ids = self.home_ids(account, &mut source, &cursor).await?;
+            let ids = self.home_ids(account, &mut source, &cursor, prefetched.take()).await?;
             scanned += ids.len();
-            let page = self.load_with_originals(&ids).await?;
+            let page = self.load_page(Some(account), &ids).await?;
             let hidden = |id: &Id| reader.hidden.contains(id);
             kept.extend(ids.iter().filter(|id| {
-                page.get(id).is_some_and(|status| {
-                    let original = status.reblog_of_id.map(|original| page.get(&original));
+                page.rows.get(id).is_some_and(|status| {
+                    let original = status.reblog_of_id.map(|original| page.rows.get(&original));
                     !hidden(&status.account_id)
                         && original.is_none_or(|o| o.is_some_and(|o| !hidden(&o.account_id)))
                 })
             }));
-            rows.extend(page);
+            loaded.extend(page);
             // a short read means the feed has no more; the scan is bounded as the feed is
             if ids.len() < cursor.limit || kept.len() >= range.limit || scanned >= HOME_FEED_MAX_ITEMS {
                 break;
@@ -91,13 +142,30 @@ impl Service {
         } else {
             kept.truncate(range.limit);
         }
-        self.assemble(Some(account), &kept, &rows).await
+        Ok(loaded.views(&kept))
     }
 
     /// One page of home ids, newest first, from `source`; switches to PostgreSQL if Redis fails.
-    async fn home_ids(&self, account: Id, source: &mut HomeSource, range: &PageRange) -> Result<Vec<Id>> {
+    /// `prefetched` is the home feed's page when the caller read it already (the first page).
+    async fn home_ids(
+        &self,
+        account: Id,
+        source: &mut HomeSource,
+        range: &PageRange,
+        prefetched: Option<Vec<Option<Vec<Id>>>>,
+    ) -> Result<Vec<Id>> {
         if let HomeSource::Feeds(feeds) = source {
-            match self.cache().feed_pages(feeds, range).await {
+            let pages = match prefetched {
+                Some(mut pages) if pages.len() < feeds.len() => {
+                    self.cache().feed_pages(&feeds[pages.len()..], range).await.map(|rest| {
+                        pages.extend(rest);
+                        pages
+                    })
+                }
+                Some(pages) => Ok(pages),
+                None => self.cache().feed_pages(feeds, range).await,
+            };
+            match pages {
                 Ok(pages) => {
                     let mut ids = Vec::new();
                     for (feed, page) in feeds.iter().zip(pages) {
@@ -189,83 +257,108 @@ impl Service {
     /// The statuses `ids` as `viewer` sees them, in their order; those that (or whose original)
     /// no longer exist are skipped.
     pub async fn status_views(&self, viewer: Option<Id>, ids: &[Id]) -> Result<Vec<StatusView>> {
-        let rows = self.load_with_originals(ids).await?;
-        self.assemble(viewer, ids, &rows).await
+        Ok(self.load_page(viewer, ids).await?.views(ids))
     }
 
-    /// The statuses `ids` and the originals of the reblogs among them, by id.
-    async fn load_with_originals(&self, ids: &[Id]) -> Result<HashMap<Id, StatusRow>> {
-        let mut statuses = self.load_statuses(ids).await?;
-        let mut originals: Vec<Id> = statuses.iter().filter_map(|s| s.reblog_of_id).collect();
-        originals.sort_unstable();
-        originals.dedup();
-        if !originals.is_empty() {
-            statuses.extend(self.load_statuses(&originals).await?);
+    /// The statuses `ids`, the originals of the reblogs among them, their authors, counts and
+    /// what `viewer` did with them: two round trips to Redis when everything is cached (the
+    /// statuses with their counts and the viewer's interactions, then the originals with the
+    /// authors), a third only for the authors of originals not met on the page.
+    async fn load_page(&self, viewer: Option<Id>, ids: &[Id]) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
+        let mut first = self
+            .lookup(&[(EntityKind::Status, ids), (EntityKind::StatusCounts, ids)], reading(viewer, ids))
+            .await;
+        let [statuses, counts] = two(&mut first.entities);
+        let (statuses, stats) = tokio::join!(
+            self.fill_statuses(ids, decode_entities(statuses)),
+            self.stats_from(viewer, ids, decode_entities(counts), first.interactions)
+        );
+        loaded.stats = stats?;
+        loaded.rows.extend(statuses?.into_iter().map(|s| (s.id, s)));
+
+        let originals = loaded
+            .unseen(loaded.rows.values().filter_map(|s| s.reblog_of_id), |l, id| l.rows.contains_key(id));
+        let authors =
+            loaded.unseen(loaded.rows.values().map(|s| s.account_id), |l, id| l.authors.contains_key(id));
+        if originals.is_empty() && authors.is_empty() {
+            return Ok(loaded);
         }
-        Ok(statuses.into_iter().map(|s| (s.id, s)).collect())
+        let mut second = self
+            .lookup(
+                &[
+                    (EntityKind::Status, &originals),
+                    (EntityKind::StatusCounts, &originals),
+                    (EntityKind::Account, &authors),
+                ],
+                reading(viewer, &originals),
+            )
+            .await;
+        let accounts = second.entities.pop().unwrap_or_default();
+        let [statuses, counts] = two(&mut second.entities);
+        let (statuses, stats, accounts) = tokio::join!(
+            self.fill_statuses(&originals, decode_entities(statuses)),
+            self.stats_from(viewer, &originals, decode_entities(counts), second.interactions),
+            self.fill_accounts(&authors, decode_entities(accounts)),
+        );
+        loaded.stats.extend(stats?);
+        loaded.authors.extend(accounts?.into_iter().map(|a| (a.id, a)));
+        let statuses = statuses?;
+        let unmet = loaded.unseen(statuses.iter().map(|s| s.account_id), |l, id| l.authors.contains_key(id));
+        loaded.rows.extend(statuses.into_iter().map(|s| (s.id, s)));
+        loaded.authors.extend(self.load_accounts(&unmet).await?.into_iter().map(|a| (a.id, a)));
+        Ok(loaded)
     }
 
-    /// Views of `ids` from their rows (originals included): authors from the cache, counts and
-    /// the viewer's interactions from [`Service::stats`].
-    async fn assemble(
+    /// The counts of `ids` and what `viewer` did with each, given what Redis had: `cached`
+    /// counts (the slots of `ids`) and the viewer's `interactions` (as asked by [`reading`]);
+    /// what it did not have comes from PostgreSQL in one query, none when it had everything.
+    async fn stats_from(
         &self,
         viewer: Option<Id>,
         ids: &[Id],
-        rows: &HashMap<Id, StatusRow>,
-    ) -> Result<Vec<StatusView>> {
-        let mut author_ids: Vec<Id> = rows.values().map(|s| s.account_id).collect();
-        author_ids.sort_unstable();
-        author_ids.dedup();
-        let mut all_ids: Vec<Id> = rows.keys().copied().collect();
-        all_ids.sort_unstable();
-        let (authors, stats) = tokio::join!(self.load_accounts(&author_ids), self.stats(viewer, &all_ids));
-        let authors: HashMap<Id, AccountRow> = authors?.into_iter().map(|a| (a.id, a)).collect();
-        let stats = stats?;
-        let view = |id: &Id| {
-            let status = rows.get(id)?;
-            Some(StatusView {
-                status: status.clone(),
-                author: authors.get(&status.account_id)?.clone(),
-                stats: stats.get(id)?.clone(),
-                reblog: None,
-            })
+        cached: Vec<Option<StatusCounts>>,
+        interactions: Option<Interactions>,
+    ) -> Result<HashMap<Id, StatusStats>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut done = match (viewer, interactions) {
+            (Some(viewer), Some(cached)) => self.interactions(viewer, ids, cached).await?,
+            // signed out: nothing done; a reader whose interactions were not read: ask PostgreSQL
+            (None, _) => vec![Some((false, false)); ids.len()],
+            (Some(_), None) => vec![None; ids.len()],
         };
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                let mut shown = view(id)?;
-                if let Some(original) = shown.status.reblog_of_id {
-                    shown.reblog = Some(Box::new(view(&original)?));
-                }
-                Some(shown)
-            })
-            .collect())
-    }
-
-    /// The counts of `ids` (from Redis, the missing ones from PostgreSQL's counters) and what
-    /// `viewer` did with each, in at most one query: none when signed out and every count is
-    /// cached.
-    async fn stats(&self, viewer: Option<Id>, ids: &[Id]) -> Result<HashMap<Id, StatusStats>> {
-        let cached: Vec<Option<StatusCounts>> = self.cached_slots(EntityKind::StatusCounts, ids).await;
         let mut counts: HashMap<Id, StatusCounts> =
             ids.iter().zip(&cached).filter_map(|(id, c)| Some((*id, (*c)?))).collect();
         let missing: Vec<Id> = ids.iter().filter(|id| !counts.contains_key(id)).copied().collect();
-        let mut done: HashMap<Id, (bool, bool)> = HashMap::new();
-        if viewer.is_some() || !missing.is_empty() {
-            let asked = if viewer.is_some() { ids } else { &missing };
-            let found = self.store().page_stats(asked, &missing, viewer).await?;
+        let unknown: Vec<Id> =
+            ids.iter().zip(&done).filter(|(_, d)| d.is_none()).map(|(id, _)| *id).collect();
+        if !missing.is_empty() || !unknown.is_empty() {
+            let mut asking = [missing.as_slice(), unknown.as_slice()].concat();
+            asking.sort_unstable();
+            asking.dedup();
+            let reader = viewer.filter(|_| !unknown.is_empty());
+            let found = self.store().page_stats(&asking, &missing, reader).await?;
             let fresh: Vec<(Id, StatusCounts)> =
                 found.iter().filter_map(|row| Some((row.id, row.counts?))).collect();
             let entries: Vec<(Id, &StatusCounts)> = fresh.iter().map(|(id, c)| (*id, c)).collect();
             self.cache_rows(EntityKind::StatusCounts, &entries).await;
             counts.extend(fresh);
-            done.extend(found.iter().map(|row| (row.id, (row.favourited, row.reblogged))));
+            let asked: HashMap<Id, (bool, bool)> =
+                found.iter().map(|row| (row.id, (row.favourited, row.reblogged))).collect();
+            for (id, d) in ids.iter().zip(done.iter_mut()) {
+                if d.is_none() {
+                    *d = asked.get(id).copied();
+                }
+            }
         }
         Ok(ids
             .iter()
-            .map(|id| {
+            .zip(done)
+            .map(|(id, done)| {
                 let c = counts.get(id).copied().unwrap_or_default();
-                let (favourited, reblogged) = done.get(id).copied().unwrap_or_default();
+                let (favourited, reblogged) = done.unwrap_or_default();
                 let stats = StatusStats {
                     id: *id,
                     replies_count: c.replies_count,
@@ -277,5 +370,53 @@ impl Service {
                 (*id, stats)
             })
             .collect())
+    }
+
+    /// What `viewer` did with each of `ids` (favourited, reblogged), from its `cached` recent
+    /// interactions, read from PostgreSQL and cached when Redis had none; `None` where not
+    /// known (older than what is cached, or Redis failed): the caller asks PostgreSQL.
+    async fn interactions(
+        &self,
+        viewer: Id,
+        ids: &[Id],
+        cached: Interactions,
+    ) -> Result<Vec<Option<(bool, bool)>>> {
+        if let Some(known) = cached {
+            return Ok(known);
+        }
+        let recent = self.store().recent_interactions(viewer, RECENT_INTERACTIONS).await?;
+        if let Err(error) =
+            self.cache().put_interactions(viewer, recent.horizon, &recent.favourited, &recent.reblogged).await
+        {
+            tracing::warn!(%error, "interactions not cached");
+        }
+        Ok(ids
+            .iter()
+            .map(|id| {
+                (*id >= recent.horizon)
+                    .then(|| (recent.favourited.contains(id), recent.reblogged.contains(id)))
+            })
+            .collect())
+    }
+
+    /// After `account` favourited or reblogged something (or undid it): its cached interactions
+    /// are stale.
+    pub(crate) async fn forget_interactions(&self, account: Id) {
+        if let Err(error) = self.cache().forget_interactions(account).await {
+            tracing::warn!(%error, "stale interactions left in cache until their TTL");
+        }
+    }
+}
+
+/// What a lookup asks of `viewer`'s interactions: those with `statuses`, when signed in.
+fn reading(viewer: Option<Id>, statuses: &[Id]) -> Option<(Id, &[Id])> {
+    viewer.map(|viewer| (viewer, statuses))
+}
+
+/// The first two entries of a lookup's `entities`, taken out.
+fn two(entities: &mut [Vec<Option<String>>]) -> [Vec<Option<String>>; 2] {
+    match entities {
+        [first, second, ..] => [std::mem::take(first), std::mem::take(second)],
+        _ => [Vec::new(), Vec::new()],
     }
 }

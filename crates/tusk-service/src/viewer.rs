@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use tusk_cache::HomeContext;
-use tusk_core::Id;
+use tusk_core::{Id, PageRange};
 
 use crate::{Result, Service};
 
@@ -12,6 +12,10 @@ use crate::{Result, Service};
 pub(crate) struct HomeReader {
     pub hybrid_followees: Vec<Id>,
     pub hidden: HashSet<Id>,
+    /// The pages read with the rest (its home feed's, `None` inside when the feed is missing or
+    /// incomplete), as [`Cache::feed_pages`](tusk_cache::Cache::feed_pages) gives them; `None`
+    /// when Redis failed.
+    pub feed_pages: Option<Vec<Option<Vec<Id>>>>,
 }
 
 /// `cached`, or what `read` reads from PostgreSQL (and caches: a failure to is only logged).
@@ -31,15 +35,22 @@ where
 }
 
 impl Service {
-    /// The reader's hybrid followees and hidden accounts (read from PostgreSQL and cached when
-    /// missing), and its activity recorded at most once an hour, off the response path.
-    pub(crate) async fn home_reader(&self, account: Id) -> Result<HomeReader> {
-        let context = match self.cache().home_context(account).await {
-            Ok(context) => context,
+    /// The page `range` of the reader's home feed, its hybrid followees and hidden accounts
+    /// (read from PostgreSQL and cached when missing), in one round trip when cached; and its
+    /// activity recorded at most once an hour, off the response path.
+    pub(crate) async fn home_reader(&self, account: Id, range: &PageRange) -> Result<HomeReader> {
+        let (context, read) = match self.cache().home_context(account, range).await {
+            Ok(context) => (context, true),
             Err(error) => {
                 tracing::warn!(%error, "home context unreadable, reading PostgreSQL");
                 // PostgreSQL's own condition keeps the activity write hourly without the mark
-                HomeContext { activity_due: true, hybrid_followees: None, hidden_accounts: None }
+                let context = HomeContext {
+                    home_page: None,
+                    activity_due: true,
+                    hybrid_followees: None,
+                    hidden_accounts: None,
+                };
+                (context, false)
             }
         };
         if context.activity_due {
@@ -59,7 +70,8 @@ impl Service {
             Ok((self.cache().put_hidden_accounts(account, &ids).await, ids))
         });
         let (hybrid_followees, hidden) = tokio::try_join!(hybrid, hidden)?;
-        Ok(HomeReader { hybrid_followees, hidden: hidden.into_iter().collect() })
+        let feed_pages = read.then(|| vec![context.home_page]);
+        Ok(HomeReader { hybrid_followees, hidden: hidden.into_iter().collect(), feed_pages })
     }
 
     /// After a follow, mute, block (or their undoing, or an authorized follow request) between

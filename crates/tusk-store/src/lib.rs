@@ -28,7 +28,8 @@ pub use follows::{FollowSide, Relationship};
 pub use grants::{GrantRow, NewGrant};
 pub use outbox::OutboxEntry;
 pub use statuses::{
-    AccountStatusesFilter, CreatedStatus, NewStatus, PageStats, StatusCounts, StatusRow, StatusStats,
+    AccountStatusesFilter, CreatedStatus, NewStatus, PageStats, RecentInteractions, StatusCounts, StatusRow,
+    StatusStats,
 };
 pub use tokens::TokenRow;
 

@@ -56,6 +56,15 @@ pub struct PageStats {
     pub reblogged: bool,
 }
 
+/// What an account did lately with statuses ([`Store::recent_interactions`]): complete for
+/// every status whose id is at least `horizon`.
+#[derive(Clone, Debug)]
+pub struct RecentInteractions {
+    pub favourited: Vec<Id>,
+    pub reblogged: Vec<Id>,
+    pub horizon: Id,
+}
+
 /// The counts of a status and what the viewer did with it.
 #[derive(Clone, Debug)]
 pub struct StatusStats {
@@ -308,6 +317,31 @@ impl Store {
     /// For each of `ids`: whether `viewer` favourited or reblogged it and, for those also in
     /// `counted`, its counts, in one query of index lookups (the counters, the favourites'
     /// primary key, the one-reblog-per-account index).
+    /// The statuses `account` favourited and the originals it reblogged, newest first, at most
+    /// `limit` of each (two scans of `favourites_account` and `statuses_reblog_once`).
+    #[tracing::instrument(name = "pg recent_interactions", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn recent_interactions(&self, account: Id, limit: i64) -> Result<RecentInteractions> {
+        let rows: Vec<(bool, Id)> = sqlx::query_as(
+            "(SELECT true, status_id FROM favourites WHERE account_id = $1 \
+               ORDER BY status_id DESC LIMIT $2) \
+             UNION ALL \
+             (SELECT false, reblog_of_id FROM statuses WHERE account_id = $1 AND reblog_of_id IS NOT NULL \
+               ORDER BY reblog_of_id DESC LIMIT $2)",
+        )
+        .bind(account)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let (favourited, reblogged): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|(favourite, _)| *favourite);
+        let ids = |rows: Vec<(bool, Id)>| rows.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+        let (favourited, reblogged) = (ids(favourited), ids(reblogged));
+        // a list cut at the limit is complete only down to its oldest entry
+        let floor = |ids: &[Id]| if ids.len() as i64 >= limit { ids.last().copied() } else { None };
+        let horizon = floor(&favourited).max(floor(&reblogged)).unwrap_or(Id(0));
+        Ok(RecentInteractions { favourited, reblogged, horizon })
+    }
+
     #[tracing::instrument(name = "pg page_stats", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn page_stats(&self, ids: &[Id], counted: &[Id], viewer: Option<Id>) -> Result<Vec<PageStats>> {
         type Row = (Id, Option<i64>, Option<i64>, Option<i64>, bool, bool);

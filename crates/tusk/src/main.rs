@@ -180,7 +180,7 @@ impl ApiArgs {
     fn settings(&self) -> ApiSettings {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
-            instance: Instance { domain: self.domain.clone(), https: self.https },
+            instance: Instance::new(self.domain.clone(), self.https),
             password_hashers: if self.password_hashers == 0 {
                 (cores / 2).max(1)
             } else {

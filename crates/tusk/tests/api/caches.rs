@@ -1,6 +1,6 @@
-//! What the caches promise: a warm home read is a Redis read (one PostgreSQL statement, the
-//! reader's own favourites and reblogs), and every write that changes a cached thing (a token's
-//! revocation, a mute or block, a count) shows on the next request, on any replica.
+//! What the caches promise: a warm home read is a Redis read (no PostgreSQL statement at all),
+//! and every write that changes a cached thing (a token's revocation, a mute or block, a count,
+//! the reader's own favourites and reblogs) shows on the next request, on any replica.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ async fn checkouts_of<F: Future<Output = T>, T>(app: &TestApp, request: F) -> (u
 }
 
 #[tokio::test]
-async fn a_warm_home_read_issues_at_most_one_postgresql_statement() {
+async fn a_warm_home_read_issues_no_postgresql_statement() {
     let app = TestApp::spawn().await;
     let (alice, bob) = app.alice_follows_bob().await;
     let mut posted = Vec::new();
@@ -52,6 +52,13 @@ async fn a_warm_home_read_issues_at_most_one_postgresql_statement() {
         (format!("?limit=20&min_id={}", posted[2]), posted[3..23].iter().rev().cloned().collect()),
         (format!("?limit=40&since_id={}", posted[30]), newest_first[..14].to_vec()),
     ];
+    // alice's own doings are on her pages too, from Redis
+    app.post_json_as(
+        app.url(&format!("/api/v1/statuses/{}/favourite", newest_first[0])),
+        &alice.token,
+        &json!({}),
+    )
+    .await;
     // warm-up: the feed, the statuses, their authors and counts, alice's token, relationships
     for (query, expected) in &pages {
         assert_eq!(&app.home_ids(&alice, query).await, expected, "{query}");
@@ -60,8 +67,12 @@ async fn a_warm_home_read_issues_at_most_one_postgresql_statement() {
     for (query, expected) in &pages {
         let (statements, page) = checkouts_of(&app, app.home_ids(&alice, query)).await;
         assert_eq!(&page, expected, "{query}");
-        assert!(statements <= 1, "a warm home read ({query}) issued {statements} PostgreSQL statements");
+        assert_eq!(statements, 0, "a warm home read ({query}) issued {statements} PostgreSQL statements");
     }
+    let (statements, page) =
+        checkouts_of(&app, app.get_json(&alice.token, "/api/v1/timelines/home?limit=2")).await;
+    assert_eq!(statements, 0);
+    assert_eq!((page[0]["favourited"].clone(), page[1]["favourited"].clone()), (json!(true), json!(false)));
     // the counter counts: verify_credentials reads the account, the locale and the requests
     let (statements, _) =
         checkouts_of(&app, app.get_json(&alice.token, "/api/v1/accounts/verify_credentials")).await;
@@ -203,4 +214,48 @@ async fn counts_stay_right_with_warm_caches() {
     let home = app.get_json(&alice.token, "/api/v1/timelines/home").await;
     let shown = home.as_array().unwrap().iter().find(|s| s["id"] == status.as_str()).cloned().unwrap();
     assert_eq!((&shown["replies_count"], &shown["favourites_count"]), (&json!(0), &json!(1)));
+}
+
+/// `favourited` and `reblogged` on the reader's pages come from its cached interactions: each of
+/// its favourites, reblogs and their undoing shows on its next read, on any replica.
+#[tokio::test]
+async fn the_readers_favourites_and_reblogs_show_on_its_next_read_on_any_replica() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = app.alice_follows_bob().await;
+    let first = app.post_status(&bob, "first").await["id"].as_str().unwrap().to_owned();
+    let second = app.post_status(&bob, "second").await["id"].as_str().unwrap().to_owned();
+    eventually("both posts in alice's home", || async { app.home_ids(&alice, "").await.len() == 2 }).await;
+    let replica = Replica::start(&app, &app.conn, |_| {}).await;
+    let flags = |base: String| {
+        let alice = &alice;
+        let (first, second) = (first.clone(), second.clone());
+        let app = &app;
+        async move {
+            let response = app.get_as(format!("{base}/api/v1/timelines/home"), &alice.token).await;
+            let page: Value = response.json().await.unwrap();
+            let of = |id: &str| {
+                let status =
+                    page.as_array().unwrap().iter().find(|s| s["id"] == id || s["reblog"]["id"] == id);
+                let status = status.map(|s| if s["reblog"].is_object() { &s["reblog"] } else { s }).unwrap();
+                (status["favourited"].as_bool().unwrap(), status["reblogged"].as_bool().unwrap())
+            };
+            (of(&first), of(&second))
+        }
+    };
+    // both replicas have read alice's interactions (none) into Redis
+    for base in [app.base.clone(), replica.base.clone()] {
+        assert_eq!(flags(base).await, ((false, false), (false, false)));
+    }
+    let empty = json!({});
+    let act = |id: &str, action: &str| {
+        app.post_json_as(app.url(&format!("/api/v1/statuses/{id}/{action}")), &alice.token, &empty)
+    };
+    assert_eq!(act(&first, "favourite").await.status(), StatusCode::OK);
+    assert_eq!(flags(replica.base.clone()).await, ((true, false), (false, false)));
+    assert_eq!(act(&second, "reblog").await.status(), StatusCode::OK);
+    assert_eq!(flags(replica.base.clone()).await, ((true, false), (false, true)));
+    assert_eq!(flags(app.base.clone()).await, ((true, false), (false, true)));
+    assert_eq!(act(&first, "unfavourite").await.status(), StatusCode::OK);
+    assert_eq!(act(&second, "unreblog").await.status(), StatusCode::OK);
+    assert_eq!(flags(replica.base.clone()).await, ((false, false), (false, false)));
 }

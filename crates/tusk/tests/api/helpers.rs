@@ -114,7 +114,7 @@ impl TestApp {
         let (worker_listener, worker_addr) = loopback().await;
         let shutdown = Shutdown::default();
         let settings = ApiSettings {
-            instance: Instance { domain: format!("{api_addr}"), https: false },
+            instance: Instance::new(api_addr.to_string(), false),
             password_hashers: 2,
             max_streams: 4,
             registrations: tusk_core::Registrations::Open,
@@ -600,7 +600,7 @@ impl Replica {
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (addr, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
         let mut settings = ApiSettings {
-            instance: Instance { domain: addr.to_string(), https: false },
+            instance: Instance::new(addr.to_string(), false),
             password_hashers: 2,
             max_streams: 4,
             registrations: tusk_core::Registrations::Open,
