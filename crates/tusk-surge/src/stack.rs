@@ -265,6 +265,21 @@ impl Stack {
     /// Starts the processes and waits until each is ready.
     pub async fn start(&mut self, tiers: Tiers, extra_env: &[(&str, String)]) -> anyhow::Result<()> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        // a stack left running (by a run that was killed) would answer the readiness checks
+        // and take the load in place of the processes about to start
+        let api_listen = self.api_url.trim_start_matches("http://").to_owned();
+        let mut ports = vec![api_listen, self.api_admin.clone()];
+        if tiers == Tiers::ApiAndWorker {
+            ports.push(self.worker_admin.clone());
+        }
+        for address in ports {
+            if let Err(error) = std::net::TcpListener::bind(&address) {
+                bail!(
+                    "{address} is taken ({error}): is a stack of an earlier, killed run still up? \
+                     (`pkill -f 'tusk (api|worker)'`)"
+                );
+            }
+        }
         let mut env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (*k, v.clone())).collect();
         env.extend(extra_env.iter().map(|(k, v)| (*k, v.clone())));
         let mut api_env = env.clone();
