@@ -8,17 +8,35 @@ pub struct Instance {
     pub https: bool,
     /// `https://{domain}` (or `http://`), built once: every rendered entity starts with it.
     base_url: String,
+    /// Where clients open their streams (`/api/v1/streaming` is appended by them).
+    streaming_url: String,
 }
 
 impl Instance {
+    /// The instance at `domain`, streaming on the same host (`wss://{domain}`, or `ws://`), as
+    /// Mastodon's default.
     pub fn new(domain: impl Into<String>, https: bool) -> Self {
         let domain = domain.into();
         let base_url = format!("{}://{domain}", if https { "https" } else { "http" });
-        Self { domain, https, base_url }
+        let streaming_url = format!("{}://{domain}", if https { "wss" } else { "ws" });
+        Self { domain, https, base_url, streaming_url }
+    }
+
+    /// Streams served elsewhere (`TUSK_STREAMING_URL`, e.g. `wss://streaming.example`).
+    #[must_use]
+    pub fn with_streaming_url(self, url: &str) -> Self {
+        Self { streaming_url: url.trim_end_matches('/').to_owned(), ..self }
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The streaming base URL apps read from the instance (`urls.streaming_api` in v1,
+    /// `configuration.urls.streaming` in v2), never null: some apps fail to decode the instance
+    /// without it.
+    pub fn streaming_url(&self) -> &str {
+        &self.streaming_url
     }
 
     pub fn account_url(&self, username: &str) -> String {
@@ -82,6 +100,10 @@ mod tests {
         let instance = Instance::new("tusk.example", true);
         assert_eq!(instance.account_url("alice"), "https://tusk.example/@alice");
         assert_eq!(instance.status_uri("alice", crate::Id(5)), "https://tusk.example/users/alice/statuses/5");
+        assert_eq!(instance.streaming_url(), "wss://tusk.example");
+        assert_eq!(Instance::new("localhost:3000", false).streaming_url(), "ws://localhost:3000");
+        let elsewhere = instance.with_streaming_url("wss://streaming.tusk.example/");
+        assert_eq!(elsewhere.streaming_url(), "wss://streaming.tusk.example");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The use-cases below the edges: what the client API (and, as they grow, the workers and the
-//! inbox) ask of Tusk — sign-up, relationships, statuses and their favourites and reblogs,
-//! visibility, timelines, tokens and OAuth, the instance's counts — over PostgreSQL
+//! The use-cases below the edges: what the client API, the workers (and, as it comes, the inbox)
+//! ask of Tusk — sign-up, relationships, statuses and their favourites and reblogs, visibility,
+//! timelines, tokens and OAuth, the instance's counts, the fan-out and the outbox relay — over
+//! PostgreSQL
 //! ([`tusk_store`]), Redis ([`tusk_cache`]) and RabbitMQ ([`tusk_queue`]: publishing the events
 //! a write commits with). Returns plain data; the edges render it (Mastodon entities in
 //! tusk-api).
@@ -10,6 +11,7 @@
 
 mod accounts;
 mod entities;
+mod fanout;
 mod instance;
 mod oauth;
 mod passwords;
@@ -32,6 +34,7 @@ use tusk_store::{Store, StoreError};
 use tusk_telemetry::Metrics;
 
 pub use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
+pub use fanout::FanoutSettings;
 pub use oauth::{AppRegistration, CodeGrant};
 pub use statuses::NewPost;
 pub use timelines::{AccountStatusesQuery, StatusView};
@@ -74,6 +77,12 @@ impl From<StoreError> for ServiceError {
             StoreError::Unavailable(cause) => Self::Unavailable(cause.to_string()),
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<tusk_queue::QueueError> for ServiceError {
+    fn from(error: tusk_queue::QueueError) -> Self {
+        Self::Unavailable(error.to_string())
     }
 }
 

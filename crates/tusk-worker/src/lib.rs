@@ -1,10 +1,9 @@
 //! The worker: consumes events from RabbitMQ and does the fan-out work off the request path,
 //! and relays outbox events the api could not publish. Jobs are listed in [`jobs`], the
-//! periodic tasks in [`periodic`].
+//! periodic tasks in [`periodic`]; the work itself is tusk-service's.
 
 mod jobs;
 mod periodic;
-mod relay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tusk_cache::Cache;
 use tusk_queue::{Consumer, ConsumerSettings, Publisher, Topology};
+use tusk_service::{FanoutSettings, Service, ServiceSettings};
 use tusk_store::Store;
 use tusk_telemetry::Metrics;
 
@@ -40,12 +40,11 @@ pub struct WorkerSettings {
 /// What every job gets.
 #[derive(Clone)]
 pub struct Worker {
-    pub(crate) store: Store,
-    pub(crate) cache: Cache,
+    /// The use-cases; its publisher publishes the batch jobs.
+    pub(crate) service: Service,
+    pub(crate) fanout: FanoutSettings,
     pub(crate) metrics: Metrics,
     pub(crate) settings: WorkerSettings,
-    /// Publishes batch jobs and retries.
-    pub(crate) publisher: Arc<Publisher>,
     pub(crate) consumer: Arc<Consumer>,
 }
 
@@ -65,7 +64,16 @@ impl Worker {
             metrics.clone(),
         );
         jobs::init_series(&metrics);
-        Self { store, cache, metrics, settings, publisher, consumer: Arc::new(consumer) }
+        // the worker hashes no password: one idle hashing thread
+        let service_settings =
+            ServiceSettings { password_hashers: 1, registrations: tusk_core::Registrations::default() };
+        let service = Service::new(service_settings, store, cache, publisher, metrics.clone());
+        let fanout = FanoutSettings {
+            batch: settings.fanout_batch,
+            active_period: settings.active_period,
+            hybrid_threshold: settings.hybrid_threshold,
+        };
+        Self { service, fanout, metrics, settings, consumer: Arc::new(consumer) }
     }
 
     /// Whether the consumer is connected to RabbitMQ.

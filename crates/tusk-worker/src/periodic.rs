@@ -4,10 +4,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tusk_queue::QueueDepth;
+use tusk_queue::{Publisher, QueueDepth};
 
 use crate::Worker;
-use crate::relay::OutboxRelay;
 
 /// How often expired `Idempotency-Key`s are deleted.
 const EXPIRE_KEYS_EVERY: Duration = Duration::from_mins(1);
@@ -15,7 +14,9 @@ const EXPIRE_KEYS_EVERY: Duration = Duration::from_mins(1);
 /// Runs every periodic task until `shutdown` is cancelled.
 pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
     let settings = &worker.settings;
-    let relay = OutboxRelay::new(&worker);
+    let service = &worker.service;
+    // the relay's own connection, so that a backlog never waits behind the batch jobs
+    let relay = Publisher::new(&settings.amqp_url, "tusk-worker-relay", settings.topology.clone());
     let depth = QueueDepth::new(
         &settings.amqp_url,
         "tusk-worker-sampler",
@@ -23,8 +24,8 @@ pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
         worker.metrics.clone(),
     );
     tokio::join!(
-        every(settings.poll_interval, &shutdown, || relay.relay_pending()),
-        every(EXPIRE_KEYS_EVERY, &shutdown, || expire_idempotency_keys(&worker)),
+        every(settings.poll_interval, &shutdown, || service.relay_outbox(&relay, settings.relay_min_age)),
+        every(EXPIRE_KEYS_EVERY, &shutdown, || service.expire_idempotency_keys()),
         every(settings.poll_interval, &shutdown, || depth.sample()),
     );
 }
@@ -41,14 +42,5 @@ where
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
         }
-    }
-}
-
-/// Deletes the `Idempotency-Key`s older than their hour.
-async fn expire_idempotency_keys(worker: &Worker) {
-    match worker.store.expire_idempotency_keys().await {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(keys = n, "expired Idempotency-Keys deleted"),
-        Err(error) => tracing::warn!(%error, "expired Idempotency-Keys not deleted"),
     }
 }

@@ -118,6 +118,10 @@ struct ApiArgs {
     /// Build public URLs with https.
     #[arg(long, env = "TUSK_HTTPS", default_value_t = false)]
     https: bool,
+    /// Where apps open their streams, when not on the domain itself (default: `wss://` +
+    /// the domain, `ws://` without https).
+    #[arg(long, env = "TUSK_STREAMING_URL")]
+    streaming_url: Option<String>,
     /// Password hashes computed at once (0: half the cores, at least one, so that a sign-up
     /// flood leaves the other half to reads).
     #[arg(long, env = "TUSK_PASSWORD_HASHERS", default_value_t = 0)]
@@ -180,7 +184,10 @@ impl ApiArgs {
     fn settings(&self) -> ApiSettings {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
-            instance: Instance::new(self.domain.clone(), self.https),
+            instance: match &self.streaming_url {
+                Some(url) => Instance::new(self.domain.clone(), self.https).with_streaming_url(url),
+                None => Instance::new(self.domain.clone(), self.https),
+            },
             password_hashers: if self.password_hashers == 0 {
                 (cores / 2).max(1)
             } else {

@@ -29,11 +29,22 @@ pub struct CreateApp {
     website: Option<String>,
 }
 
+/// A redirect URI as Mastodon's (Doorkeeper's) validator takes it: the out-of-band URN, or an
+/// absolute URI with a scheme (any: apps register their own, bare ones like `icecubesapp://`
+/// included), a hierarchical part (`myapp:opaque` names no place to return to), no fragment, and
+/// not `localhost:…` (a host mistaken for a scheme).
 fn valid_redirect(uri: &str) -> bool {
-    uri == OOB_REDIRECT
-        || uri.split_once("://").is_some_and(|(scheme, rest)| {
-            !scheme.is_empty() && !rest.is_empty() && !uri.contains(char::is_whitespace)
-        })
+    if uri == OOB_REDIRECT {
+        return true;
+    }
+    if uri.contains(char::is_whitespace) || uri.contains('#') {
+        return false;
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else { return false };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !scheme.eq_ignore_ascii_case("localhost");
+    scheme_ok && rest.starts_with('/')
 }
 
 /// `POST /api/v1/apps`: registers a client; its secret is shown once and stored as a hash.
@@ -99,7 +110,15 @@ mod tests {
         assert!(valid_redirect("urn:ietf:wg:oauth:2.0:oob"));
         assert!(valid_redirect("https://app.example/callback"));
         assert!(valid_redirect("myapp://oauth"));
+        // Ice Cubes registers a bare custom scheme
+        assert!(valid_redirect("icecubesapp://"));
+        assert!(valid_redirect("org.joinmastodon.app:/oauth"));
         assert!(!valid_redirect("/relative"));
         assert!(!valid_redirect("not a uri://x"));
+        assert!(!valid_redirect("myapp:opaque"));
+        assert!(!valid_redirect("https://app.example/callback#fragment"));
+        assert!(!valid_redirect("localhost:3000/callback"));
+        assert!(!valid_redirect("1app://x"));
+        assert!(!valid_redirect(""));
     }
 }

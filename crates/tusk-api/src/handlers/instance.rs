@@ -8,9 +8,9 @@ use crate::AppState;
 const VERSION: &str = concat!("4.3.0 (compatible; Tusk ", env!("CARGO_PKG_VERSION"), ")");
 const DESCRIPTION: &str = "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
 
-fn configuration() -> Value {
+fn configuration(state: &AppState) -> Value {
     json!({
-        "urls": { "streaming": null },
+        "urls": { "streaming": state.instance.streaming_url() },
         "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
         "statuses": {
             "max_characters": StatusText::MAX_CHARS,
@@ -50,14 +50,14 @@ pub async fn v1(State(state): State<AppState>) -> Json<Value> {
         "description": DESCRIPTION,
         "email": "",
         "version": VERSION,
-        "urls": { "streaming_api": null },
+        "urls": { "streaming_api": state.instance.streaming_url() },
         "stats": { "user_count": stats.users, "status_count": stats.statuses, "domain_count": 0 },
         "thumbnail": null,
         "languages": ["en"],
         "registrations": state.service.registrations().enabled(),
         "approval_required": state.service.registrations().approval_required(),
         "invites_enabled": false,
-        "configuration": configuration(),
+        "configuration": configuration(&state),
         "contact_account": null,
         "rules": [],
     }))
@@ -85,7 +85,7 @@ pub async fn v2(State(state): State<AppState>) -> Json<Value> {
         "thumbnail": { "url": format!("{}/thumbnail.png", state.instance.base_url()) },
         "icon": [],
         "languages": ["en"],
-        "configuration": configuration(),
+        "configuration": configuration(&state),
         "registrations": {
             "enabled": state.service.registrations().enabled(),
             "approval_required": state.service.registrations().approval_required(),

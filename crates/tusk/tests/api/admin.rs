@@ -57,6 +57,10 @@ async fn instance_endpoints_describe_the_server() {
     assert_eq!(v2["registrations"]["enabled"], true);
     assert!(v2["domain"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(v2["version"].as_str().unwrap().starts_with("4."));
+    // apps open their streams there (the official iOS app cannot decode an instance without it)
+    let streaming = format!("ws://{}", v2["domain"].as_str().unwrap());
+    assert_eq!(v1["urls"]["streaming_api"], streaming.as_str());
+    assert_eq!(v2["configuration"]["urls"]["streaming"], streaming.as_str());
 }
 
 #[tokio::test]

@@ -20,11 +20,20 @@ async fn app_registration_validates_its_input() {
     assert_eq!(ok["redirect_uri"], "myapp://cb\nurn:ietf:wg:oauth:2.0:oob");
     assert_eq!(ok["scopes"], json!(["read", "write"]));
     assert!(ok["client_secret"].as_str().unwrap().len() >= 32);
+    // Ice Cubes registers a bare custom scheme, as Mastodon accepts
+    let ice_cubes =
+        post(json!({ "client_name": "Ice Cubes", "redirect_uris": "icecubesapp://", "scopes": "read" }))
+            .await
+            .unwrap();
+    assert_eq!(ice_cubes.status(), StatusCode::OK);
+    assert_eq!(ice_cubes.json::<Value>().await.unwrap()["redirect_uri"], "icecubesapp://");
 
     for bad in [
         json!({ "redirect_uris": "urn:ietf:wg:oauth:2.0:oob" }),
         json!({ "client_name": "x" }),
         json!({ "client_name": "x", "redirect_uris": "not a uri" }),
+        json!({ "client_name": "x", "redirect_uris": "myapp:opaque" }),
+        json!({ "client_name": "x", "redirect_uris": "https://app.example/cb#fragment" }),
         json!({ "client_name": "x", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read everything" }),
     ] {
         expect_error(post(bad.clone()).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -33,7 +42,7 @@ async fn app_registration_validates_its_input() {
         .fetch_one(app.deps.store.pool())
         .await
         .unwrap();
-    assert_eq!(apps, 1);
+    assert_eq!(apps, 2);
 }
 
 #[tokio::test]

@@ -1,20 +1,37 @@
-//! Two-stage fan-out. A plan job pages the author's followers by keyset and emits batch jobs of
-//! `TUSK_FANOUT_BATCH` feeds to the deliver queue, where any number of workers share them; a
-//! batch writes all its feeds in one pipelined round trip. A fan-out smaller than one batch is
-//! written by the plan job itself (no second hop). Deletions run through the same machinery.
+//! The fan-out: what a committed event does to the feeds. A status goes into its author's own
+//! feeds and streams, then to the followers: directly when they are fewer than one batch, else
+//! as batch jobs of `batch` feeds that any number of workers share (each written in one
+//! pipelined round trip). Deletions run through the same machinery; a follow merges the followed
+//! account's recent statuses into the follower's home, an unfollow or a mute takes them out.
+//! Every use-case here is idempotent: a redelivered event changes nothing the first run did not.
 
 use std::future::Future;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::{Stream, TryStreamExt as _};
 use tusk_cache::{Feed, Timeline};
-use tusk_core::{FanoutBatch, FeedAction, Id, Visibility};
+use tusk_core::{FanoutBatch, FeedAction, HOME_FEED_MAX_ITEMS, Id, Visibility};
 
-use super::{Job, JobError};
-use crate::Worker;
+use crate::{Result, Service, ServiceError};
+
+/// How a fan-out is cut and whom it reaches.
+#[derive(Clone, Copy, Debug)]
+pub struct FanoutSettings {
+    /// Followers per batch job (`TUSK_FANOUT_BATCH`).
+    pub batch: usize,
+    /// Only users active this recently get write fan-out (`TUSK_ACTIVE_DAYS`).
+    pub active_period: Duration,
+    /// Authors with more followers than this are pulled at read time (`TUSK_HYBRID_THRESHOLD`).
+    pub hybrid_threshold: i64,
+}
 
 /// Batch jobs of one plan awaiting their publisher confirm at once.
 const PUBLISHES_IN_FLIGHT: usize = 16;
+
+/// How many of a newly followed account's statuses enter the follower's feed (Mastodon merges
+/// a quarter of the feed's size).
+const MERGE_LIMIT: i64 = (HOME_FEED_MAX_ITEMS / 4) as i64;
 
 /// Where the plan's keyset paging stands.
 enum Cursor {
@@ -25,27 +42,25 @@ enum Cursor {
     Done,
 }
 
-/// Plans the fan-out of one status (insert on creation, remove on deletion).
-pub(crate) struct PlanFanout {
-    pub action: FeedAction,
-    pub status_id: Id,
-    pub author_id: Id,
-}
-
-impl Job for PlanFanout {
-    const NAME: &'static str = "plan_fanout";
-
-    async fn run(self, worker: &Worker) -> Result<(), JobError> {
-        let own = [Feed::Home(self.author_id), Feed::Account(self.author_id)];
+impl Service {
+    /// The fan-out of one status (`Insert` on creation, `Remove` on deletion) by `author`.
+    pub async fn fan_out(
+        &self,
+        action: FeedAction,
+        status_id: Id,
+        author: Id,
+        settings: &FanoutSettings,
+    ) -> Result<()> {
+        let own = [Feed::Home(author), Feed::Account(author)];
         let mut reblog_of = None;
-        let reaches_followers = match self.action {
+        let reaches_followers = match action {
             FeedAction::Remove => {
-                let everywhere = [Timeline::User(self.author_id), Timeline::Public, Timeline::PublicLocal];
-                worker.cache.remove_from_feeds(&own, &[self.status_id], &everywhere).await?;
+                let everywhere = [Timeline::User(author), Timeline::Public, Timeline::PublicLocal];
+                self.cache().remove_from_feeds(&own, &[status_id], &everywhere).await?;
                 true
             }
             FeedAction::Insert => {
-                let status = match worker.store.status(self.status_id).await {
+                let status = match self.store().status(status_id).await {
                     Ok(status) => status,
                     // deleted before it was delivered: the deletion's plan cleans up
                     Err(tusk_store::StoreError::NotFound) => return Ok(()),
@@ -55,79 +70,118 @@ impl Job for PlanFanout {
                 reblog_of = status.reblog_of_id;
                 if let Some(original) = reblog_of {
                     // reblogs stay off the public streams, and follow the top-of-feed rule at home
-                    worker
-                        .cache
-                        .insert_reblog_into_home_feeds(&[self.author_id], self.status_id, original)
-                        .await?;
+                    self.cache().insert_reblog_into_home_feeds(&[author], status_id, original).await?;
                     if reaches_followers {
-                        worker.cache.insert_into_feeds(&own[1..], self.status_id, &[]).await?;
+                        self.cache().insert_into_feeds(&own[1..], status_id, &[]).await?;
                     }
                 } else {
                     let feeds = if reaches_followers { &own[..] } else { &own[..1] };
-                    let mut timelines = vec![Timeline::User(self.author_id)];
+                    let mut timelines = vec![Timeline::User(author)];
                     if status.visibility() == Visibility::Public {
                         timelines.extend([Timeline::Public, Timeline::PublicLocal]);
                     }
-                    worker.cache.insert_into_feeds(feeds, self.status_id, &timelines).await?;
+                    self.cache().insert_into_feeds(feeds, status_id, &timelines).await?;
                 }
                 // the author's own home counts as a delivery like any follower's
-                worker.metrics.fanout_deliveries_total.inc();
-                reaches_followers && !self.switch_to_hybrid(worker).await?
+                self.metrics().fanout_deliveries_total.inc();
+                reaches_followers && !self.switch_to_hybrid(author, settings.hybrid_threshold).await?
             }
         };
         if reaches_followers {
-            self.plan_batches(worker, reblog_of).await?;
+            let batch = |feeds| FanoutBatch { action, status_id, author_id: author, feeds, reblog_of };
+            self.plan_batches(action, author, settings, batch).await?;
         }
         Ok(())
     }
-}
 
-impl PlanFanout {
-    /// Marks the author hybrid (pulled at read time) when it has more followers than the
-    /// threshold, or push again when it fell below; true when the author is hybrid.
-    async fn switch_to_hybrid(&self, worker: &Worker) -> Result<bool, JobError> {
-        let followers = worker.store.follower_count(self.author_id).await?;
-        let hybrid = followers > worker.settings.hybrid_threshold;
-        worker.store.set_hybrid(self.author_id, hybrid).await?;
+    /// Marks the author hybrid (pulled at read time) when it has more followers than
+    /// `threshold`, or pushed again when it fell below; true when the author is hybrid.
+    async fn switch_to_hybrid(&self, author: Id, threshold: i64) -> Result<bool> {
+        let followers = self.store().follower_count(author).await?;
+        let hybrid = followers > threshold;
+        self.store().set_hybrid(author, hybrid).await?;
         Ok(hybrid)
     }
 
-    async fn plan_batches(&self, worker: &Worker, reblog_of: Option<Id>) -> Result<(), JobError> {
-        let size = worker.settings.fanout_batch.max(1);
+    async fn plan_batches(
+        &self,
+        action: FeedAction,
+        author: Id,
+        settings: &FanoutSettings,
+        batch: impl Fn(Vec<Id>) -> FanoutBatch,
+    ) -> Result<()> {
+        let size = settings.batch.max(1);
         // insertions go to active users only; a removal reaches everyone who may hold the status
-        let active_since = match self.action {
+        let active_since = match action {
             FeedAction::Insert => {
-                chrono::Duration::from_std(worker.settings.active_period).ok().map(|d| Utc::now() - d)
+                chrono::Duration::from_std(settings.active_period).ok().map(|d| Utc::now() - d)
             }
             FeedAction::Remove => None,
         };
-        let author_id = self.author_id;
         let follower_page = move |after| async move {
-            Ok::<_, JobError>(worker.store.follower_page(author_id, after, active_since, size as i64).await?)
+            Ok::<_, ServiceError>(self.store().follower_page(author, after, active_since, size as i64).await?)
         };
+        let batch = &batch;
         match plan(size, follower_page).await? {
-            Plan::Direct(feeds) => DeliverBatch(self.batch(feeds, reblog_of)).run(worker).await,
+            Plan::Direct(feeds) => self.deliver(&batch(feeds)).await,
             // Confirms of several batches are awaited at once, and the next page is read meanwhile,
             // so batch jobs start on other workers as soon as the first page is out. A retried plan
             // publishes its batches again, which is harmless: delivery is idempotent.
             Plan::Batches(pages) => {
                 pages
                     .try_for_each_concurrent(PUBLISHES_IN_FLIGHT, |feeds| async move {
-                        Ok(worker.publisher.publish_batch(&self.batch(feeds, reblog_of)).await?)
+                        self.0.publisher.publish_batch(&batch(feeds)).await.map_err(ServiceError::from)
                     })
                     .await
             }
         }
     }
 
-    fn batch(&self, feeds: Vec<Id>, reblog_of: Option<Id>) -> FanoutBatch {
-        FanoutBatch {
-            action: self.action,
-            status_id: self.status_id,
-            author_id: self.author_id,
-            feeds,
-            reblog_of,
+    /// Writes one status into (or out of) a batch of home feeds, one pipelined round trip.
+    pub async fn deliver(&self, batch: &FanoutBatch) -> Result<()> {
+        let feeds: Vec<Feed> = batch.feeds.iter().map(|id| Feed::Home(*id)).collect();
+        let timelines: Vec<Timeline> = batch.feeds.iter().map(|id| Timeline::User(*id)).collect();
+        match batch.action {
+            FeedAction::Insert => {
+                match batch.reblog_of {
+                    Some(original) => {
+                        self.cache()
+                            .insert_reblog_into_home_feeds(&batch.feeds, batch.status_id, original)
+                            .await?;
+                    }
+                    None => self.cache().insert_into_feeds(&feeds, batch.status_id, &timelines).await?,
+                }
+                self.metrics().fanout_deliveries_total.inc_by(feeds.len() as u64);
+                let lag_ms = Utc::now().timestamp_millis() - batch.status_id.unix_ms();
+                self.metrics().fanout_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
+            }
+            FeedAction::Remove => {
+                self.cache().remove_from_feeds(&feeds, &[batch.status_id], &timelines).await?;
+            }
         }
+        Ok(())
+    }
+
+    /// A new follow: the followed account's recent statuses enter the follower's home feed.
+    pub async fn merge_follow(&self, account: Id, target: Id) -> Result<()> {
+        // events may be handled out of order: act on the follow as it stands now
+        if !self.store().relationship(account, target).await?.feeds_home() {
+            return Ok(());
+        }
+        let ids = self.store().recent_status_ids_for_followers(target, MERGE_LIMIT).await?;
+        self.cache().merge_into_feed(Feed::Home(account), &ids).await?;
+        Ok(())
+    }
+
+    /// An ended follow, or a mute: the account's statuses leave the home feed.
+    pub async fn unmerge_follow(&self, account: Id, target: Id) -> Result<()> {
+        if self.store().relationship(account, target).await?.feeds_home() {
+            return Ok(());
+        }
+        // a feed holds at most 800 entries, so the target's newest 800 cover every one in it
+        let ids = self.store().recent_status_ids_for_followers(target, HOME_FEED_MAX_ITEMS as i64).await?;
+        self.cache().remove_from_feeds(&[Feed::Home(account)], &ids, &[]).await?;
+        Ok(())
     }
 }
 
@@ -169,39 +223,6 @@ where
         Ok((!feeds.is_empty()).then_some((feeds, (next, follower_page))))
     });
     Ok(Plan::Batches(pages))
-}
-
-/// Writes one status into (or out of) a batch of home feeds, one pipelined round trip.
-pub(crate) struct DeliverBatch(pub FanoutBatch);
-
-impl Job for DeliverBatch {
-    const NAME: &'static str = "deliver_batch";
-
-    async fn run(self, worker: &Worker) -> Result<(), JobError> {
-        let batch = self.0;
-        let feeds: Vec<Feed> = batch.feeds.iter().map(|id| Feed::Home(*id)).collect();
-        let timelines: Vec<Timeline> = batch.feeds.iter().map(|id| Timeline::User(*id)).collect();
-        match batch.action {
-            FeedAction::Insert => {
-                match batch.reblog_of {
-                    Some(original) => {
-                        worker
-                            .cache
-                            .insert_reblog_into_home_feeds(&batch.feeds, batch.status_id, original)
-                            .await?;
-                    }
-                    None => worker.cache.insert_into_feeds(&feeds, batch.status_id, &timelines).await?,
-                }
-                worker.metrics.fanout_deliveries_total.inc_by(feeds.len() as u64);
-                let lag_ms = Utc::now().timestamp_millis() - batch.status_id.unix_ms();
-                worker.metrics.fanout_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
-            }
-            FeedAction::Remove => {
-                worker.cache.remove_from_feeds(&feeds, &[batch.status_id], &timelines).await?;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

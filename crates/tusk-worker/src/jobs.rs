@@ -1,30 +1,18 @@
-//! Every job the worker runs, registered in [`perform`]: which message runs which job.
+//! Every job the worker runs, registered in [`perform`]: which message runs which job. A job
+//! names its use-case in tusk-service (the fan-out, the follow merges), which does the work.
 //! Each job is idempotent: a redelivered message changes nothing the first run did not.
-
-mod fanout;
-mod merge_follow;
 
 use std::time::Instant;
 
 use tracing::Instrument as _;
-use tusk_core::{Event, FeedAction};
+use tusk_core::{Event, FanoutBatch, FeedAction, Id};
 use tusk_queue::Message;
 use tusk_telemetry::JobOutcome;
 
 use crate::Worker;
 
-pub(crate) use fanout::{DeliverBatch, PlanFanout};
-pub(crate) use merge_follow::{MergeFollow, UnmergeFollow};
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Store(#[from] tusk_store::StoreError),
-    #[error(transparent)]
-    Cache(#[from] tusk_cache::CacheError),
-    #[error(transparent)]
-    Queue(#[from] tusk_queue::QueueError),
-}
+/// Why a job failed (the message is then retried, and parked after its last try).
+pub type JobError = tusk_service::ServiceError;
 
 /// A unit of work the worker runs for one message.
 pub(crate) trait Job {
@@ -61,6 +49,60 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
             | Event::AccountMuted { account_id, target_account_id },
         ) => timed(worker, UnmergeFollow { account_id, target_account_id }).await,
         Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
+    }
+}
+
+/// Plans the fan-out of one status (insert on creation, remove on deletion).
+struct PlanFanout {
+    action: FeedAction,
+    status_id: Id,
+    author_id: Id,
+}
+
+impl Job for PlanFanout {
+    const NAME: &'static str = "plan_fanout";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.fan_out(self.action, self.status_id, self.author_id, &worker.fanout).await
+    }
+}
+
+/// Writes one status into (or out of) a batch of home feeds.
+struct DeliverBatch(FanoutBatch);
+
+impl Job for DeliverBatch {
+    const NAME: &'static str = "deliver_batch";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.deliver(&self.0).await
+    }
+}
+
+/// A new follow: the followed account's recent statuses enter the follower's home feed.
+struct MergeFollow {
+    account_id: Id,
+    target_account_id: Id,
+}
+
+impl Job for MergeFollow {
+    const NAME: &'static str = "merge_follow";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.merge_follow(self.account_id, self.target_account_id).await
+    }
+}
+
+/// An ended follow, or a mute: the account's statuses leave the home feed.
+struct UnmergeFollow {
+    account_id: Id,
+    target_account_id: Id,
+}
+
+impl Job for UnmergeFollow {
+    const NAME: &'static str = "unmerge_follow";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.unmerge_follow(self.account_id, self.target_account_id).await
     }
 }
 
