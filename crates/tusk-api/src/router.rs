@@ -34,6 +34,9 @@ pub(crate) fn declared() -> Declared {
         // -- the instance --
         .route(routes!(instance::v1), Route::read())
         .route(routes!(instance::v2), Route::read())
+        .route(routes!(instance::nodeinfo_links), Route::read().cors(Cors::Discovery))
+        .route(routes!(instance::nodeinfo_2_0), Route::read().cors(Cors::Discovery))
+        .route(routes!(instance::nodeinfo_2_1), Route::read().cors(Cors::Discovery))
         .route(routes!(openapi::document), Route::read())
         // -- apps, tokens and the browser sign-in --
         .route(routes!(apps::create), Route::write())

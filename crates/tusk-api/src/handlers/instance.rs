@@ -1,11 +1,13 @@
 use axum::Json;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use tusk_core::{PageRange, StatusText};
 
 use crate::AppState;
 
 const VERSION: &str = concat!("4.3.0 (compatible; Tusk ", env!("CARGO_PKG_VERSION"), ")");
+const SOURCE_URL: &str = "https://github.com/tusk-social/tusk";
 const DESCRIPTION: &str = "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
 
 fn configuration(state: &AppState) -> Value {
@@ -79,7 +81,7 @@ pub async fn v2(State(state): State<AppState>) -> Json<Value> {
         "domain": state.instance.domain,
         "title": "Tusk",
         "version": VERSION,
-        "source_url": "https://github.com/tusk-social/tusk",
+        "source_url": SOURCE_URL,
         "description": DESCRIPTION,
         "usage": { "users": { "active_month": stats.active_month } },
         "thumbnail": { "url": format!("{}/thumbnail.png", state.instance.base_url()) },
@@ -96,4 +98,83 @@ pub async fn v2(State(state): State<AppState>) -> Json<Value> {
         "contact": { "email": "", "account": null },
         "rules": [],
     }))
+}
+
+/// NodeInfo's schema URI of a version, as the discovery document links it.
+fn nodeinfo_schema(version: &str) -> String {
+    format!("http://nodeinfo.diaspora.software/ns/schema/{version}")
+}
+
+/// `GET /.well-known/nodeinfo`: where the NodeInfo documents are (2.0, as Mastodon, and 2.1).
+#[utoipa::path(
+    get,
+    path = "/.well-known/nodeinfo",
+    operation_id = "nodeinfo_discovery",
+    tag = "instance",
+    responses(
+        (status = 200, description = "Links to the NodeInfo 2.0 and 2.1 documents", body = Object),
+    )
+)]
+pub async fn nodeinfo_links(State(state): State<AppState>) -> Json<Value> {
+    let link = |version| json!({ "rel": nodeinfo_schema(version), "href": format!("{}/nodeinfo/{version}", state.instance.base_url()) });
+    Json(json!({ "links": [link("2.0"), link("2.1")] }))
+}
+
+/// `GET /nodeinfo/2.0`: the document Mastodon serves (see [`nodeinfo`]).
+#[utoipa::path(
+    get,
+    path = "/nodeinfo/2.0",
+    operation_id = "nodeinfo_2_0",
+    tag = "instance",
+    responses(
+        (status = 200, description = "The NodeInfo 2.0 document", body = Object, content_type = "application/json"),
+    )
+)]
+pub async fn nodeinfo_2_0(State(state): State<AppState>) -> impl IntoResponse {
+    nodeinfo(&state, "2.0").await
+}
+
+/// `GET /nodeinfo/2.1`: 2.0 with the software's repository and homepage.
+#[utoipa::path(
+    get,
+    path = "/nodeinfo/2.1",
+    operation_id = "nodeinfo_2_1",
+    tag = "instance",
+    responses(
+        (status = 200, description = "The NodeInfo 2.1 document", body = Object, content_type = "application/json"),
+    )
+)]
+pub async fn nodeinfo_2_1(State(state): State<AppState>) -> impl IntoResponse {
+    nodeinfo(&state, "2.1").await
+}
+
+/// The NodeInfo document of `version`: the software, its protocols and its usage from the
+/// cached instance counts. The software is Tusk; `metadata.upstream` names Mastodon, whose
+/// client API it serves, so that client libraries (megalodon's `detector()`) treat it as
+/// Mastodon.
+async fn nodeinfo(state: &AppState, version: &str) -> impl IntoResponse + use<> {
+    let stats = state.service.instance_stats().await;
+    let mut software = json!({ "name": "tusk", "version": env!("CARGO_PKG_VERSION") });
+    if version == "2.1" {
+        software["repository"] = json!(SOURCE_URL);
+        software["homepage"] = json!(SOURCE_URL);
+    }
+    let document = json!({
+        "version": version,
+        "software": software,
+        "protocols": ["activitypub"],
+        "services": { "outbound": [], "inbound": [] },
+        "usage": {
+            "users": { "total": stats.users, "activeMonth": stats.active_month },
+            "localPosts": stats.statuses,
+        },
+        "openRegistrations": state.service.registrations().enabled(),
+        "metadata": {
+            "nodeName": "Tusk",
+            "nodeDescription": DESCRIPTION,
+            "upstream": { "name": "mastodon", "version": "4.3.0" },
+        },
+    });
+    let profile = format!("application/json; profile=\"{}#\"", nodeinfo_schema(version));
+    ([(axum::http::header::CONTENT_TYPE, profile)], Json(document))
 }

@@ -34,6 +34,42 @@ pub struct CreateStatus {
     #[serde(default, deserialize_with = "lenient::id_opt")]
     #[schema(value_type = Option<String>, pattern = "^[0-9]+$")]
     in_reply_to_id: Option<Id>,
+    /// Attachments. Not supported yet (they come with media uploads): any id is unknown here,
+    /// so a non-empty list is refused with 422, as Mastodon refuses an unknown id, and nothing
+    /// is posted. An empty list is a text post.
+    #[schema(value_type = Option<Vec<String>>)]
+    media_ids: Option<serde_json::Value>,
+    /// A poll. Not supported yet: refused with 422, nothing posted.
+    #[schema(value_type = Option<Object>)]
+    poll: Option<serde_json::Value>,
+    /// A poll's options as a form sends them (`poll[options][]`): refused like `poll`.
+    #[serde(rename = "poll[options]")]
+    #[schema(value_type = Option<Vec<String>>)]
+    poll_options: Option<serde_json::Value>,
+    /// When to publish. Not supported yet: refused with 422 rather than published at once.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    scheduled_at: Option<serde_json::Value>,
+}
+
+impl CreateStatus {
+    /// What the request asks that Tusk cannot do yet, as the 422's message.
+    fn unsupported(&self) -> Option<&'static str> {
+        let given = |value: &Option<serde_json::Value>| match value {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Array(list)) => !list.is_empty(),
+            Some(serde_json::Value::String(text)) => !text.trim().is_empty(),
+            Some(_) => true,
+        };
+        if given(&self.media_ids) {
+            Some("Media attachments are not supported on this server yet")
+        } else if given(&self.poll) || given(&self.poll_options) {
+            Some("Polls are not supported on this server yet")
+        } else if given(&self.scheduled_at) {
+            Some("Scheduled statuses are not supported on this server yet")
+        } else {
+            None
+        }
+    }
 }
 
 /// `POST /api/v1/statuses`: stores the status with its event (and its `Idempotency-Key`) in one
@@ -68,6 +104,9 @@ pub async fn create(
     headers: HeaderMap,
     Params(params): Params<CreateStatus>,
 ) -> Result<Json<Status>, ApiError> {
+    if let Some(unsupported) = params.unsupported() {
+        return Err(ApiError::Unprocessable(unsupported.into()));
+    }
     let text = StatusText::parse_with_spoiler(&params.status, params.spoiler_text.trim())
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {

@@ -63,6 +63,40 @@ async fn instance_endpoints_describe_the_server() {
     assert_eq!(v2["configuration"]["urls"]["streaming"], streaming.as_str());
 }
 
+/// NodeInfo as megalodon's `detector()` reads it: the discovery document's 2.0 (or 2.1) link,
+/// then a document whose software is Tusk with Mastodon upstream.
+#[tokio::test]
+async fn nodeinfo_names_tusk_with_mastodon_upstream() {
+    let app = TestApp::spawn().await;
+    app.sign_up("alice").await;
+    let links: serde_json::Value = app.get(app.url("/.well-known/nodeinfo")).await.json().await.unwrap();
+    let rels: Vec<&str> =
+        links["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
+    assert_eq!(
+        rels,
+        [
+            "http://nodeinfo.diaspora.software/ns/schema/2.0",
+            "http://nodeinfo.diaspora.software/ns/schema/2.1"
+        ]
+    );
+    for (n, version) in ["2.0", "2.1"].into_iter().enumerate() {
+        let href = links["links"][n]["href"].as_str().unwrap();
+        assert_eq!(href, app.url(&format!("/nodeinfo/{version}")));
+        let response = app.get(href).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("application/json; profile="), "{content_type}");
+        let document: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(document["version"], version);
+        assert_eq!(document["software"]["name"], "tusk");
+        assert_eq!(document["metadata"]["upstream"]["name"], "mastodon");
+        assert_eq!(document["protocols"], serde_json::json!(["activitypub"]));
+        assert_eq!(document["usage"]["users"]["total"], 1);
+        assert_eq!(document["openRegistrations"], true);
+    }
+    assert_eq!(app.get(app.url("/nodeinfo/3.0")).await.status(), StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn the_production_topology_declares_quorum_queues() {
     let app = TestApp::spawn_with_quorum_queues().await;

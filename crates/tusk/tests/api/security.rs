@@ -87,6 +87,9 @@ const ROUTES: &[Row] = &[
     row("POST", "/oauth/authorize", Client(403), NoId),
     row("POST", "/oauth/sign_in", Client(403), NoId),
     row("GET", "/.well-known/oauth-authorization-server", Public, NoId),
+    row("GET", "/.well-known/nodeinfo", Public, NoId),
+    row("GET", "/nodeinfo/2.0", Public, NoId),
+    row("GET", "/nodeinfo/2.1", Public, NoId),
     row("GET", "/api/openapi.json", Public, NoId),
     Row {
         body: Some(
