@@ -91,17 +91,22 @@ impl Service {
     pub async fn favourite(&self, me: Id, id: Id) -> Result<Id> {
         let status = self.acted_on(me, id).await?;
         self.store().favourite(me, status.id).await?;
-        self.forget(EntityKind::StatusCounts, &[status.id]).await;
-        self.forget_interactions(me).await;
+        self.favourites_moved(me, status.id).await;
         Ok(status.id)
     }
 
     pub async fn unfavourite(&self, me: Id, id: Id) -> Result<Id> {
         let status = self.acted_on(me, id).await?;
         self.store().unfavourite(me, status.id).await?;
-        self.forget(EntityKind::StatusCounts, &[status.id]).await;
-        self.forget_interactions(me).await;
+        self.favourites_moved(me, status.id).await;
         Ok(status.id)
+    }
+
+    /// After `me` favourited `status` or took it back: its counts and `me`'s interactions are
+    /// stale.
+    async fn favourites_moved(&self, me: Id, status: Id) {
+        self.forget(EntityKind::StatusCounts, &[status]).await;
+        self.forget_interactions(me).await;
     }
 
     /// Reblogs what `id` stands for, as Mastodon's `StatusPolicy#reblog?`: direct statuses

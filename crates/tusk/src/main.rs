@@ -184,7 +184,8 @@ impl ApiArgs {
     fn settings(&self) -> ApiSettings {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
-            instance: match &self.streaming_url {
+            // an empty TUSK_STREAMING_URL is unset, not an empty URL
+            instance: match self.streaming_url.as_deref().filter(|url| !url.trim().is_empty()) {
                 Some(url) => Instance::new(self.domain.clone(), self.https).with_streaming_url(url),
                 None => Instance::new(self.domain.clone(), self.https),
             },
