@@ -304,7 +304,7 @@ def main():
     mode = as_w["mode"]
     whpa = hpas.get(f"{fullname}-worker")
     scaled = objs.get(("ScaledObject", f"{fullname}-worker"))
-    queues = [f"{prefix}.deliver", f"{prefix}.fanout"]
+    queues = [f"{prefix}.deliver", f"{prefix}.fanout", f"{prefix}.notify"]
     check((whpa is not None) == (mode == "hpa"), f"worker HPA presence with mode {mode}")
     check((scaled is not None) == (mode == "keda"), f"worker ScaledObject presence with mode {mode}")
     if mode == "hpa" and whpa:

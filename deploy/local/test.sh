@@ -46,9 +46,12 @@ log "cargo machete (unused dependencies)"
 command -v promtool >/dev/null || "$TUSK_ROOT/deploy/local/prometheus.sh" install
 # chromium + chromedriver: crates/tusk/tests/browser signs in through the OAuth page
 ensure_chromium 9>&-
-# Mastodon.py (PyPI): the third-party client crates/tusk/tests/api/clients.rs drives through the whole flow
+# Mastodon.py and toot (PyPI), megalodon (npm): the third-party clients crates/tusk/tests/api/clients.rs
+# drives through whole flows
 "$TUSK_ROOT/deploy/clients/install.sh" 9>&-
 export TUSK_TEST_CLIENTS_PYTHON="${TUSK_TEST_CLIENTS_PYTHON:-$HOME/.cache/tusk/tools/clients-venv/bin/python}"
+export TUSK_TEST_TOOT_PYTHON="${TUSK_TEST_TOOT_PYTHON:-$HOME/.cache/tusk/tools/toot-venv/bin/python}"
+export TUSK_TEST_CLIENTS_NODE="${TUSK_TEST_CLIENTS_NODE:-$HOME/.cache/tusk/tools/clients-node}"
 
 log "RabbitMQ: recreating vhost $TEST_VHOST"
 if rabbitmqctl -q list_vhosts name | grep -qxF "$TEST_VHOST"; then

@@ -98,7 +98,7 @@ impl Account {
             indexable: false,
             group: false,
             created_at: day(row.created_at),
-            note: html::status_to_html(&row.note),
+            note: html::note_to_html(&row.note),
             url: instance.account_url(&row.username),
             uri: instance.account_uri(&row.username),
             avatar_static: avatar.clone(),
@@ -172,10 +172,8 @@ pub struct Status {
     pub account: Arc<Account>,
     #[schema(value_type = Vec<Object>)]
     pub media_attachments: Vec<Value>,
-    #[schema(value_type = Vec<Object>)]
-    pub mentions: Vec<Value>,
-    #[schema(value_type = Vec<Object>)]
-    pub tags: Vec<Value>,
+    pub mentions: Vec<Mention>,
+    pub tags: Vec<Tag>,
     #[schema(value_type = Vec<Object>)]
     pub emojis: Vec<Value>,
     #[schema(value_type = Option<Object>)]
@@ -186,6 +184,51 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub text: Option<String>,
+}
+
+/// A local account a status mentions.
+#[derive(Serialize, ToSchema)]
+pub struct Mention {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub username: String,
+    pub url: String,
+    pub acct: String,
+}
+
+/// A hashtag of a status: its name (lowercase) and its page.
+#[derive(Serialize, ToSchema)]
+pub struct Tag {
+    pub name: String,
+    pub url: String,
+}
+
+impl Tag {
+    /// The hashtag `name` (as first written), named in lowercase as Mastodon names it.
+    pub fn named(instance: &Instance, name: &str) -> Self {
+        let name = name.to_lowercase();
+        Self { url: instance.tag_url(&name), name }
+    }
+}
+
+/// Where a status's mentions and hashtags link: the profile of each account it mentions.
+struct StatusLinks<'a> {
+    instance: &'a Instance,
+    status: &'a StatusRow,
+}
+
+impl html::Links for StatusLinks<'_> {
+    fn mention(&self, username: &str, domain: Option<&str>) -> Option<String> {
+        if domain.is_some_and(|d| !d.eq_ignore_ascii_case(&self.instance.domain)) {
+            return None;
+        }
+        let mentioned = self.status.mentions.iter().find(|m| m.username.eq_ignore_ascii_case(username))?;
+        Some(self.instance.account_url(&mentioned.username))
+    }
+
+    fn hashtag(&self, name: &str) -> String {
+        self.instance.tag_url(name)
+    }
 }
 
 /// The app a status was posted from.
@@ -222,7 +265,7 @@ impl Status {
             muted: false,
             bookmarked: false,
             pinned: false,
-            content: html::status_to_html(&row.text),
+            content: html::status_to_html(&row.text, &StatusLinks { instance, status: row }),
             filtered: Vec::new(),
             reblog: None,
             application: row.application_name.as_ref().map(|name| StatusApplication {
@@ -231,8 +274,17 @@ impl Status {
             }),
             account,
             media_attachments: Vec::new(),
-            mentions: Vec::new(),
-            tags: Vec::new(),
+            mentions: row
+                .mentions
+                .iter()
+                .map(|m| Mention {
+                    id: m.id,
+                    username: m.username.clone(),
+                    url: instance.account_url(&m.username),
+                    acct: m.username.clone(),
+                })
+                .collect(),
+            tags: row.tags.iter().map(|name| Tag::named(instance, name)).collect(),
             emojis: Vec::new(),
             card: None,
             poll: None,
@@ -365,5 +417,170 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2022-11-03T14:05:06.789Z").unwrap().with_timezone(&Utc);
         assert_eq!(time(t), "2022-11-03T14:05:06.789Z");
         assert_eq!(day(t), "2022-11-03T00:00:00.000Z");
+    }
+}
+
+/// Something that happened to the signed-in account (v1).
+#[derive(Serialize, ToSchema)]
+pub struct Notification {
+    #[schema(value_type = String)]
+    pub id: Id,
+    /// `mention`, `reblog`, `follow`, `follow_request`, `favourite` (and later `status`,
+    /// `poll`, `update`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The group it belongs to in the grouped notifications.
+    pub group_key: String,
+    /// Who did it.
+    #[schema(value_type = Account)]
+    pub account: Arc<Account>,
+    /// The status concerned (mention, reblog, favourite).
+    pub status: Option<Status>,
+}
+
+impl Notification {
+    pub fn new(row: &tusk_store::NotificationRow, account: Arc<Account>, status: Option<Status>) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind.clone(),
+            created_at: time(row.created_at),
+            group_key: row.group_key.clone(),
+            account,
+            status,
+        }
+    }
+}
+
+/// One group of notifications (Mastodon 4.3's `NotificationGroup`).
+#[derive(Serialize, ToSchema)]
+pub struct NotificationGroup {
+    pub group_key: String,
+    pub notifications_count: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = String)]
+    pub most_recent_notification_id: Id,
+    /// In a page: the oldest of the group's notifications the page covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub page_min_id: Option<Id>,
+    /// In a page: the group's newest notification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub page_max_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub latest_page_notification_at: Option<String>,
+    /// The latest senders, newest first (at most 8).
+    #[schema(value_type = Vec<String>)]
+    pub sample_account_ids: Vec<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub status_id: Option<Id>,
+}
+
+impl NotificationGroup {
+    pub fn new(view: &tusk_service::GroupView) -> Self {
+        let group = &view.group;
+        let in_page = view.page_min_id.is_some();
+        Self {
+            group_key: group.group_key.clone(),
+            notifications_count: group.notifications_count,
+            kind: group.kind.clone(),
+            most_recent_notification_id: group.latest_notification_id,
+            page_min_id: view.page_min_id,
+            page_max_id: in_page.then_some(group.latest_notification_id),
+            latest_page_notification_at: in_page.then(|| time(group.latest_at)),
+            sample_account_ids: group.sample_account_ids.clone(),
+            status_id: group.status_id.filter(|_| {
+                tusk_core::NotificationType::parse(&group.kind)
+                    .is_some_and(tusk_core::NotificationType::carries_status)
+            }),
+        }
+    }
+}
+
+/// A page of grouped notifications, each account and status once.
+#[derive(Serialize, ToSchema)]
+pub struct GroupedNotificationsResults {
+    #[schema(value_type = Vec<Account>)]
+    pub accounts: Vec<Arc<Account>>,
+    /// With `expand_accounts=partial_avatars`: the sample accounts not in `accounts`, each
+    /// with what an avatar row shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_accounts: Option<Vec<PartialAccountWithAvatar>>,
+    pub statuses: Vec<Status>,
+    pub notification_groups: Vec<NotificationGroup>,
+}
+
+/// What a row of avatars shows of an account.
+#[derive(Serialize, ToSchema)]
+pub struct PartialAccountWithAvatar {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub acct: String,
+    pub url: String,
+    pub avatar: String,
+    pub avatar_static: String,
+    pub locked: bool,
+    pub bot: bool,
+}
+
+impl PartialAccountWithAvatar {
+    pub fn new(account: &Account) -> Self {
+        Self {
+            id: account.id,
+            acct: account.acct.clone(),
+            url: account.url.clone(),
+            avatar: account.avatar.clone(),
+            avatar_static: account.avatar_static.clone(),
+            locked: account.locked,
+            bot: account.bot,
+        }
+    }
+}
+
+/// Where the reader stopped in a timeline.
+#[derive(Serialize, ToSchema)]
+pub struct Marker {
+    #[schema(value_type = String)]
+    pub last_read_id: Id,
+    /// Counts the marker's changes.
+    pub version: i32,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl Marker {
+    pub fn new(row: &tusk_store::MarkerRow) -> Self {
+        Self { last_read_id: row.last_read_id, version: row.version, updated_at: time(row.updated_at) }
+    }
+}
+
+/// `{"count": N}`.
+#[derive(Serialize, ToSchema)]
+pub struct UnreadCount {
+    pub count: i64,
+}
+
+/// `{}`: what Mastodon answers to a dismissal or a clear.
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// The markers asked or set, by timeline; a timeline without a marker is absent.
+#[derive(Default, Serialize, ToSchema)]
+pub struct Markers {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<Marker>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Marker>,
+}
+
+impl Markers {
+    pub fn new(rows: &[tusk_store::MarkerRow]) -> Self {
+        let find = |timeline: &str| rows.iter().find(|row| row.timeline == timeline).map(Marker::new);
+        Self { home: find("home"), notifications: find("notifications") }
     }
 }

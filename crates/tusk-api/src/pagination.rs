@@ -9,12 +9,47 @@ use axum::Json;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tusk_core::{Id, Instance};
+use tusk_core::{Id, Instance, PageRange};
 use utoipa::IntoParams;
 
 use crate::entities::{Account, Status};
 use crate::extract::lenient;
 use tusk_service::{AccountPage, PageCut};
+
+/// `max_id`, `since_id`, `min_id`, `limit`, as every Mastodon timeline takes them.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Statuses older than this id.
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
+    max_id: Option<Id>,
+    /// Statuses newer than this id, the newest first.
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
+    since_id: Option<Id>,
+    /// Statuses newer than this id, the oldest of them first.
+    #[serde(default, deserialize_with = "lenient::id_opt")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
+    min_id: Option<Id>,
+    /// Statuses per page: 20 unless asked, at most 40.
+    #[serde(default, deserialize_with = "lenient::int_opt")]
+    #[param(minimum = 1, maximum = 40)]
+    limit: Option<i64>,
+}
+
+impl PageParams {
+    pub fn range(&self) -> PageRange {
+        PageRange::new(self.max_id, self.since_id, self.min_id, self.limit)
+    }
+
+    /// The range of a list whose pages are longer than a timeline's (notifications: 40 unless
+    /// asked, at most 80).
+    pub fn range_with(&self, default: i64, max: i64) -> PageRange {
+        let limit = self.limit.map_or(default, |n| n.clamp(1, max));
+        PageRange { limit: limit as usize, ..self.range() }
+    }
+}
 
 /// A page of statuses with its `Link` header.
 pub struct TimelinePage {
@@ -63,14 +98,23 @@ pub(crate) fn rel_links(
 ) -> Option<HeaderValue> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
-    // a repeated parameter keeps its last value, as Rails reads it; Rails' `to_query` sorts them
-    let params: BTreeMap<String, String> =
-        pairs.into_iter().filter(|(name, _)| kept.contains(&name.as_str())).collect();
+    // a repeated parameter keeps its last value, as Rails reads it, an array (`types[]`) all of
+    // them; Rails' `to_query` sorts them
+    let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in pairs.into_iter().filter(|(name, _)| kept.contains(&name.as_str())) {
+        let values = params.entry(name.clone()).or_default();
+        if !name.ends_with("[]") {
+            values.clear();
+        }
+        values.push(value);
+    }
     let mut rendered = Vec::with_capacity(links.len());
     for (rel, name, id) in links {
         let mut params = params.clone();
-        params.insert((*name).to_owned(), id.to_string());
-        let query = serde_urlencoded::to_string(&params).ok()?;
+        params.insert((*name).to_owned(), vec![id.to_string()]);
+        let flat: Vec<(&String, &String)> =
+            params.iter().flat_map(|(name, values)| values.iter().map(move |value| (name, value))).collect();
+        let query = serde_urlencoded::to_string(&flat).ok()?;
         rendered.push(format!("<{url}?{query}>; rel=\"{rel}\""));
     }
     if rendered.is_empty() { None } else { HeaderValue::from_str(&rendered.join(", ")).ok() }

@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use tusk_core::Scope::{
-    ReadAccounts, ReadFollows, ReadStatuses, WriteAccounts, WriteBlocks, WriteFavourites, WriteFollows,
-    WriteMutes, WriteStatuses,
+    ReadAccounts, ReadFollows, ReadNotifications, ReadStatuses, WriteAccounts, WriteBlocks, WriteFavourites,
+    WriteFollows, WriteMutes, WriteNotifications, WriteStatuses,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    accounts, apps, authorize, follow_requests, instance, oauth, statuses, streaming, timelines,
+    accounts, apps, authorize, follow_requests, instance, notifications, oauth, search, statuses, streaming,
+    timelines,
 };
 use crate::ratelimit::RateFamily::{Follows, PasswordGrant, SignIns, Signups, Statuses};
 use crate::route::{Cors, RouteSpec as Route, RouteTable};
@@ -54,6 +55,8 @@ pub(crate) fn declared() -> Declared {
         .route(routes!(accounts::verify_credentials), Route::read().user(ReadAccounts))
         .route(routes!(accounts::update_credentials), Route::write().user(WriteAccounts))
         .route(routes!(accounts::lookup), Route::read())
+        .route(routes!(search::accounts), Route::read().user(ReadAccounts))
+        .route(routes!(search::search), Route::read().public())
         .route(routes!(accounts::relationships), Route::read().user(ReadFollows))
         .route(routes!(accounts::show), Route::read())
         .route(routes!(accounts::followers), Route::read().public())
@@ -80,9 +83,22 @@ pub(crate) fn declared() -> Declared {
         // -- timelines --
         .route(routes!(timelines::home), Route::read().user(ReadStatuses))
         .route(routes!(timelines::public), Route::read().public())
+        // -- notifications and markers --
+        .route(routes!(notifications::index), Route::read().user(ReadNotifications))
+        .route(routes!(notifications::unread_count), Route::read().user(ReadNotifications))
+        .route(routes!(notifications::clear), Route::write().user(WriteNotifications))
+        .route(routes!(notifications::show), Route::read().user(ReadNotifications))
+        .route(routes!(notifications::dismiss), Route::write().user(WriteNotifications))
+        .route(routes!(notifications::index_v2), Route::read().user(ReadNotifications))
+        .route(routes!(notifications::unread_count_v2), Route::read().user(ReadNotifications))
+        .route(routes!(notifications::show_v2), Route::read().user(ReadNotifications))
+        .route(routes!(notifications::dismiss_v2), Route::write().user(WriteNotifications))
+        .route(routes!(notifications::markers), Route::read().user(ReadStatuses))
+        .route(routes!(notifications::save_markers), Route::write().user(WriteStatuses))
         // -- streaming (the WebSocket checks the scope of what is subscribed) --
         .route(routes!(streaming::websocket), Route::streaming().public())
         .route(routes!(streaming::sse_user), Route::streaming().user(ReadStatuses))
+        .route(routes!(streaming::sse_user_notification), Route::streaming().user(ReadNotifications))
         .route(routes!(streaming::sse_public), Route::streaming())
         .route(routes!(streaming::sse_public_local), Route::streaming())
         .route(routes!(streaming::health), Route::read().always_served())

@@ -16,6 +16,8 @@ pub struct ApiSettings {
     pub max_streams: usize,
     /// Who may sign up (`TUSK_REGISTRATIONS`).
     pub registrations: tusk_core::Registrations,
+    /// Whether favourites announce themselves for notifications (`TUSK_NOTIFICATIONS`).
+    pub notifications: bool,
     /// Rate limits (`TUSK_RATE_LIMIT_*`, `TUSK_TRUSTED_PROXIES`), counted in Redis.
     pub rate_limits: crate::RateLimits,
     /// Concurrency limits per route class, the request deadline and the body size limit
@@ -57,7 +59,11 @@ impl AppState {
 impl ApiSettings {
     /// The settings of the use-cases this api serves.
     pub fn service(&self) -> ServiceSettings {
-        ServiceSettings { password_hashers: self.password_hashers, registrations: self.registrations }
+        ServiceSettings {
+            password_hashers: self.password_hashers,
+            registrations: self.registrations,
+            notifications: self.notifications,
+        }
     }
 }
 

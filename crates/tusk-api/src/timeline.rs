@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tusk_core::{Id, PageRange};
-use tusk_service::StatusView;
+use tusk_service::{GroupedNotifications, NotificationView, StatusView};
 use tusk_store::{AccountRow, StatusRow};
 
-use crate::entities::{Account, Status};
+use crate::entities::{
+    Account, GroupedNotificationsResults, Notification, NotificationGroup, PartialAccountWithAvatar, Status,
+};
 use crate::{ApiError, AppState};
 
 pub(crate) use tusk_service::AccountStatusesQuery;
@@ -17,10 +19,7 @@ impl AppState {
     /// Renders a view as a Mastodon Status, the original inside a reblog; each author is
     /// rendered once per call of [`AppState::render_all`] (`authors`).
     fn render(&self, view: &StatusView, authors: &mut HashMap<Id, Arc<Account>>) -> Status {
-        let account = authors
-            .entry(view.author.id)
-            .or_insert_with(|| Arc::new(Account::new(&self.instance, &view.author)))
-            .clone();
+        let account = self.account_once(&view.author, authors);
         let mut rendered = Status::by(&self.instance, &view.status, &view.author.username, account);
         rendered.with_stats(&view.stats);
         if let Some(original) = &view.reblog {
@@ -86,6 +85,59 @@ impl AppState {
     /// One status as `viewer` sees it.
     pub(crate) async fn render_status(&self, viewer: Option<Id>, id: Id) -> Result<Status, ApiError> {
         self.render_statuses_for(viewer, &[id]).await?.pop().ok_or(ApiError::NotFound)
+    }
+
+    /// Renders notifications, each sender and status once.
+    pub(crate) fn render_notifications(&self, views: &[NotificationView]) -> Vec<Notification> {
+        let mut authors = HashMap::new();
+        views
+            .iter()
+            .map(|view| {
+                let account = self.account_once(&view.account, &mut authors);
+                let status = view.status.as_ref().map(|status| self.render(status, &mut authors));
+                Notification::new(&view.notification, account, status)
+            })
+            .collect()
+    }
+
+    /// Renders a page of groups; with `partial`, `accounts` holds each group's first sender
+    /// and `partial_accounts` the others (Mastodon's `expand_accounts=partial_avatars`).
+    pub(crate) fn render_groups(
+        &self,
+        page: &GroupedNotifications,
+        partial: bool,
+    ) -> GroupedNotificationsResults {
+        let mut authors = HashMap::new();
+        let statuses = page.statuses.iter().map(|status| self.render(status, &mut authors)).collect();
+        let accounts: HashMap<Id, Arc<Account>> =
+            page.accounts.iter().map(|row| (row.id, self.account_once(row, &mut authors))).collect();
+        let ordered = |ids: &mut dyn Iterator<Item = Id>| -> Vec<Arc<Account>> {
+            let mut seen = std::collections::HashSet::new();
+            ids.filter(|id| seen.insert(*id)).filter_map(|id| accounts.get(&id).cloned()).collect()
+        };
+        let (full, partial_accounts) = if partial {
+            let first =
+                ordered(&mut page.groups.iter().filter_map(|g| g.group.sample_account_ids.first().copied()));
+            let rest =
+                ordered(&mut page.groups.iter().flat_map(|g| g.group.sample_account_ids.iter().copied()))
+                    .into_iter()
+                    .filter(|account| !first.iter().any(|f| f.id == account.id))
+                    .map(|account| PartialAccountWithAvatar::new(&account))
+                    .collect();
+            (first, Some(rest))
+        } else {
+            (ordered(&mut page.accounts.iter().map(|a| a.id)), None)
+        };
+        GroupedNotificationsResults {
+            accounts: full,
+            partial_accounts,
+            statuses,
+            notification_groups: page.groups.iter().map(NotificationGroup::new).collect(),
+        }
+    }
+
+    fn account_once(&self, row: &AccountRow, authors: &mut HashMap<Id, Arc<Account>>) -> Arc<Account> {
+        authors.entry(row.id).or_insert_with(|| Arc::new(Account::new(&self.instance, row))).clone()
     }
 
     pub(crate) async fn load_account(&self, id: Id) -> Result<AccountRow, ApiError> {

@@ -35,8 +35,16 @@ impl Timeline {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamEvent {
-    Update { status_id: Id },
-    Delete { status_id: Id },
+    Update {
+        status_id: Id,
+    },
+    Delete {
+        status_id: Id,
+    },
+    /// A notification for the user whose channel carries it.
+    Notification {
+        notification_id: Id,
+    },
 }
 
 /// How often an open `user` stream renews its listener mark, and how long a mark lives: a
@@ -92,6 +100,12 @@ impl Cache {
             }
         }
         self.run(announcements).await
+    }
+
+    /// Announces a new notification on its recipient's channel, if the recipient listens.
+    pub async fn announce_notification(&self, recipient: Id, notification_id: Id) -> Result<()> {
+        let event = StreamEvent::Notification { notification_id };
+        self.run_announcing(Batch::default(), &[Timeline::User(recipient)], &[event]).await
     }
 
     /// Marks users as listening until [`LISTENER_TTL_SECS`] from now, and drops expired marks.

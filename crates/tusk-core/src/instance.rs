@@ -47,6 +47,11 @@ impl Instance {
         format!("{}/users/{username}", self.base_url())
     }
 
+    /// A hashtag's page.
+    pub fn tag_url(&self, name: &str) -> String {
+        format!("{}/tags/{name}", self.base_url())
+    }
+
     pub fn status_url(&self, username: &str, id: crate::Id) -> String {
         format!("{}/@{username}/{id}", self.base_url())
     }

@@ -30,12 +30,16 @@ pub enum Message {
     Event(Event),
     /// From `{p}.deliver`: a slice of a fan-out.
     Batch(FanoutBatch),
+    /// From `{p}.notify`: something happened that may notify someone.
+    Notify(Event),
 }
 
 impl Message {
     fn decode(topology: &Topology, queue: &str, data: &[u8]) -> Result<Self, serde_json::Error> {
         if queue == topology.deliver_queue {
             serde_json::from_slice(data).map(Message::Batch)
+        } else if queue == topology.notify_queue {
+            serde_json::from_slice(data).map(Message::Notify)
         } else {
             serde_json::from_slice(data).map(Message::Event)
         }
@@ -233,7 +237,7 @@ mod tests {
     #[test]
     fn messages_are_decoded_by_the_queue_they_come_from() {
         let topology = Topology::new("t");
-        let event = Event::FollowCreated { account_id: Id(1), target_account_id: Id(2) };
+        let event = Event::FollowCreated { account_id: Id(1), target_account_id: Id(2), approved: false };
         let batch = FanoutBatch {
             action: FeedAction::Insert,
             status_id: Id(3),
@@ -244,8 +248,9 @@ mod tests {
         let decode = |queue: &str, body: &[u8]| Message::decode(&topology, queue, body).ok();
         let event_json = serde_json::to_vec(&event).unwrap();
         let batch_json = serde_json::to_vec(&batch).unwrap();
-        assert_eq!(decode("t.fanout", &event_json), Some(Message::Event(event)));
+        assert_eq!(decode("t.fanout", &event_json), Some(Message::Event(event.clone())));
         assert_eq!(decode("t.deliver", &batch_json), Some(Message::Batch(batch)));
+        assert_eq!(decode("t.notify", &event_json), Some(Message::Notify(event.clone())));
         // a batch is no event, nor an event a batch: each fails, to be retried and parked
         assert_eq!(decode("t.fanout", &batch_json), None);
         assert_eq!(decode("t.deliver", &event_json), None);

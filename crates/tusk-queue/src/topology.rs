@@ -39,6 +39,8 @@ impl std::str::FromStr for QueueType {
 /// - `{p}.events`: topic exchange the api publishes events to;
 /// - `{p}.fanout`: quorum queue of events (`status.*`, `follow.*`, `account.*`): plan jobs;
 /// - `{p}.deliver`: quorum queue of fan-out batches, fed by the plan jobs;
+/// - `{p}.notify`: quorum queue of the events that notify (`status.created`, `follow.created`,
+///   `follow.requested`, `favourite.*`): notification jobs;
 /// - `{queue}.retry.{N}ms`: a failed message waits here N ms, then goes back to `{queue}`;
 /// - `{queue}.parked`: a message that failed every retry, kept for an operator to inspect.
 #[derive(Clone, Debug)]
@@ -46,6 +48,9 @@ pub struct Topology {
     pub exchange: String,
     pub fanout_queue: String,
     pub deliver_queue: String,
+    /// The events that notify someone (mentions, follows, favourites, reblogs), on their own
+    /// queue so that a favourite storm never delays the fan-out.
+    pub notify_queue: String,
     /// The wait before each retry of a failed message.
     pub retry_delays: Vec<Duration>,
     pub queue_type: QueueType,
@@ -61,14 +66,15 @@ impl Topology {
             exchange: format!("{prefix}.events"),
             fanout_queue: format!("{prefix}.fanout"),
             deliver_queue: format!("{prefix}.deliver"),
+            notify_queue: format!("{prefix}.notify"),
             retry_delays: RETRY_DELAYS.to_vec(),
             queue_type: QueueType::default(),
         }
     }
 
     /// The queues workers consume.
-    pub fn work_queues(&self) -> [&str; 2] {
-        [&self.fanout_queue, &self.deliver_queue]
+    pub fn work_queues(&self) -> [&str; 3] {
+        [&self.fanout_queue, &self.deliver_queue, &self.notify_queue]
     }
 
     pub fn retry_queue(queue: &str, delay: Duration) -> String {
@@ -119,16 +125,25 @@ impl Topology {
             }
             declare_queue(channel, &Self::parked_queue(queue), self.queue_arguments()).await?;
         }
-        for pattern in ["status.*", "follow.*", "account.*"] {
-            channel
-                .queue_bind(
-                    self.fanout_queue.as_str().into(),
-                    self.exchange.as_str().into(),
-                    pattern.into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
+        let bindings = [
+            (&self.fanout_queue, ["status.*", "follow.*", "account.*"].as_slice()),
+            (
+                &self.notify_queue,
+                ["status.created", "follow.created", "follow.requested", "favourite.*"].as_slice(),
+            ),
+        ];
+        for (queue, patterns) in bindings {
+            for pattern in patterns {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        self.exchange.as_str().into(),
+                        (*pattern).into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -84,6 +84,12 @@ impl Service {
                 }
                 // the author's own home counts as a delivery like any follower's
                 self.metrics().fanout_deliveries_total.inc();
+                if status.visibility() == Visibility::Direct && !status.mentions.is_empty() {
+                    // a direct status reaches the homes of the accounts it mentions
+                    let feeds = status.mentions.iter().map(|m| m.id).filter(|id| *id != author).collect();
+                    let batch = FanoutBatch { action, status_id, author_id: author, feeds, reblog_of: None };
+                    self.deliver(&batch).await?;
+                }
                 reaches_followers && !self.switch_to_hybrid(author, settings.hybrid_threshold).await?
             }
         };

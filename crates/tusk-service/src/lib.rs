@@ -13,11 +13,13 @@ mod accounts;
 mod entities;
 mod fanout;
 mod instance;
+mod notifications;
 mod oauth;
 mod passwords;
 mod publish;
 mod ratelimits;
 mod relationships;
+mod search;
 mod statuses;
 mod streaming;
 mod timelines;
@@ -35,7 +37,9 @@ use tusk_telemetry::Metrics;
 
 pub use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
 pub use fanout::FanoutSettings;
+pub use notifications::{GroupView, GroupedNotifications, NotificationView};
 pub use oauth::{AppRegistration, CodeGrant};
+pub use search::AccountQuery;
 pub use statuses::NewPost;
 pub use timelines::{AccountStatusesQuery, StatusView};
 
@@ -103,6 +107,9 @@ pub struct ServiceSettings {
     pub password_hashers: usize,
     /// Who may sign up (`TUSK_REGISTRATIONS`).
     pub registrations: Registrations,
+    /// Whether notifications are written (`TUSK_NOTIFICATIONS`; off is an emergency switch,
+    /// and the notifications benchmark's baseline).
+    pub notifications: bool,
 }
 
 /// The use-cases, with their connections; cheap to clone.
@@ -117,6 +124,7 @@ struct Inner {
     publisher: Arc<Publisher>,
     passwords: passwords::PasswordHasher,
     registrations: Registrations,
+    notifications: bool,
     /// The instance's counts and when they were read (instance.rs).
     instance_stats: tokio::sync::Mutex<Option<(std::time::Instant, tusk_store::InstanceStats)>>,
 }
@@ -137,6 +145,7 @@ impl Service {
             publisher,
             passwords,
             registrations: settings.registrations,
+            notifications: settings.notifications,
             instance_stats: tokio::sync::Mutex::new(None),
         }))
     }
@@ -144,6 +153,11 @@ impl Service {
     /// Who may sign up.
     pub fn registrations(&self) -> Registrations {
         self.0.registrations
+    }
+
+    /// Whether notifications are written.
+    pub fn notifications_enabled(&self) -> bool {
+        self.0.notifications
     }
 
     fn store(&self) -> &Store {

@@ -3,7 +3,7 @@
 //! event; fan-out happens in the workers.
 
 use tusk_cache::EntityKind;
-use tusk_core::{Id, StatusText, Visibility};
+use tusk_core::{Id, StatusText, Visibility, html};
 use tusk_store::{CreatedStatus, NewStatus, StatusRow};
 
 use crate::{Result, Service, ServiceError};
@@ -21,6 +21,8 @@ pub struct NewPost<'a> {
     pub in_reply_to: Option<Id>,
     /// The sha256 of the request's `Idempotency-Key`.
     pub idempotency_key: Option<Vec<u8>>,
+    /// This server's domain: `@name@domain` mentions a local account too.
+    pub domain: &'a str,
 }
 
 impl Service {
@@ -34,6 +36,13 @@ impl Service {
             Some(parent) => Some(self.visible_status(Some(post.account), parent).await?),
             None => None,
         };
+        // mentions of accounts elsewhere wait for federation; those here that exist are stored
+        let mentions: Vec<String> = html::mentions(post.text.as_str())
+            .into_iter()
+            .filter(|(_, domain)| domain.as_deref().is_none_or(|d| d.eq_ignore_ascii_case(post.domain)))
+            .map(|(username, _)| username)
+            .collect();
+        let tags = html::hashtags(post.text.as_str());
         let created = self
             .store()
             .create_status(&NewStatus {
@@ -46,6 +55,8 @@ impl Service {
                 in_reply_to: parent.as_ref(),
                 application_id: Some(post.application),
                 idempotency_key: post.idempotency_key.as_deref(),
+                mentions: &mentions,
+                tags: &tags,
             })
             .await?;
         let (status, event) = match created {
@@ -90,8 +101,11 @@ impl Service {
     /// Favourites what `id` stands for (the original of a reblog); returns the favourited id.
     pub async fn favourite(&self, me: Id, id: Id) -> Result<Id> {
         let status = self.acted_on(me, id).await?;
-        self.store().favourite(me, status.id).await?;
+        let event = self.store().favourite(me, status.id, self.notifications_enabled()).await?;
         self.favourites_moved(me, status.id).await;
+        if let Some(event) = event {
+            self.publish(event).await;
+        }
         Ok(status.id)
     }
 

@@ -1,6 +1,6 @@
 //! Who may see a status, as Mastodon's `StatusPolicy#show?`: the author always; nobody the
-//! author blocks; public and unlisted for anyone else, private for followers, direct for nobody
-//! else (mentions are not parsed yet).
+//! author blocks; public and unlisted for anyone else, private for followers and the accounts
+//! it mentions, direct for the accounts it mentions.
 
 use std::collections::HashMap;
 
@@ -9,16 +9,17 @@ use tusk_store::{Relationship, StatusRow};
 
 use crate::{Result, Service, ServiceError};
 
-/// Whether a viewer sees `status`, given its relationship to the author (`None`: signed out;
+/// Whether `viewer` sees `status`, given its relationship to the author (`None`: signed out;
 /// the author itself is decided before).
-fn shown(status: &StatusRow, relationship: Option<&Relationship>) -> bool {
+fn shown(status: &StatusRow, viewer: Option<Id>, relationship: Option<&Relationship>) -> bool {
     if relationship.is_some_and(|r| r.blocked_by) {
         return false;
     }
+    let mentioned = viewer.is_some_and(|viewer| status.mentions.iter().any(|m| m.id == viewer));
     match status.visibility() {
         Visibility::Public | Visibility::Unlisted => true,
-        Visibility::Private => relationship.is_some_and(|r| r.following),
-        Visibility::Direct => false,
+        Visibility::Private => mentioned || relationship.is_some_and(|r| r.following),
+        Visibility::Direct => mentioned,
     }
 }
 
@@ -30,7 +31,7 @@ impl Service {
             Some(viewer) => Some(self.store().relationship(viewer, status.account_id).await?),
             None => None,
         };
-        Ok(shown(status, relationship.as_ref()))
+        Ok(shown(status, viewer, relationship.as_ref()))
     }
 
     /// The status `id` if `viewer` may see it; `NotFound` otherwise, so that a hidden status
@@ -65,8 +66,10 @@ impl Service {
                 statuses.get(id).is_some_and(|status| match viewer {
                     Some(viewer) if viewer == status.account_id => true,
                     // an author missing from the answer was deleted meanwhile: nothing to show
-                    Some(_) => relationships.get(&status.account_id).is_some_and(|r| shown(status, Some(r))),
-                    None => shown(status, None),
+                    Some(_) => {
+                        relationships.get(&status.account_id).is_some_and(|r| shown(status, viewer, Some(r)))
+                    }
+                    None => shown(status, None, None),
                 })
             })
             .copied()

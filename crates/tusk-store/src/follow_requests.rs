@@ -22,7 +22,7 @@ async fn accept(tx: &mut Transaction<'_, Postgres>, follower: Id, target: Id) ->
     .await?
     .rows_affected();
     if followed == 1 {
-        let event = Event::FollowCreated { account_id: follower, target_account_id: target };
+        let event = Event::FollowCreated { account_id: follower, target_account_id: target, approved: true };
         Ok(Some(outbox::enqueue(tx, event).await?))
     } else {
         Ok(None)

@@ -66,14 +66,25 @@ pub(crate) async fn delete_request(
         .execute(&mut **tx)
         .await?
         .rows_affected();
+    if deleted == 1 {
+        // the request's notification goes with it, as in Mastodon
+        sqlx::query(
+            "DELETE FROM notifications \
+             WHERE account_id = $2 AND type = 'follow_request' AND from_account_id = $1 AND status_id IS NULL",
+        )
+        .bind(account_id)
+        .bind(target)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(deleted == 1)
 }
 
 impl Store {
     /// Makes `account_id` follow `target`, or, when `target` is locked, asks it to (a follow
     /// request, which the target authorizes or rejects), as Mastodon's `FollowService` does.
-    /// Returns the `FollowCreated` event when a follow is new; `None` when it already existed, a
-    /// request was made (or already waited), or a block stands between them. `NotFound` when
+    /// Returns the `FollowCreated` event when a follow is new, `FollowRequested` when a request
+    /// is; `None` when either already existed or a block stands between them. `NotFound` when
     /// the target does not exist.
     #[tracing::instrument(name = "pg follow", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn follow(&self, account_id: Id, target: Id) -> Result<Option<OutboxEntry>> {
@@ -85,7 +96,7 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let entry = if locked {
             // an existing follow stays (it was accepted, or made before the account was locked)
-            sqlx::query(
+            let requested = sqlx::query(
                 "INSERT INTO follow_requests (account_id, target_account_id) SELECT $1, $2 \
                  WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (account_id = $1 AND target_account_id = $2) \
                                                           OR (account_id = $2 AND target_account_id = $1)) \
@@ -95,8 +106,10 @@ impl Store {
             .bind(account_id)
             .bind(target)
             .execute(&mut *tx)
-            .await?;
-            None
+            .await?
+            .rows_affected();
+            let event = Event::FollowRequested { account_id, target_account_id: target };
+            if requested == 1 { Some(outbox::enqueue(&mut tx, event).await?) } else { None }
         } else {
             let followed = sqlx::query(
                 "INSERT INTO follows (account_id, target_account_id) SELECT $1, $2 \
@@ -111,7 +124,7 @@ impl Store {
             .rows_affected();
             // a request made while the target was locked is answered by following now
             delete_request(&mut tx, account_id, target).await?;
-            let event = Event::FollowCreated { account_id, target_account_id: target };
+            let event = Event::FollowCreated { account_id, target_account_id: target, approved: false };
             if followed == 1 { Some(outbox::enqueue(&mut tx, event).await?) } else { None }
         };
         tx.commit().await?;

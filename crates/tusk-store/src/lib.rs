@@ -8,7 +8,9 @@ mod error;
 mod follow_requests;
 mod follows;
 mod grants;
+mod notifications;
 mod outbox;
+mod search;
 mod statuses;
 mod tokens;
 
@@ -26,10 +28,13 @@ pub use apps::{AppRow, NewApp};
 pub use error::StoreError;
 pub use follows::{FollowSide, Relationship};
 pub use grants::{GrantRow, NewGrant};
+pub use notifications::{
+    MarkerRow, NewNotification, NotificationFilter, NotificationGroupRow, NotificationRow,
+};
 pub use outbox::OutboxEntry;
 pub use statuses::{
-    AccountStatusesFilter, CreatedStatus, NewStatus, PageStats, RecentInteractions, StatusCounts, StatusRow,
-    StatusStats,
+    AccountStatusesFilter, CreatedStatus, MentionRow, NewStatus, PageStats, RecentInteractions, StatusCounts,
+    StatusRow, StatusStats,
 };
 pub use tokens::TokenRow;
 

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, Transaction};
 use tusk_core::{Event, Id, PageRange, StatusText, Visibility};
 
 use crate::outbox::{self, OutboxEntry};
@@ -24,6 +25,21 @@ pub struct StatusRow {
     pub application_name: Option<String>,
     pub application_website: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The local accounts it mentions. Absent from entries cached before the column existed
+    /// (as the two above): those read as mentioning nobody until they expire.
+    #[serde(default)]
+    #[sqlx(json)]
+    pub mentions: Vec<MentionRow>,
+    /// Its hashtags, as first written on this server.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A local account a status mentions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentionRow {
+    pub id: Id,
+    pub username: String,
 }
 
 impl StatusRow {
@@ -34,7 +50,10 @@ impl StatusRow {
 
 const SELECT_STATUSES: &str = "\
     SELECT s.id, s.account_id, s.text, s.spoiler_text, s.sensitive, s.visibility, s.language, \
-           s.in_reply_to_id, s.in_reply_to_account_id, s.reblog_of_id, a.name AS application_name, a.website AS application_website, s.created_at \
+           s.in_reply_to_id, s.in_reply_to_account_id, s.reblog_of_id, a.name AS application_name, a.website AS application_website, s.created_at, \
+           coalesce((SELECT json_agg(json_build_object('id', ma.id::text, 'username', ma.username) ORDER BY ma.id) \
+                     FROM mentions m JOIN accounts ma ON ma.id = m.account_id WHERE m.status_id = s.id), '[]') AS mentions, \
+           ARRAY(SELECT t.name FROM statuses_tags st JOIN tags t ON t.id = st.tag_id WHERE st.status_id = s.id ORDER BY lower(t.name)) AS tags \
     FROM statuses s LEFT JOIN oauth_applications a ON a.id = s.application_id \
     WHERE s.id = ANY($1)";
 
@@ -119,6 +138,10 @@ pub struct NewStatus<'a> {
     pub application_id: Option<Id>,
     /// The sha256 of the request's `Idempotency-Key`, if it sent one.
     pub idempotency_key: Option<&'a [u8]>,
+    /// The usernames of the local accounts the text mentions (those that exist are linked).
+    pub mentions: &'a [String],
+    /// The hashtags of the text.
+    pub tags: &'a [String],
 }
 
 /// What [`Store::create_status`] did.
@@ -128,6 +151,45 @@ pub enum CreatedStatus {
     New(Box<StatusRow>, OutboxEntry),
     /// Nothing: a request with the same `Idempotency-Key` created this status within the hour.
     Existing(Id),
+}
+
+/// Stores which local accounts (by username, case-insensitively) a new status mentions and
+/// which hashtags it uses (a new tag keeps its first spelling).
+async fn link_mentions_and_tags(
+    tx: &mut Transaction<'_, Postgres>,
+    status: Id,
+    mentions: &[String],
+    tags: &[String],
+) -> Result<()> {
+    if !mentions.is_empty() {
+        let lowered: Vec<String> = mentions.iter().map(|m| m.to_lowercase()).collect();
+        sqlx::query(
+            "INSERT INTO mentions (status_id, account_id) \
+             SELECT $1, id FROM accounts WHERE lower(username) = ANY($2) ON CONFLICT DO NOTHING",
+        )
+        .bind(status)
+        .bind(lowered)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !tags.is_empty() {
+        let lowered: Vec<String> = tags.iter().map(|t| t.to_lowercase()).collect();
+        sqlx::query(
+            "INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT ((lower(name))) DO NOTHING",
+        )
+        .bind(tags)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO statuses_tags (status_id, tag_id) \
+             SELECT $1, id FROM tags WHERE lower(name) = ANY($2) ON CONFLICT DO NOTHING",
+        )
+        .bind(status)
+        .bind(lowered)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// How long an `Idempotency-Key` names its status, as in Mastodon: an hour, in seconds.
@@ -188,6 +250,7 @@ impl Store {
             .bind(new.account_id)
             .execute(&mut *tx)
             .await?;
+        link_mentions_and_tags(&mut tx, id, new.mentions, new.tags).await?;
         let entry =
             outbox::enqueue(&mut tx, Event::StatusCreated { status_id: id, account_id: new.account_id })
                 .await?;
@@ -379,15 +442,32 @@ impl Store {
             .collect())
     }
 
-    /// Favourites `status_id` for `account_id`; favouriting twice changes nothing.
+    /// Favourites `status_id` for `account_id` with its `Favourited` event (the author's
+    /// notification, when `notify`), in one transaction; favouriting twice changes nothing and
+    /// has no event.
     #[tracing::instrument(name = "pg favourite", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
-    pub async fn favourite(&self, account_id: Id, status_id: Id) -> Result<()> {
-        sqlx::query("INSERT INTO favourites (account_id, status_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(account_id)
-            .bind(status_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    pub async fn favourite(
+        &self,
+        account_id: Id,
+        status_id: Id,
+        notify: bool,
+    ) -> Result<Option<OutboxEntry>> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO favourites (account_id, status_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(status_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let entry = if inserted == 1 && notify {
+            Some(outbox::enqueue(&mut tx, Event::Favourited { account_id, status_id }).await?)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(entry)
     }
 
     #[tracing::instrument(name = "pg unfavourite", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]

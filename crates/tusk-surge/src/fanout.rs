@@ -147,6 +147,8 @@ async fn fan_out_once(
             in_reply_to: None,
             application_id: None,
             idempotency_key: None,
+            mentions: &[],
+            tags: &[],
         })
         .await?
     else {

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub job_duration_seconds: HistogramVec,
     pub fanout_deliveries_total: IntCounter,
     pub fanout_lag_seconds: Histogram,
+    /// Notifications written, by type.
+    pub notifications_total: IntCounterVec,
     pub outbox_pending: IntGauge,
     pub outbox_published_total: IntCounterVec,
     pub feed_regenerations_total: IntCounter,
@@ -120,6 +122,10 @@ impl Metrics {
                 &["class"],
             )?,
             statuses_created_total: IntCounter::new("tusk_statuses_created_total", "Statuses accepted")?,
+            notifications_total: IntCounterVec::new(
+                Opts::new("tusk_notifications_total", "Notifications written, by type"),
+                &["type"],
+            )?,
             queue_messages_ready: IntGaugeVec::new(
                 Opts::new(
                     "tusk_queue_messages_ready",
@@ -189,6 +195,11 @@ impl Metrics {
         self.outbox_published_total.with_label_values(&[publisher.as_str()])
     }
 
+    /// `tusk_notifications_total` of one type.
+    pub fn notifications(&self, kind: &str) -> IntCounter {
+        self.notifications_total.with_label_values(&[kind])
+    }
+
     /// `tusk_jobs_total` of one job and outcome.
     pub fn jobs(&self, job: &str, outcome: JobOutcome) -> IntCounter {
         self.jobs_total.with_label_values(&[job, outcome.as_str()])
@@ -209,6 +220,7 @@ impl Metrics {
         r.register(Box::new(self.jobs_parked_total.clone()))?;
         r.register(Box::new(self.fanout_deliveries_total.clone()))?;
         r.register(Box::new(self.fanout_lag_seconds.clone()))?;
+        r.register(Box::new(self.notifications_total.clone()))?;
         r.register(Box::new(self.outbox_pending.clone()))?;
         r.register(Box::new(self.outbox_published_total.clone()))?;
         r.register(Box::new(self.feed_regenerations_total.clone()))?;

@@ -24,11 +24,14 @@ pub(crate) trait Job {
 /// Creates every job's series at zero, so that dashboards, rules and
 /// autoscalers see them from the start rather than after the first failure.
 pub(crate) fn init_series(metrics: &tusk_telemetry::Metrics) {
-    for job in [PlanFanout::NAME, DeliverBatch::NAME, MergeFollow::NAME, UnmergeFollow::NAME] {
+    for job in [PlanFanout::NAME, DeliverBatch::NAME, MergeFollow::NAME, UnmergeFollow::NAME, Notify::NAME] {
         for outcome in JobOutcome::ALL {
             metrics.jobs(job, *outcome);
         }
         metrics.job_duration_seconds.with_label_values(&[job]);
+    }
+    for kind in tusk_core::NotificationType::WRITTEN {
+        metrics.notifications(kind.as_str());
     }
 }
 
@@ -41,14 +44,28 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
         Message::Event(Event::StatusDeleted { status_id, account_id }) => {
             timed(worker, PlanFanout { action: FeedAction::Remove, status_id, author_id: account_id }).await
         }
-        Message::Event(Event::FollowCreated { account_id, target_account_id }) => {
+        Message::Event(Event::FollowCreated { account_id, target_account_id, .. }) => {
             timed(worker, MergeFollow { account_id, target_account_id }).await
         }
         Message::Event(
             Event::FollowRemoved { account_id, target_account_id }
             | Event::AccountMuted { account_id, target_account_id },
         ) => timed(worker, UnmergeFollow { account_id, target_account_id }).await,
+        // the fan-out queue's `follow.*` binding brings requests too: nothing to fan out
+        Message::Event(Event::FollowRequested { .. } | Event::Favourited { .. }) => Ok(()),
         Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
+        Message::Notify(event) => timed(worker, Notify(event)).await,
+    }
+}
+
+/// Writes the notifications an event makes, and announces them to listening streams.
+struct Notify(Event);
+
+impl Job for Notify {
+    const NAME: &'static str = "notify";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.notify_for(&self.0).await
     }
 }
 

@@ -35,6 +35,8 @@ pub struct WorkerSettings {
     pub active_period: Duration,
     /// Authors with more followers than this are pulled at read time (`TUSK_HYBRID_THRESHOLD`).
     pub hybrid_threshold: i64,
+    /// Whether notifications are written (`TUSK_NOTIFICATIONS`).
+    pub notifications: bool,
 }
 
 /// What every job gets.
@@ -65,8 +67,11 @@ impl Worker {
         );
         jobs::init_series(&metrics);
         // the worker hashes no password: one idle hashing thread
-        let service_settings =
-            ServiceSettings { password_hashers: 1, registrations: tusk_core::Registrations::default() };
+        let service_settings = ServiceSettings {
+            password_hashers: 1,
+            registrations: tusk_core::Registrations::default(),
+            notifications: settings.notifications,
+        };
         let service = Service::new(service_settings, store, cache, publisher, metrics.clone());
         let fanout = FanoutSettings {
             batch: settings.fanout_batch,

@@ -84,6 +84,10 @@ struct ConnectionArgs {
     /// expires and is rebuilt from PostgreSQL when they return.
     #[arg(long, env = "TUSK_ACTIVE_DAYS", default_value_t = 7)]
     active_days: u64,
+    /// Write notifications (mentions, follows, favourites, reblogs): true, or false to stop
+    /// writing them (an emergency switch; the notifications benchmark's baseline).
+    #[arg(long, env = "TUSK_NOTIFICATIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    notifications: bool,
     /// Seconds between turning /readyz false and stopping, on SIGTERM.
     #[arg(long, env = "TUSK_SHUTDOWN_DELAY", default_value_t = 0)]
     shutdown_delay: u64,
@@ -181,7 +185,7 @@ struct ApiArgs {
 }
 
 impl ApiArgs {
-    fn settings(&self) -> ApiSettings {
+    fn settings(&self, notifications: bool) -> ApiSettings {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
             // an empty TUSK_STREAMING_URL is unset, not an empty URL
@@ -196,6 +200,7 @@ impl ApiArgs {
             },
             max_streams: self.streaming_max,
             registrations: self.registrations,
+            notifications,
             rate_limits: RateLimits {
                 signups: self.rate_limit_signups,
                 sign_ins: self.rate_limit_sign_ins,
@@ -242,7 +247,7 @@ struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    fn settings(&self, conn: &Connections) -> WorkerSettings {
+    fn settings(&self, conn: &Connections, notifications: bool) -> WorkerSettings {
         WorkerSettings {
             amqp_url: conn.amqp_url.clone(),
             topology: conn.topology(),
@@ -253,6 +258,7 @@ impl WorkerArgs {
             fanout_batch: self.fanout_batch.max(1),
             active_period: conn.active_period,
             hybrid_threshold: self.hybrid_threshold,
+            notifications,
         }
     }
 }
@@ -372,7 +378,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(listen = %cmd.api.listen, admin = %cmd.admin_listen, "tusk api starting");
             let deps = Deps::connect(&conn).await?;
             let shutdown = start_shutdown(&cmd.connections);
-            tusk::run_api(deps, &conn, cmd.api.settings(), listener, admin, shutdown).await?;
+            tusk::run_api(
+                deps,
+                &conn,
+                cmd.api.settings(cmd.connections.notifications),
+                listener,
+                admin,
+                shutdown,
+            )
+            .await?;
         }
         Command::Worker(cmd) => {
             let conn = cmd.connections.connections();
@@ -380,7 +394,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(admin = %cmd.admin_listen, "tusk worker starting");
             let deps = Deps::connect(&conn).await?;
             let shutdown = start_shutdown(&cmd.connections);
-            tusk::run_worker(deps, cmd.worker.settings(&conn), admin, shutdown).await?;
+            tusk::run_worker(
+                deps,
+                cmd.worker.settings(&conn, cmd.connections.notifications),
+                admin,
+                shutdown,
+            )
+            .await?;
         }
         Command::Accounts(cmd) => return run_accounts(cmd).await,
         Command::All(cmd) => {
@@ -390,8 +410,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(listen = %cmd.api.listen, admin = %cmd.admin_listen, "tusk all starting");
             let deps = Deps::connect(&conn).await?;
             let shutdown = start_shutdown(&cmd.connections);
-            let worker = cmd.worker.settings(&conn);
-            tusk::run_all(deps, &conn, cmd.api.settings(), worker, listener, admin, shutdown).await?;
+            let worker = cmd.worker.settings(&conn, cmd.connections.notifications);
+            tusk::run_all(
+                deps,
+                &conn,
+                cmd.api.settings(cmd.connections.notifications),
+                worker,
+                listener,
+                admin,
+                shutdown,
+            )
+            .await?;
         }
     }
     tracing::info!("stopped");

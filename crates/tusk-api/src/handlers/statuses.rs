@@ -125,6 +125,7 @@ pub async fn create(
             language: params.language.as_deref().filter(|l| !l.is_empty()),
             in_reply_to: params.in_reply_to_id,
             idempotency_key: idempotency_key(&headers),
+            domain: &state.instance.domain,
         })
         .await?;
     let author = state.load_account(status.account_id).await?;

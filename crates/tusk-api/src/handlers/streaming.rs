@@ -67,40 +67,61 @@ impl Drop for Slot {
     }
 }
 
-fn timeline(name: &str, viewer: Option<Id>) -> Result<Timeline, ApiError> {
+/// A stream a client opened: the timeline channel it reads, and whether it shows only the
+/// notifications on it (`user:notification`).
+#[derive(Clone, Copy, Debug)]
+struct Opened {
+    timeline: Timeline,
+    viewer: Option<Id>,
+    notifications_only: bool,
+}
+
+fn timeline(name: &str, viewer: Option<Id>) -> Result<Opened, ApiError> {
+    let opened = |timeline, notifications_only| Opened { timeline, viewer, notifications_only };
     match name {
-        "user" => viewer.map(Timeline::User).ok_or(ApiError::InvalidToken),
-        "public" => Ok(Timeline::Public),
-        "public:local" => Ok(Timeline::PublicLocal),
+        "user" => viewer.map(|me| opened(Timeline::User(me), false)).ok_or(ApiError::InvalidToken),
+        "user:notification" => {
+            viewer.map(|me| opened(Timeline::User(me), true)).ok_or(ApiError::InvalidToken)
+        }
+        "public" => Ok(opened(Timeline::Public, false)),
+        "public:local" => Ok(opened(Timeline::PublicLocal, false)),
         _ => Err(ApiError::BadRequest("Unknown stream type".into())),
     }
 }
 
-/// An event as Mastodon sends it: `update` with the status as JSON, `delete` with its id.
-async fn render(state: &AppState, event: StreamEvent) -> Option<(&'static str, String)> {
+/// An event as Mastodon sends it: `update` with the status as JSON, `delete` with its id,
+/// `notification` with the Notification as JSON.
+async fn render(state: &AppState, opened: Opened, event: StreamEvent) -> Option<(&'static str, String)> {
     match event {
+        StreamEvent::Update { .. } | StreamEvent::Delete { .. } if opened.notifications_only => None,
         StreamEvent::Update { status_id } => {
             let status = state.render_statuses(&[status_id]).await.ok()?.pop()?;
             Some(("update", serde_json::to_string(&status).ok()?))
         }
         StreamEvent::Delete { status_id } => Some(("delete", status_id.to_string())),
+        StreamEvent::Notification { notification_id } => {
+            let view = state.service.notification(opened.viewer?, notification_id).await.ok()?;
+            let notification = state.render_notifications(&[view]).pop()?;
+            Some(("notification", serde_json::to_string(&notification).ok()?))
+        }
     }
 }
 
 async fn sse(
     state: AppState,
-    timelines: Vec<Timeline>,
+    opened: Opened,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let slot = Slot::take(&state)?;
-    let events = state.service.subscribe(&timelines).await?;
-    let stream =
-        events.filter_map(move |event| {
-            let state = slot.state.clone();
-            let _held = &slot;
-            async move {
-                render(&state, event).await.map(|(name, data)| Ok(Event::default().event(name).data(data)))
-            }
-        });
+    let events = state.service.subscribe(&[opened.timeline]).await?;
+    let stream = events.filter_map(move |event| {
+        let state = slot.state.clone();
+        let _held = &slot;
+        async move {
+            render(&state, opened, event)
+                .await
+                .map(|(name, data)| Ok(Event::default().event(name).data(data)))
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -123,7 +144,29 @@ pub async fn sse_user(
     State(state): State<AppState>,
     User { account: me, .. }: User,
 ) -> Result<impl IntoResponse, ApiError> {
-    sse(state, vec![Timeline::User(me)]).await
+    sse(state, timeline("user", Some(me))?).await
+}
+
+/// `GET /api/v1/streaming/user/notification`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streaming/user/notification",
+    operation_id = "streaming_user_notification",
+    tag = "streaming",
+    params(("access_token" = Option<String>, Query, description = "The token, when no `Authorization` header can be sent")),
+    responses(
+        (status = 200, description = "The user's notifications as a stream: `notification` events (a Notification as JSON), and comments to keep the connection open", content_type = "text/event-stream", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn sse_user_notification(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+) -> Result<impl IntoResponse, ApiError> {
+    sse(state, timeline("user:notification", Some(me))?).await
 }
 
 /// `GET /api/v1/streaming/public`.
@@ -138,7 +181,7 @@ pub async fn sse_user(
     )
 )]
 pub async fn sse_public(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    sse(state, vec![Timeline::Public]).await
+    sse(state, timeline("public", None)?).await
 }
 
 /// `GET /api/v1/streaming/public/local`.
@@ -153,7 +196,7 @@ pub async fn sse_public(State(state): State<AppState>) -> Result<impl IntoRespon
     )
 )]
 pub async fn sse_public_local(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    sse(state, vec![Timeline::PublicLocal]).await
+    sse(state, timeline("public:local", None)?).await
 }
 
 /// `GET /api/v1/streaming`: a WebSocket; `stream` in the query opens one stream at once, and
@@ -197,19 +240,19 @@ struct Command {
     stream: String,
 }
 
-type Subscription = BoxStream<'static, (String, StreamEvent)>;
+type Subscription = BoxStream<'static, (String, Opened, StreamEvent)>;
 
-async fn subscribe(state: &AppState, name: String, timeline: Timeline) -> Option<Subscription> {
-    let events = state.service.subscribe(&[timeline]).await.ok()?;
-    Some(events.map(move |event| (name.clone(), event)).boxed())
+async fn subscribe(state: &AppState, name: String, opened: Opened) -> Option<Subscription> {
+    let events = state.service.subscribe(&[opened.timeline]).await.ok()?;
+    Some(events.map(move |event| (name.clone(), opened, event)).boxed())
 }
 
-async fn serve_socket(socket: WebSocket, slot: Slot, viewer: Option<Id>, initial: Vec<(String, Timeline)>) {
+async fn serve_socket(socket: WebSocket, slot: Slot, viewer: Option<Id>, initial: Vec<(String, Opened)>) {
     let state = slot.state.clone();
     let (mut sink, mut incoming) = socket.split();
     let mut subscriptions: SelectAll<Subscription> = SelectAll::new();
-    for (name, timeline) in initial {
-        subscriptions.extend(subscribe(&state, name, timeline).await);
+    for (name, opened) in initial {
+        subscriptions.extend(subscribe(&state, name, opened).await);
     }
     loop {
         tokio::select! {
@@ -217,16 +260,16 @@ async fn serve_socket(socket: WebSocket, slot: Slot, viewer: Option<Id>, initial
                 Some(Ok(Message::Text(text))) => {
                     let Ok(command) = serde_json::from_str::<Command>(&text) else { continue };
                     if command.kind == "subscribe"
-                        && let Ok(timeline) = timeline(&command.stream, viewer)
+                        && let Ok(opened) = timeline(&command.stream, viewer)
                     {
-                        subscriptions.extend(subscribe(&state, command.stream, timeline).await);
+                        subscriptions.extend(subscribe(&state, command.stream, opened).await);
                     }
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
-            Some((name, event)) = subscriptions.next() => {
-                let Some((event, payload)) = render(&state, event).await else { continue };
+            Some((name, opened, event)) = subscriptions.next() => {
+                let Some((event, payload)) = render(&state, opened, event).await else { continue };
                 let frame = json!({ "stream": [name], "event": event, "payload": payload }).to_string();
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     break;

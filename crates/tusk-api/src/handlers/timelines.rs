@@ -1,42 +1,13 @@
 use axum::extract::{OriginalUri, State};
 use serde::Deserialize;
-use tusk_core::{Id, PageRange};
 use utoipa::IntoParams;
 
 use crate::entities::Status;
 use crate::error::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::extract::{PathId, QueryParams, User, Viewer, lenient};
-use crate::pagination::TimelinePage;
+use crate::pagination::{PageParams, TimelinePage};
 use crate::timeline::AccountStatusesQuery;
 use crate::{ApiError, AppState};
-
-/// `max_id`, `since_id`, `min_id`, `limit`, as every Mastodon timeline takes them.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Statuses older than this id.
-    #[serde(default, deserialize_with = "lenient::id_opt")]
-    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
-    max_id: Option<Id>,
-    /// Statuses newer than this id, the newest first.
-    #[serde(default, deserialize_with = "lenient::id_opt")]
-    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
-    since_id: Option<Id>,
-    /// Statuses newer than this id, the oldest of them first.
-    #[serde(default, deserialize_with = "lenient::id_opt")]
-    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
-    min_id: Option<Id>,
-    /// Statuses per page: 20 unless asked, at most 40.
-    #[serde(default, deserialize_with = "lenient::int_opt")]
-    #[param(minimum = 1, maximum = 40)]
-    limit: Option<i64>,
-}
-
-impl PageParams {
-    pub fn range(&self) -> PageRange {
-        PageRange::new(self.max_id, self.since_id, self.min_id, self.limit)
-    }
-}
 
 /// `GET /api/v1/timelines/home`.
 #[utoipa::path(

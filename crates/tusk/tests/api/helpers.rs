@@ -118,6 +118,7 @@ impl TestApp {
             password_hashers: 2,
             max_streams: 4,
             registrations: tusk_core::Registrations::Open,
+            notifications: true,
             // far above what any test sends from 127.0.0.1; ratelimits.rs tests the real limits
             rate_limits: tusk_api::RateLimits::uniform(tusk_api::Limit::new(
                 1_000_000,
@@ -135,6 +136,7 @@ impl TestApp {
             fanout_batch: 1000,
             active_period: Duration::from_hours(7 * 24),
             hybrid_threshold: 10_000,
+            notifications: true,
         };
         tweak(&mut worker_settings);
         // api and worker get their own connections and metrics, as separate processes would
@@ -604,6 +606,7 @@ impl Replica {
             password_hashers: 2,
             max_streams: 4,
             registrations: tusk_core::Registrations::Open,
+            notifications: true,
             rate_limits: tusk_api::RateLimits::uniform(tusk_api::Limit::new(
                 1_000_000,
                 Duration::from_hours(1),

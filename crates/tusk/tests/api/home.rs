@@ -180,6 +180,8 @@ async fn the_outbox_relay_publishes_what_the_api_did_not() {
             in_reply_to: None,
             application_id: None,
             idempotency_key: None,
+            mentions: &[],
+            tags: &[],
         })
         .await
         .unwrap()

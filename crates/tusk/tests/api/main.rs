@@ -14,6 +14,7 @@ mod helpers;
 mod home;
 mod http;
 mod interactions;
+mod notifications;
 mod oauth;
 mod openapi;
 mod overload;

@@ -15,7 +15,7 @@ use crate::follow_requests::user_token_with_scopes;
 use crate::helpers::{TestApp, User, sign_up_form};
 
 use Access::{Client, Public, Token, User as U, WebSocket};
-use Fixture::{Bob, BobStatus, Carol, Dave, Erin, None as NoId, OwnStatus};
+use Fixture::{Bob, BobMention, BobStatus, Carol, Dave, Erin, FavouriteGroup, None as NoId, OwnStatus};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +47,10 @@ enum Fixture {
     OwnStatus,
     /// carol, whose request to follow the caller waits (authorized by the one call that may).
     Carol,
+    /// The caller's notification of bob's mention (dismissed by the one call that may).
+    BobMention,
+    /// The group of the caller's notification of bob's favourite (dismissed likewise).
+    FavouriteGroup,
     /// erin, whose request to follow the caller waits (rejected by the one call that may).
     Erin,
 }
@@ -133,6 +137,23 @@ const ROUTES: &[Row] = &[
     row("GET", "/api/v1/streaming", WebSocket, NoId),
     row("GET", "/api/v1/streaming/health", Public, NoId),
     row("GET", "/api/v1/streaming/user", U("read:statuses"), NoId),
+    row("GET", "/api/v1/streaming/user/notification", U("read:notifications"), NoId),
+    row("GET", "/api/v1/notifications", U("read:notifications"), NoId),
+    Row { query: "?q=bo", ..row("GET", "/api/v1/accounts/search", U("read:accounts"), NoId) },
+    Row { query: "?q=bo", ..row("GET", "/api/v2/search", Public, NoId) },
+    row("GET", "/api/v1/notifications/unread_count", U("read:notifications"), NoId),
+    row("GET", "/api/v2/notifications", U("read:notifications"), NoId),
+    row("GET", "/api/v2/notifications/unread_count", U("read:notifications"), NoId),
+    row("GET", "/api/v1/notifications/{id}", U("read:notifications"), BobMention),
+    row("GET", "/api/v2/notifications/{group_key}", U("read:notifications"), FavouriteGroup),
+    row("POST", "/api/v2/notifications/{group_key}/dismiss", U("write:notifications"), FavouriteGroup),
+    row("POST", "/api/v1/notifications/{id}/dismiss", U("write:notifications"), BobMention),
+    row("POST", "/api/v1/notifications/clear", U("write:notifications"), NoId),
+    Row { query: "?timeline[]=home", ..row("GET", "/api/v1/markers", U("read:statuses"), NoId) },
+    Row {
+        body: Some(r#"{"home": {"last_read_id": "1"}}"#),
+        ..row("POST", "/api/v1/markers", U("write:statuses"), NoId)
+    },
     row("GET", "/api/v1/streaming/public", Public, NoId),
     row("GET", "/api/v1/streaming/public/local", Public, NoId),
 ];
@@ -209,7 +230,31 @@ impl World {
             )
             .await;
         assert_eq!(response.status(), StatusCode::OK);
+        // bob mentions alice and favourites her status: the workers notify her of both (and of
+        // the two requests)
+        app.post_status(&bob, "@alice hello").await;
+        // (not `own`, which the matrix deletes)
+        let liked = app.post_status(&alice, "liked").await;
+        let path = format!("/api/v1/statuses/{}/favourite", liked["id"].as_str().unwrap());
+        assert_eq!(
+            app.http.post(app.url(&path)).bearer_auth(&bob.token).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        let notifications = || async { app.get_json(&alice.token, "/api/v1/notifications").await };
+        crate::helpers::eventually("alice's notifications", || async {
+            notifications().await.as_array().unwrap().len() == 4
+        })
+        .await;
+        let page = notifications().await;
+        let of_type = |kind: &str| {
+            let found = page.as_array().unwrap().iter().find(|n| n["type"] == kind).unwrap();
+            (found["id"].as_str().unwrap().to_owned(), found["group_key"].as_str().unwrap().to_owned())
+        };
+        let (mention, _) = of_type("mention");
+        let (_, favourites) = of_type("favourite");
         let ids = HashMap::from([
+            ("bob_mention", mention),
+            ("favourite_group", favourites),
             ("bob", bob.id.clone()),
             ("dave", dave.id.clone()),
             ("carol", carol.id.clone()),
@@ -240,8 +285,10 @@ impl World {
             OwnStatus => &self.ids["own_status"],
             Carol => &self.ids["carol"],
             Erin => &self.ids["erin"],
+            BobMention => &self.ids["bob_mention"],
+            FavouriteGroup => &self.ids["favourite_group"],
         };
-        let path = row.path.replace("{id}", id);
+        let path = row.path.replace("{id}", id).replace("{group_key}", id);
         app.url(&format!("{path}{}", row.query.replace("{bob}", &self.ids["bob"])))
     }
 }
