@@ -226,6 +226,8 @@ pub enum ActionAnswers<T: utoipa::ToSchema> {
     /// The relationship or the status afterwards
     #[response(status = 200)]
     Done(T),
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
     #[response(status = 401)]
     Unauthorized(#[ref_response] Unauthorized),
     #[response(status = 403)]

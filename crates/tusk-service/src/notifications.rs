@@ -232,7 +232,7 @@ impl Service {
         // lower bound when it is not full): each group shows the oldest of its notifications
         // within that span, as Mastodon's `page_min_id`
         let floor = if rows.len() < range.limit {
-            range.lower().map(|lower| Id(lower.0 + 1))
+            range.lower().map(|lower| Id(lower.0.saturating_add(1)))
         } else {
             rows.last().map(|g| g.latest_notification_id)
         };

@@ -12,6 +12,9 @@ use crate::error::{BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessab
 use crate::extract::{QueryParams, User, Viewer, lenient};
 use crate::{ApiError, AppState};
 
+/// How deep a search pages: far past what autocomplete reads, and a bound on the work.
+const MAX_OFFSET: i64 = 10_000;
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
@@ -70,7 +73,7 @@ pub async fn search(
     }
     let wants = |kind: &str| params.kind.as_deref().is_none_or(|k| k.is_empty() || k == kind);
     let limit = params.limit.map_or(20, |n| n.clamp(1, 40));
-    let offset = params.offset.unwrap_or(0).max(0);
+    let offset = params.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
     let accounts = if wants("accounts") {
         let query = AccountQuery {
             q: &params.q,
@@ -139,7 +142,7 @@ pub async fn accounts(
         domain: &state.instance.domain,
         following: params.following.unwrap_or(false),
         limit: params.limit.map_or(40, |n| n.clamp(1, 80)),
-        offset: params.offset.unwrap_or(0).max(0),
+        offset: params.offset.unwrap_or(0).clamp(0, MAX_OFFSET),
     };
     let rows = state.service.search_accounts(Some(me), query).await?;
     Ok(Json(rows.iter().map(|row| Account::new(&state.instance, row)).collect()))
