@@ -9,34 +9,13 @@ Install the library with deploy/clients/install.sh; crates/tusk/tests/api/client
 
 import secrets
 import sys
-import time
 import traceback
 
+from flowkit import check, eventually, step
 from mastodon import Mastodon
 
 SCOPES = ["read", "write", "follow"]
 PASSWORD = "correct horse battery staple"
-
-
-def step(name):
-    print(f"-- {name}", flush=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-def eventually(what, probe, limit=20.0):
-    """Polls `probe` until it returns a truthy value (fan-out is asynchronous)."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def client(base, client_id, client_secret, access_token=None):

@@ -21,42 +21,18 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import flowkit
+from flowkit import check, eventually, step
+
 PASSWORD = "correct horse battery staple"
 SCOPES = "read write follow"
 TOOT = os.environ.get("TOOT") or str(Path(sys.executable).parent / "toot")
-
-
-current_step = "start"
-
-
-def step(name):
-    global current_step
-    current_step = name
-    print(f"-- {name}", flush=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-def eventually(what, probe, limit=20.0):
-    """Polls `probe` until it returns a truthy value (fan-out and notifications are asynchronous)."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 class Api:
@@ -119,7 +95,7 @@ class Toot:
             return all(text in last["out"] for text in wanted)
 
         try:
-            eventually(what, probe)
+            eventually(what, probe, interval=0.3)
         except AssertionError:
             raise AssertionError(f"timed out waiting for {what}; last output of `toot {' '.join(args)}`:\n{last['out']}")
         return last["out"]
@@ -207,5 +183,5 @@ if __name__ == "__main__":
             main(sys.argv[1].rstrip("/"), home)
     except Exception as error:  # any failure, from an assertion or from toot
         traceback.print_exc()
-        print(f"toot_flow FAILED at {current_step!r}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        print(f"toot_flow FAILED at {flowkit.current_step!r}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -219,7 +219,7 @@ struct StatusLinks<'a> {
 
 impl html::Links for StatusLinks<'_> {
     fn mention(&self, username: &str, domain: Option<&str>) -> Option<String> {
-        if domain.is_some_and(|d| !d.eq_ignore_ascii_case(&self.instance.domain)) {
+        if !tusk_core::instance::is_local(domain, &self.instance.domain) {
             return None;
         }
         let mentioned = self.status.mentions.iter().find(|m| m.username.eq_ignore_ascii_case(username))?;

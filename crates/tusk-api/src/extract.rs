@@ -168,6 +168,21 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// A record key from the path that is text (a notification group's key). PostgreSQL's text
+/// cannot hold a NUL character, so a key with one names no record: 404, never a 500.
+pub struct PathKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        if raw.contains('\0') { Err(ApiError::NotFound) } else { Ok(Self(raw)) }
+    }
+}
+
 /// Middleware, the innermost: for a route whose declared [`Access`] reads a token, resolves the
 /// bearer token once and enforces the declared scope before the handler runs, then leaves the
 /// [`Caller`] for the handler's extractor ([`User`], [`AppToken`], [`Viewer`], [`Caller`]). A

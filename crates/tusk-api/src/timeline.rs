@@ -1,7 +1,7 @@
 //! Timelines and statuses as the handlers ask for them: the reads are the service's
 //! (tusk-service), the Mastodon rendering is the api's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tusk_core::{Id, PageRange};
@@ -109,24 +109,16 @@ impl AppState {
     ) -> GroupedNotificationsResults {
         let mut authors = HashMap::new();
         let statuses = page.statuses.iter().map(|status| self.render(status, &mut authors)).collect();
-        let accounts: HashMap<Id, Arc<Account>> =
-            page.accounts.iter().map(|row| (row.id, self.account_once(row, &mut authors))).collect();
-        let ordered = |ids: &mut dyn Iterator<Item = Id>| -> Vec<Arc<Account>> {
-            let mut seen = std::collections::HashSet::new();
-            ids.filter(|id| seen.insert(*id)).filter_map(|id| accounts.get(&id).cloned()).collect()
-        };
+        // the service lists each sample account once, in the order the groups name them
+        let rendered: Vec<Arc<Account>> =
+            page.accounts.iter().map(|row| self.account_once(row, &mut authors)).collect();
         let (full, partial_accounts) = if partial {
-            let first =
-                ordered(&mut page.groups.iter().filter_map(|g| g.group.sample_account_ids.first().copied()));
-            let rest =
-                ordered(&mut page.groups.iter().flat_map(|g| g.group.sample_account_ids.iter().copied()))
-                    .into_iter()
-                    .filter(|account| !first.iter().any(|f| f.id == account.id))
-                    .map(|account| PartialAccountWithAvatar::new(&account))
-                    .collect();
-            (first, Some(rest))
+            let firsts: HashSet<Id> =
+                page.groups.iter().filter_map(|g| g.group.sample_account_ids.first().copied()).collect();
+            let (first, rest): (Vec<_>, Vec<_>) = rendered.into_iter().partition(|a| firsts.contains(&a.id));
+            (first, Some(rest.iter().map(|account| PartialAccountWithAvatar::new(account)).collect()))
         } else {
-            (ordered(&mut page.accounts.iter().map(|a| a.id)), None)
+            (rendered, None)
         };
         GroupedNotificationsResults {
             accounts: full,

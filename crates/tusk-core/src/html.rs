@@ -132,29 +132,30 @@ fn all_pieces(text: &str) -> Vec<Piece<'_>> {
 /// The accounts a text mentions, as `(username, domain)`, each once (case-insensitively), in
 /// order of appearance.
 pub fn mentions(text: &str) -> Vec<(String, Option<String>)> {
-    let mut found: Vec<(String, Option<String>)> = Vec::new();
-    for piece in all_pieces(text) {
-        if let Piece::Mention { username, domain, .. } = piece {
-            let key = (username.to_lowercase(), domain.map(str::to_lowercase));
-            if !found.iter().any(|(u, d)| (u.to_lowercase(), d.as_ref().map(|d| d.to_lowercase())) == key) {
-                found.push((username.to_owned(), domain.map(str::to_owned)));
-            }
-        }
-    }
-    found
+    let mut seen = std::collections::HashSet::new();
+    all_pieces(text)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Mention { username, domain, .. } => Some((username, domain)),
+            _ => None,
+        })
+        .filter(|(username, domain)| seen.insert((username.to_lowercase(), domain.map(str::to_lowercase))))
+        .map(|(username, domain)| (username.to_owned(), domain.map(str::to_owned)))
+        .collect()
 }
 
 /// The hashtags of a text, each once (case-insensitively, the first spelling kept).
 pub fn hashtags(text: &str) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    for piece in all_pieces(text) {
-        if let Piece::Hashtag(name) = piece
-            && !found.iter().any(|f| f.to_lowercase() == name.to_lowercase())
-        {
-            found.push(name.to_owned());
-        }
-    }
-    found
+    let mut seen = std::collections::HashSet::new();
+    all_pieces(text)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Hashtag(name) => Some(name),
+            _ => None,
+        })
+        .filter(|name| seen.insert(name.to_lowercase()))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// What a status's links point at: the profile URL of each mentioned account that resolved

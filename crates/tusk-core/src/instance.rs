@@ -61,6 +61,23 @@ impl Instance {
     }
 }
 
+/// Whether an address's `domain` (absent in `@name`) is this server's, `ours`: mentions,
+/// searches and lookups name a local account by `name`, `@name` or `@name@ours`.
+pub fn is_local(domain: Option<&str>, ours: &str) -> bool {
+    domain.is_none_or(|domain| domain.eq_ignore_ascii_case(ours))
+}
+
+/// The username an address names on this server (`ours`): `name`, `@name` or `@name@ours`;
+/// `None` for another server's account. The username may be empty.
+pub fn local_username<'a>(acct: &'a str, ours: &str) -> Option<&'a str> {
+    let acct = acct.trim();
+    let acct = acct.strip_prefix('@').unwrap_or(acct);
+    match acct.split_once('@') {
+        None => Some(acct),
+        Some((username, domain)) => is_local(Some(domain), ours).then_some(username),
+    }
+}
+
 /// Who may sign up (`TUSK_REGISTRATIONS`), as Mastodon's `registrations_mode`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Registrations {

@@ -53,9 +53,10 @@ impl Service {
         let mut due = Vec::new();
         match *event {
             Event::StatusCreated { status_id, account_id } => {
-                let Some(status) = self.existing_status(status_id).await? else { return Ok(()) };
+                // a status deleted before its notifications were written takes them with it
+                let Some(status) = self.load_statuses(&[status_id]).await?.pop() else { return Ok(()) };
                 if let Some(original) = status.reblog_of_id {
-                    let Some(original) = self.existing_status(original).await? else { return Ok(()) };
+                    let Some(original) = self.load_statuses(&[original]).await?.pop() else { return Ok(()) };
                     due.push(NewNotification {
                         recipient: original.account_id,
                         kind: NotificationType::Reblog,
@@ -87,7 +88,7 @@ impl Service {
                 });
             }
             Event::Favourited { account_id, status_id } => {
-                let Some(status) = self.existing_status(status_id).await? else { return Ok(()) };
+                let Some(status) = self.load_statuses(&[status_id]).await?.pop() else { return Ok(()) };
                 due.push(NewNotification {
                     recipient: status.account_id,
                     kind: NotificationType::Favourite,
@@ -109,15 +110,6 @@ impl Service {
             }
         }
         Ok(())
-    }
-
-    async fn existing_status(&self, id: Id) -> Result<Option<tusk_store::StatusRow>> {
-        match self.store().status(id).await {
-            Ok(status) => Ok(Some(status)),
-            // deleted before its notifications were written: its notifications would go with it
-            Err(StoreError::NotFound) => Ok(None),
-            Err(other) => Err(other.into()),
-        }
     }
 
     /// One page of `me`'s notifications, newest first.
@@ -173,12 +165,13 @@ impl Service {
         let mut status_ids: Vec<Id> = statuses.collect();
         status_ids.sort_unstable();
         status_ids.dedup();
-        let visible = self.visible_ids(Some(me), &status_ids).await?;
-        let (accounts, statuses) =
-            tokio::join!(self.load_accounts(&account_ids), self.status_views(Some(me), &visible));
+        let (accounts, views) =
+            tokio::join!(self.load_accounts(&account_ids), self.status_views(Some(me), &status_ids));
+        let views = views?;
+        let visible = self.visible_among(Some(me), views.iter().map(|v| &v.status)).await?;
         Ok((
             accounts?.into_iter().map(|a| (a.id, a)).collect(),
-            statuses?.into_iter().map(|s| (s.status.id, s)).collect(),
+            views.into_iter().filter(|v| visible.contains(&v.status.id)).map(|v| (v.status.id, v)).collect(),
         ))
     }
 
@@ -208,7 +201,7 @@ impl Service {
         &self,
         me: Id,
         filter: &NotificationFilter,
-        grouped: &[String],
+        grouped: Option<&[String]>,
         limit: i64,
     ) -> Result<i64> {
         Ok(self.store().unread_notification_groups(me, filter, grouped, limit).await?)
@@ -224,9 +217,6 @@ impl Service {
         grouped: Option<&[String]>,
         range: &PageRange,
     ) -> Result<GroupedNotifications> {
-        let default: Vec<String> =
-            NotificationType::GROUPABLE.iter().map(|t| t.as_str().to_owned()).collect();
-        let grouped = grouped.unwrap_or(&default);
         let rows = self.store().notification_group_page(me, filter, grouped, range).await?;
         // the page spans from its last group's latest notification up (down to the page's
         // lower bound when it is not full): each group shows the oldest of its notifications

@@ -21,15 +21,7 @@ pub struct AccountQuery<'a> {
 /// The username prefix of a query, or `None` when it names an account of another server
 /// (federation comes later) or nothing at all.
 fn username_prefix<'a>(q: &'a str, domain: &str) -> Option<&'a str> {
-    let q = q.trim().trim_start_matches('@');
-    let (name, at) = match q.split_once('@') {
-        Some((name, at)) => (name, Some(at)),
-        None => (q, None),
-    };
-    if name.is_empty() || at.is_some_and(|at| !at.eq_ignore_ascii_case(domain)) {
-        return None;
-    }
-    Some(name)
+    tusk_core::instance::local_username(q, domain).filter(|name| !name.is_empty())
 }
 
 impl Service {

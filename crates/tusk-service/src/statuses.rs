@@ -39,7 +39,7 @@ impl Service {
         // mentions of accounts elsewhere wait for federation; those here that exist are stored
         let mentions: Vec<String> = html::mentions(post.text.as_str())
             .into_iter()
-            .filter(|(_, domain)| domain.as_deref().is_none_or(|d| d.eq_ignore_ascii_case(post.domain)))
+            .filter(|(_, domain)| tusk_core::instance::is_local(domain.as_deref(), post.domain))
             .map(|(username, _)| username)
             .collect();
         let tags = html::hashtags(post.text.as_str());

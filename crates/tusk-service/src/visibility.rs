@@ -2,7 +2,7 @@
 //! author blocks; public and unlisted for anyone else, private for followers and the accounts
 //! it mentions, direct for the accounts it mentions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tusk_core::{Id, Visibility};
 use tusk_store::{Relationship, StatusRow};
@@ -44,12 +44,22 @@ impl Service {
     /// The ids among `ids` that `viewer` may see, in their order: one relationship query for
     /// all their authors, none signed out.
     pub async fn visible_ids(&self, viewer: Option<Id>, ids: &[Id]) -> Result<Vec<Id>> {
-        let statuses: HashMap<Id, StatusRow> =
-            self.load_statuses(ids).await?.into_iter().map(|s| (s.id, s)).collect();
+        let statuses = self.load_statuses(ids).await?;
+        let visible = self.visible_among(viewer, statuses.iter()).await?;
+        Ok(ids.iter().filter(|id| visible.contains(id)).copied().collect())
+    }
+
+    /// The ids of the `statuses` (read already) that `viewer` may see: one relationship query
+    /// for all their authors, none signed out.
+    pub(crate) async fn visible_among<'a>(
+        &self,
+        viewer: Option<Id>,
+        statuses: impl Iterator<Item = &'a StatusRow> + Clone,
+    ) -> Result<HashSet<Id>> {
         let relationships: HashMap<Id, Relationship> = match viewer {
             Some(viewer) => {
                 let mut authors: Vec<Id> =
-                    statuses.values().map(|s| s.account_id).filter(|a| *a != viewer).collect();
+                    statuses.clone().map(|s| s.account_id).filter(|a| *a != viewer).collect();
                 authors.sort_unstable();
                 authors.dedup();
                 if authors.is_empty() {
@@ -60,19 +70,16 @@ impl Service {
             }
             None => HashMap::new(),
         };
-        Ok(ids
-            .iter()
-            .filter(|id| {
-                statuses.get(id).is_some_and(|status| match viewer {
-                    Some(viewer) if viewer == status.account_id => true,
-                    // an author missing from the answer was deleted meanwhile: nothing to show
-                    Some(_) => {
-                        relationships.get(&status.account_id).is_some_and(|r| shown(status, viewer, Some(r)))
-                    }
-                    None => shown(status, None, None),
-                })
+        Ok(statuses
+            .filter(|status| match viewer {
+                Some(viewer) if viewer == status.account_id => true,
+                // an author missing from the answer was deleted meanwhile: nothing to show
+                Some(_) => {
+                    relationships.get(&status.account_id).is_some_and(|r| shown(status, viewer, Some(r)))
+                }
+                None => shown(status, None, None),
             })
-            .copied()
+            .map(|status| status.id)
             .collect())
     }
 }

@@ -10,6 +10,7 @@ mod follows;
 mod grants;
 mod notifications;
 mod outbox;
+mod paging;
 mod search;
 mod statuses;
 mod tokens;

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use tusk_core::{Id, NotificationType, PageRange};
 
+use crate::paging::{keyset, newest_first, order};
 use crate::{Result, Store, StoreError};
 
 /// A group spans at most this many hours from its first notification (Mastodon's
@@ -63,6 +64,11 @@ pub struct MarkerRow {
     pub last_read_id: Id,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The types grouped unless a reader names others (Mastodon's `grouped_types` default).
+fn groupable() -> Vec<String> {
+    NotificationType::GROUPABLE.iter().map(|t| t.as_str().to_owned()).collect()
 }
 
 /// The part of a notifications query's `WHERE` that applies the filter (`$2` types, `$3`
@@ -130,23 +136,16 @@ impl Store {
         filter: &NotificationFilter,
         range: &PageRange,
     ) -> Result<Vec<NotificationRow>> {
-        let order = if range.from_bottom() { "ASC" } else { "DESC" };
         let query = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications n WHERE n.account_id = $1 AND {FILTERED} \
-               AND ($5::bigint IS NULL OR n.id < $5) AND ($6::bigint IS NULL OR n.id > $6) \
-             ORDER BY n.id {order} LIMIT $7"
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications n WHERE n.account_id = $1 AND {FILTERED} {}",
+            keyset("n.id", 5, range)
         );
-        let mut rows: Vec<NotificationRow> =
-            bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(query)).bind(account), filter)
-                .bind(range.max_id)
-                .bind(range.lower())
-                .bind(range.limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-        if range.from_bottom() {
-            rows.reverse();
-        }
-        Ok(rows)
+        let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(query)).bind(account), filter)
+            .bind(range.max_id)
+            .bind(range.lower())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(newest_first(rows, range))
     }
 
     /// One of `account`'s notifications; `NotFound` when it has no such one (or hides it).
@@ -226,17 +225,16 @@ impl Store {
 
     /// One page of `account`'s notification groups, the group with the newest notification
     /// first; a page is cut by each group's latest notification. `grouped` names the types
-    /// whose groups are read as groups; notifications of the other groupable types come one by
+    /// whose groups are read as groups (the groupable ones unless given); notifications of the other groupable types come one by
     /// one (in groups of one, `ungrouped-{id}`), as Mastodon's `grouped_types` asks.
     #[tracing::instrument(name = "pg notification_group_page", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn notification_group_page(
         &self,
         account: Id,
         filter: &NotificationFilter,
-        grouped: &[String],
+        grouped: Option<&[String]>,
         range: &PageRange,
     ) -> Result<Vec<NotificationGroupRow>> {
-        let order = if range.from_bottom() { "ASC" } else { "DESC" };
         // groups whose type is grouped (or never groupable), and single notifications of the
         // groupable types that are not grouped; a group is hidden when all its senders are
         let query = format!(
@@ -248,34 +246,28 @@ impl Store {
                FROM notification_groups g \
                WHERE g.account_id = $1 AND ($2::text[] IS NULL OR g.type = ANY($2)) AND NOT (g.type = ANY($3)) \
                  AND (g.type = ANY($5) OR NOT (g.type = ANY($8))) \
-                 AND ($4::bigint IS NULL OR $4 = ANY(g.sample_account_ids)) \
-                 AND ($6::bigint IS NULL OR g.latest_notification_id < $6) \
-                 AND ($7::bigint IS NULL OR g.latest_notification_id > $7) \
-               ORDER BY g.latest_notification_id {order} LIMIT $9), \
+                 AND ($4::bigint IS NULL OR $4 = ANY(g.sample_account_ids)) {by_group}), \
              single AS ( \
                SELECT 'ungrouped-' || n.id AS group_key, n.type, n.status_id, 1::bigint AS notifications_count, \
                       n.id AS latest_notification_id, n.created_at AS latest_at, ARRAY[n.from_account_id] AS sample_account_ids \
                FROM notifications n \
-               WHERE n.account_id = $1 AND {FILTERED} AND n.type = ANY($8) AND NOT (n.type = ANY($5)) \
-                 AND ($6::bigint IS NULL OR n.id < $6) AND ($7::bigint IS NULL OR n.id > $7) \
-               ORDER BY n.id {order} LIMIT $9) \
+               WHERE n.account_id = $1 AND {FILTERED} AND n.type = ANY($8) AND NOT (n.type = ANY($5)) {by_id}) \
              SELECT * FROM (SELECT * FROM grouped WHERE cardinality(sample_account_ids) > 0 UNION ALL SELECT * FROM single) page \
-             ORDER BY latest_notification_id {order} LIMIT $9"
+             ORDER BY latest_notification_id {order} LIMIT {limit}",
+            by_group = keyset("g.latest_notification_id", 6, range),
+            by_id = keyset("n.id", 6, range),
+            order = order(range),
+            limit = range.limit,
         );
-        let groupable: Vec<&str> = NotificationType::GROUPABLE.iter().map(|t| t.as_str()).collect();
-        let mut rows: Vec<NotificationGroupRow> =
-            bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(query)).bind(account), filter)
-                .bind(grouped)
-                .bind(range.max_id)
-                .bind(range.lower())
-                .bind(groupable)
-                .bind(range.limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-        if range.from_bottom() {
-            rows.reverse();
-        }
-        Ok(rows)
+        let default = groupable();
+        let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(query)).bind(account), filter)
+            .bind(grouped.unwrap_or(&default))
+            .bind(range.max_id)
+            .bind(range.lower())
+            .bind(groupable())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(newest_first(rows, range))
     }
 
     /// For each of `account`'s groups named, its oldest notification (at or above `floor`).
@@ -314,14 +306,14 @@ impl Store {
     }
 
     /// How many of `account`'s groups have a notification newer than its notifications marker,
-    /// counted up to `limit` (notifications of the groupable types left out of `grouped` count
-    /// one by one).
+    /// counted up to `limit` (`grouped` as in the page: notifications of the groupable types
+    /// left out of it count one by one).
     #[tracing::instrument(name = "pg unread_notification_groups", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn unread_notification_groups(
         &self,
         account: Id,
         filter: &NotificationFilter,
-        grouped: &[String],
+        grouped: Option<&[String]>,
         limit: i64,
     ) -> Result<i64> {
         let query = format!(
@@ -332,11 +324,11 @@ impl Store {
                                    FROM notifications n, marker \
                                    WHERE n.account_id = $1 AND {FILTERED} AND n.id > marker.id LIMIT $6) unread"
         );
-        let groupable: Vec<&str> = NotificationType::GROUPABLE.iter().map(|t| t.as_str()).collect();
+        let default = groupable();
         Ok(bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(query)).bind(account), filter)
-            .bind(grouped)
+            .bind(grouped.unwrap_or(&default))
             .bind(limit)
-            .bind(groupable)
+            .bind(groupable())
             .fetch_one(&self.pool)
             .await?)
     }

@@ -4,6 +4,7 @@ use sqlx::{Postgres, Transaction};
 use tusk_core::{Event, Id, PageRange, StatusText, Visibility};
 
 use crate::outbox::{self, OutboxEntry};
+use crate::paging::{keyset, newest_first};
 use crate::{Result, Store, StoreError};
 
 /// A status as stored, with the name of the app that posted it; cached in Redis as it is.
@@ -108,21 +109,9 @@ pub struct AccountStatusesFilter {
 }
 
 /// Keyset paging of a statuses query whose `WHERE` ends with `$1` = `max_id` and `$2` = the
-/// lower bound: newest first, or from the bottom for `min_id` (then turned newest first).
+/// lower bound.
 fn paged(select_where: &str, range: &PageRange) -> String {
-    let order = if range.from_bottom() { "ASC" } else { "DESC" };
-    format!(
-        "{select_where} AND ($1::bigint IS NULL OR s.id < $1) AND ($2::bigint IS NULL OR s.id > $2) \
-         ORDER BY s.id {order} LIMIT {}",
-        range.limit
-    )
-}
-
-fn newest_first(mut ids: Vec<Id>, range: &PageRange) -> Vec<Id> {
-    if range.from_bottom() {
-        ids.reverse();
-    }
-    ids
+    format!("{select_where} {}", keyset("s.id", 1, range))
 }
 
 #[derive(Debug)]

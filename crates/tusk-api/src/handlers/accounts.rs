@@ -155,13 +155,9 @@ pub async fn lookup(
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .ok_or_else(|| ApiError::BadRequest("param is missing or the value is empty: acct".into()))?;
-    let acct = acct.strip_prefix('@').unwrap_or(acct);
-    let username = match acct.split_once('@') {
-        None => acct,
-        Some((username, domain)) if domain.eq_ignore_ascii_case(&state.instance.domain) => username,
-        // another server's account: Tusk does not federate, so it knows none
-        Some(_) => return Err(ApiError::NotFound),
-    };
+    // another server's account: Tusk does not federate, so it knows none
+    let username =
+        tusk_core::instance::local_username(acct, &state.instance.domain).ok_or(ApiError::NotFound)?;
     if username.is_empty() || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(ApiError::NotFound);
     }

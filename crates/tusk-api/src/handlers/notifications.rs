@@ -4,7 +4,7 @@
 //! dismiss and clear them.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 
 use crate::entities::{Empty, GroupedNotificationsResults, Markers, Notification, UnreadCount};
 use crate::error::{ActionAnswers, BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
-use crate::extract::{Params, PathId, QueryParams, User, lenient};
+use crate::extract::{Params, PathId, PathKey, QueryParams, User, lenient};
 use crate::pagination::{PageParams, rel_links};
 use crate::{ApiError, AppState};
 
@@ -294,7 +294,7 @@ fn expand_partial(asked: Option<&str>) -> Result<bool, ApiError> {
 pub async fn show_v2(
     State(state): State<AppState>,
     User { account: me, .. }: User,
-    Path(group_key): Path<String>,
+    PathKey(group_key): PathKey,
 ) -> Result<Json<GroupedNotificationsResults>, ApiError> {
     let group = state.service.notification_group(me, &group_key).await?;
     Ok(Json(state.render_groups(&group, false)))
@@ -313,7 +313,7 @@ pub async fn show_v2(
 pub async fn dismiss_v2(
     State(state): State<AppState>,
     User { account: me, .. }: User,
-    Path(group_key): Path<String>,
+    PathKey(group_key): PathKey,
 ) -> Result<Json<Empty>, ApiError> {
     state.service.dismiss_notification_group(me, &group_key).await?;
     Ok(Json(Empty {}))
@@ -334,9 +334,9 @@ pub async fn unread_count_v2(
     QueryParams(params): QueryParams<UnreadParams>,
 ) -> Result<Json<UnreadCount>, ApiError> {
     let filter = NotificationFilter { from_account: None, ..params.filter.filter() };
-    let default: Vec<String> = NotificationType::GROUPABLE.iter().map(|t| t.as_str().to_owned()).collect();
-    let grouped = grouped_types(&params.grouped_types).unwrap_or(default);
-    let count = state.service.unread_notification_groups(me, &filter, &grouped, params.limit()).await?;
+    let grouped = grouped_types(&params.grouped_types);
+    let count =
+        state.service.unread_notification_groups(me, &filter, grouped.as_deref(), params.limit()).await?;
     Ok(Json(UnreadCount { count }))
 }
 

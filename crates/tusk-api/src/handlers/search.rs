@@ -108,7 +108,9 @@ pub struct AccountSearchParams {
     #[serde(default, deserialize_with = "lenient::int_opt")]
     #[param(minimum = 0)]
     offset: Option<i64>,
+    /// Accepted; only this server's accounts are known so far.
     #[serde(default, deserialize_with = "lenient::bool_opt")]
+    #[expect(dead_code, reason = "apps send it; it resolves nothing until federation")]
     resolve: Option<bool>,
     /// Only accounts the searcher follows.
     #[serde(default, deserialize_with = "lenient::bool_opt")]
@@ -136,7 +138,6 @@ pub async fn accounts(
     User { account: me, .. }: User,
     QueryParams(params): QueryParams<AccountSearchParams>,
 ) -> Result<Json<Vec<Account>>, ApiError> {
-    let _ = params.resolve;
     let query = AccountQuery {
         q: &params.q,
         domain: &state.instance.domain,

@@ -261,6 +261,12 @@ async fn grouped_notifications_gather_favourites_of_a_status() {
         StatusCode::NOT_FOUND,
     )
     .await;
+    // a key PostgreSQL's text cannot hold names no group
+    expect_error(
+        app.get_as(app.url("/api/v2/notifications/a%00b"), &alice.token).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_eq!(notifications(&app, &alice, "").await.len(), 2);
 }
 
