@@ -161,15 +161,14 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
+        let PathKey(raw) = PathKey::from_request_parts(parts, state).await?;
         raw.parse().map(PathId).map_err(|_| ApiError::NotFound)
     }
 }
 
-/// A record key from the path that is text (a notification group's key). PostgreSQL's text
-/// cannot hold a NUL character, so a key with one names no record: 404, never a 500.
+/// A record key from the path as text (a notification group's key; [`PathId`] reads ids from
+/// it). PostgreSQL's text cannot hold a NUL character, so a key with one names no record: 404,
+/// never a 500.
 pub struct PathKey(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathKey {
