@@ -816,3 +816,217 @@ mod tests {
         assert!(most > Duration::from_mins(2), "{most:?}: too short for 2,000 requests a step?");
     }
 }
+
+#[derive(Args, Debug)]
+pub struct NotificationsArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Accounts that favourite the popular post, once each (each with its own token).
+    #[arg(long, default_value_t = 10_000)]
+    favourites: usize,
+    /// Favouriting clients at once (closed loop: each sends its next favourite on an answer).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Notifications the author holds while its grouped page is read.
+    #[arg(long, default_value_t = 100_000)]
+    notifications: i64,
+    /// Grouped page reads/s (open loop: an app polling), and seconds of them.
+    #[arg(long, default_value_t = 10.0)]
+    read_rate: f64,
+    #[arg(long, default_value_t = 20)]
+    read_secs: u64,
+}
+
+/// `fans` favourite one new post of `author` as fast as `clients` clients get answers: the
+/// favourites/s absorbed.
+async fn favourite_storm(
+    http: &reqwest::Client,
+    api: &str,
+    author: &crate::manifest::SeededUser,
+    fans: &[crate::manifest::SeededUser],
+    clients: usize,
+) -> anyhow::Result<f64> {
+    let post: Value = http
+        .post(format!("{api}/api/v1/statuses"))
+        .bearer_auth(&author.token)
+        .json(&json!({ "status": "everyone likes this" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = post["id"].as_str().context("no status id")?.to_owned();
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let fans = Arc::new(fans.to_vec());
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (http, url, next, failed, fans) = (
+            http.clone(),
+            format!("{api}/api/v1/statuses/{id}/favourite"),
+            next.clone(),
+            failed.clone(),
+            fans.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                let Some(fan) = fans.get(i) else { break };
+                let ok = http
+                    .post(&url)
+                    .bearer_auth(&fan.token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} of {} favourites failed", fans.len());
+    }
+    Ok(fans.len() as f64 / elapsed)
+}
+
+/// Waits until `account` holds `count` notifications; how long that took.
+async fn notifications_written(stack: &Stack, account: i64, count: i64) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(stack.store.pool())
+            .await?;
+        if held >= count {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_mins(5) {
+            bail!("only {held} of {count} notifications written after 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Tops `author`'s notifications up to `total`: favourites of the newest seeded statuses by the
+/// seeded accounts, a group per status, written through the same triggers as the workers'.
+async fn top_up_notifications(stack: &Stack, author: i64, total: i64) -> anyhow::Result<()> {
+    const STATUSES: i64 = 50;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE account_id = $1")
+        .bind(author)
+        .fetch_one(stack.store.pool())
+        .await?;
+    let per_status = ((total - held).max(0) + STATUSES - 1) / STATUSES;
+    let statuses: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM statuses WHERE reblog_of_id IS NULL AND visibility = 'public' AND account_id <> $2 \
+         ORDER BY id DESC LIMIT $1",
+    )
+    .bind(STATUSES)
+    .bind(author)
+    .fetch_all(stack.store.pool())
+    .await?;
+    // a statement per status: each stays well inside the pool's statement timeout
+    for status in statuses {
+        sqlx::query(
+            "INSERT INTO notifications (account_id, type, from_account_id, status_id, group_key) \
+             SELECT $1, 'favourite', a.id, $2, 'favourite-' || $2 || '-0' \
+             FROM (SELECT id FROM accounts WHERE id <> $1 ORDER BY id LIMIT $3) a \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(author)
+        .bind(status)
+        .bind(per_status)
+        .execute(stack.store.pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// One stack's storm: favourites/s, and with notifications on, how long the workers took to
+/// write them all and the grouped reads while the author holds `args.notifications`.
+async fn storm_on(args: &NotificationsArgs, notify: bool) -> anyhow::Result<(f64, Option<Load>)> {
+    let name = if notify { "notify_on" } else { "notify_off" };
+    let started = Instant::now();
+    let mut stack = Stack::prepare(&args.stack, name).await?;
+    seed::seed(&stack.store, &stack.redis_url, &stack.redis_prefix, &seed_options(20_000)).await?;
+    // a token for the author and each favouriter, whether or not the seed counted it active
+    let accounts: Vec<(tusk_core::Id, String)> =
+        sqlx::query_as("SELECT id, username FROM accounts ORDER BY id LIMIT $1")
+            .bind(i64::try_from(args.favourites)? + 1)
+            .fetch_all(stack.store.pool())
+            .await?;
+    let users = seed::create_tokens(&stack.store, &accounts).await?;
+    stack.start(Tiers::ApiAndWorker, &[("TUSK_NOTIFICATIONS", notify.to_string())]).await?;
+    println!("stack {name} ready in {:.1} s", started.elapsed().as_secs_f64());
+    let (author, fans) = users.split_first().context("no accounts seeded")?;
+    if fans.len() < args.favourites {
+        bail!("{} accounts seeded, {} favouriters asked", fans.len(), args.favourites);
+    }
+    let http = http_client()?;
+    let per_sec =
+        favourite_storm(&http, &stack.api_url, author, &fans[..args.favourites], args.clients).await?;
+    let author_id: i64 = author.id.parse()?;
+    let drained_after = if notify {
+        Some(notifications_written(&stack, author_id, i64::try_from(args.favourites)?).await?)
+    } else {
+        None
+    };
+    println!(
+        "  {name}: {} favourites at {per_sec:.0}/s{}",
+        args.favourites,
+        drained_after.map_or(String::new(), |d| format!(
+            ", every notification written {:.1} s after the last",
+            d.as_secs_f64()
+        ))
+    );
+    let read = if notify {
+        top_up_notifications(&stack, author_id, args.notifications).await?;
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE account_id = $1")
+            .bind(author_id)
+            .fetch_one(stack.store.pool())
+            .await?;
+        let url = format!("{}/api/v2/notifications", stack.api_url);
+        let load =
+            open_loop(args.read_rate, Duration::from_secs(2), Duration::from_secs(args.read_secs), |_| {
+                http.get(&url).bearer_auth(&author.token)
+            })
+            .await?;
+        println!(
+            "  grouped reads of an author holding {held} notifications: {} at {}/s, p50 {:.1} ms, p99 {:.1} ms, {} errors",
+            load.sent,
+            args.read_rate,
+            load.p(0.5),
+            load.p(0.99),
+            load.errors
+        );
+        Some(load)
+    } else {
+        None
+    };
+    drop(stack);
+    Ok((per_sec, read))
+}
+
+/// `tusk-surge bench notifications`: favourites/s one popular post absorbs with notifications
+/// on, against the same storm with them off (`TUSK_NOTIFICATIONS=false`) in the same run, and
+/// the p99 of the author's grouped page while it holds 100,000 notifications.
+pub async fn notifications(args: &NotificationsArgs) -> anyhow::Result<()> {
+    let (without, _) = storm_on(args, false).await?;
+    let (with, read) = storm_on(args, true).await?;
+    let read = read.context("no grouped reads")?;
+    if read.errors > 0 {
+        bail!("{} grouped reads failed", read.errors);
+    }
+    println!(
+        "favourites/s with notifications: {with:.0}, without: {without:.0}, ratio: {:.2}, grouped read p99: {:.1} ms",
+        with / without,
+        read.p(0.99)
+    );
+    Ok(())
+}

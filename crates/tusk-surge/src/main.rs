@@ -47,6 +47,9 @@ enum Bench {
     Flood(bench::FloodArgs),
     /// api and worker memory (RSS) at rest and under the smoke surge.
     Memory(bench::MemoryArgs),
+    /// Favourites/s one popular post absorbs with notifications on, against the same storm
+    /// with them off, and the p99 of the author's grouped notifications page at 100,000.
+    Notifications(bench::NotificationsArgs),
 }
 
 #[derive(Args)]
@@ -81,5 +84,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(Bench::Signup(args)) => bench::signup(&args).await,
         Command::Bench(Bench::Flood(args)) => bench::flood(&args).await,
         Command::Bench(Bench::Memory(args)) => bench::memory(&args).await,
+        Command::Bench(Bench::Notifications(args)) => bench::notifications(&args).await,
     }
 }

@@ -398,7 +398,7 @@ async fn store_rebuilt_feed(
 }
 
 /// One app (`tusk-surge seed`) and one token per user, stored as SHA-256 hashes.
-async fn create_tokens(store: &Store, users: &[(Id, String)]) -> anyhow::Result<Vec<SeededUser>> {
+pub(crate) async fn create_tokens(store: &Store, users: &[(Id, String)]) -> anyhow::Result<Vec<SeededUser>> {
     let scopes = "read write follow";
     let app = store
         .create_app(&NewApp {
