@@ -251,7 +251,7 @@ impl Store {
                SELECT 'ungrouped-' || n.id AS group_key, n.type, n.status_id, 1::bigint AS notifications_count, \
                       n.id AS latest_notification_id, n.created_at AS latest_at, ARRAY[n.from_account_id] AS sample_account_ids \
                FROM notifications n \
-               WHERE n.account_id = $1 AND {FILTERED} AND n.type = ANY($8) AND NOT (n.type = ANY($5)) {by_id}) \
+               WHERE $9 AND n.account_id = $1 AND {FILTERED} AND n.type = ANY($8) AND NOT (n.type = ANY($5)) {by_id}) \
              SELECT * FROM (SELECT * FROM grouped WHERE cardinality(sample_account_ids) > 0 UNION ALL SELECT * FROM single) page \
              ORDER BY latest_notification_id {order} LIMIT {limit}",
             by_group = keyset("g.latest_notification_id", 6, range),
@@ -260,11 +260,16 @@ impl Store {
             limit = range.limit,
         );
         let default = groupable();
+        let grouped = grouped.unwrap_or(&default);
+        // with every groupable type grouped there are no single ones: `$9` false gates that
+        // scan off (it would read every notification of the account to find none)
+        let singles = default.iter().any(|kind| !grouped.contains(kind));
         let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(query)).bind(account), filter)
-            .bind(grouped.unwrap_or(&default))
+            .bind(grouped)
             .bind(range.max_id)
             .bind(range.lower())
-            .bind(groupable())
+            .bind(&default)
+            .bind(singles)
             .fetch_all(&self.pool)
             .await?;
         Ok(newest_first(rows, range))
