@@ -11,7 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tusk_core::{Id, Instance, Visibility, html};
-use tusk_store::{AccountRow, AppRow, Relationship as RelationshipRow, StatusRow, StatusStats, TokenRow};
+use tusk_store::{
+    AccountRow, AppRow, Relationship as RelationshipRow, StatusRow, StatusStats, TokenRow, UserSettings,
+};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
@@ -118,16 +120,59 @@ impl Account {
 
     /// `verify_credentials` adds what only the owner sees, with the number of follow requests
     /// waiting for the account.
-    pub fn with_source(mut self, row: &AccountRow, locale: Option<&str>, follow_requests_count: i64) -> Self {
+    pub fn with_source(
+        mut self,
+        row: &AccountRow,
+        settings: &UserSettings,
+        follow_requests_count: i64,
+    ) -> Self {
         self.source = Some(Source {
-            privacy: "public",
-            sensitive: false,
-            language: locale.map(str::to_owned),
+            privacy: settings.default_privacy.as_str(),
+            sensitive: settings.default_sensitive,
+            // the language posts get when they name none
+            language: settings.default_language.clone().or_else(|| settings.locale.clone()),
             note: row.note.clone(),
             fields: Vec::new(),
             follow_requests_count,
         });
         self
+    }
+}
+
+/// Mastodon's Preferences: the posting defaults, and the reading ones at Mastodon's defaults.
+#[derive(Serialize, ToSchema)]
+pub struct Preferences {
+    #[serde(rename = "posting:default:visibility")]
+    #[schema(rename = "posting:default:visibility")]
+    pub visibility: &'static str,
+    #[serde(rename = "posting:default:sensitive")]
+    #[schema(rename = "posting:default:sensitive")]
+    pub sensitive: bool,
+    #[serde(rename = "posting:default:language")]
+    #[schema(rename = "posting:default:language")]
+    pub language: Option<String>,
+    /// `default`, `show_all` or `hide_all`.
+    #[serde(rename = "reading:expand:media")]
+    #[schema(rename = "reading:expand:media")]
+    pub expand_media: &'static str,
+    #[serde(rename = "reading:expand:spoilers")]
+    #[schema(rename = "reading:expand:spoilers")]
+    pub expand_spoilers: bool,
+    #[serde(rename = "reading:autoplay:gifs")]
+    #[schema(rename = "reading:autoplay:gifs")]
+    pub autoplay_gifs: bool,
+}
+
+impl Preferences {
+    pub fn new(settings: &UserSettings) -> Self {
+        Self {
+            visibility: settings.default_privacy.as_str(),
+            sensitive: settings.default_sensitive,
+            language: settings.default_language.clone(),
+            expand_media: "default",
+            expand_spoilers: false,
+            autoplay_gifs: false,
+        }
     }
 }
 
@@ -297,8 +342,11 @@ impl Status {
         self.replies_count = stats.replies_count;
         self.reblogs_count = stats.reblogs_count;
         self.favourites_count = stats.favourites_count;
-        self.favourited = stats.favourited;
-        self.reblogged = stats.reblogged;
+        self.favourited = stats.done.favourited;
+        self.reblogged = stats.done.reblogged;
+        self.bookmarked = stats.done.bookmarked;
+        // only ever true for the viewer's own statuses: nobody pins another's
+        self.pinned = stats.done.pinned;
     }
 }
 

@@ -154,6 +154,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// Several records named at once (`id[]=1&id[]=2`, or `id=1`), as Mastodon's batch lookups
+/// take them.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdsParams {
+    /// The ids.
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    #[param(rename = "id[]", style = Form, explode)]
+    id: Vec<String>,
+}
+
+impl IdsParams {
+    /// The distinct ids asked, in order; what is not a number names nothing and is left out.
+    pub fn ids(&self) -> Vec<Id> {
+        let mut ids: Vec<Id> = Vec::with_capacity(self.id.len());
+        for id in self.id.iter().filter_map(|raw| raw.trim().parse().ok()) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+}
+
 /// A record id from the path. Anything that is not an id cannot name a record: 404, as Mastodon.
 pub struct PathId(pub Id);
 

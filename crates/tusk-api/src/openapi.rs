@@ -67,6 +67,13 @@ const CLIENT_BASIC: &str = "ClientBasic";
         (name = "statuses", description = "Posting, reading and acting on statuses"),
         (name = "timelines", description = "Pages of statuses, newest first, with `Link` headers"),
         (name = "streaming", description = "Live events: WebSocket and server-sent events"),
+        (name = "notifications", description = "Notifications, one by one (v1) and grouped (v2)"),
+        (name = "markers", description = "Where the user stopped reading, shared by their apps"),
+        (name = "search", description = "Accounts and hashtags by name"),
+        (name = "lists", description = "Lists of followed accounts (empty until lists land)"),
+        (name = "filters", description = "Content filters (empty until filters land)"),
+        (name = "tags", description = "Hashtags followed (empty until hashtag timelines land)"),
+        (name = "trends", description = "What is trending (empty until trends land)"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -230,8 +237,10 @@ mod tests {
                 let id = operation["operationId"].as_str().unwrap();
                 assert!(ids.insert(id.to_owned()), "{method} {path}: operationId {id} is used twice");
                 let responses = operation["responses"].as_object().unwrap();
+                // (a write whose feature comes later has none yet)
                 assert!(
-                    responses.keys().any(|s| s.starts_with('2') || s.starts_with('3') || s == "101"),
+                    responses.keys().any(|s| s.starts_with('2') || s.starts_with('3') || s == "101")
+                        || crate::handlers::later::REFUSED.contains(&id),
                     "{method} {path}: no success response"
                 );
                 // a token is checked wherever an operation takes one, its scope where it needs one

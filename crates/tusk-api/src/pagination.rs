@@ -60,16 +60,22 @@ pub struct TimelinePage {
 impl TimelinePage {
     /// `kept`: the query parameters that the next and previous pages repeat.
     pub fn new(instance: &Instance, uri: &Uri, kept: &[&str], statuses: Vec<Status>) -> Self {
-        let link = match (statuses.first(), statuses.last()) {
-            (Some(first), Some(last)) => link_header(
-                &format!("{}{}", instance.base_url(), uri.path()),
-                uri.query(),
-                kept,
-                first.id,
-                last.id,
-            ),
-            _ => None,
-        };
+        let cut = statuses.first().zip(statuses.last()).map(|(first, last)| (first.id, last.id));
+        Self::cut_by(instance, uri, kept, statuses, cut)
+    }
+
+    /// A page cut by the ids of other rows than the statuses' (a favourite's, a bookmark's):
+    /// `cut` holds the first and the last, `None` on an empty page.
+    pub fn cut_by(
+        instance: &Instance,
+        uri: &Uri,
+        kept: &[&str],
+        statuses: Vec<Status>,
+        cut: Option<(Id, Id)>,
+    ) -> Self {
+        let link = cut.and_then(|(first, last)| {
+            link_header(&format!("{}{}", instance.base_url(), uri.path()), uri.query(), kept, first, last)
+        });
         Self { statuses, link }
     }
 }

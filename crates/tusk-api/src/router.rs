@@ -8,16 +8,17 @@ use std::sync::Arc;
 
 use axum::Router;
 use tusk_core::Scope::{
-    ReadAccounts, ReadFollows, ReadNotifications, ReadStatuses, WriteAccounts, WriteBlocks, WriteFavourites,
-    WriteFollows, WriteMutes, WriteNotifications, WriteStatuses,
+    Read, ReadAccounts, ReadBlocks, ReadBookmarks, ReadFavourites, ReadFilters, ReadFollows, ReadLists,
+    ReadMutes, ReadNotifications, ReadStatuses, WriteAccounts, WriteBlocks, WriteBookmarks, WriteFavourites,
+    WriteFilters, WriteFollows, WriteLists, WriteMutes, WriteNotifications, WriteStatuses,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    accounts, apps, authorize, follow_requests, instance, notifications, oauth, search, statuses, streaming,
-    timelines,
+    accounts, apps, authorize, follow_requests, instance, later, notifications, oauth, search, statuses,
+    streaming, timelines,
 };
 use crate::ratelimit::RateFamily::{Follows, PasswordGrant, SignIns, Signups, Statuses};
 use crate::route::{Cors, RouteSpec as Route, RouteTable};
@@ -39,6 +40,14 @@ pub(crate) fn declared() -> Declared {
         .route(routes!(instance::nodeinfo_2_0), Route::read().cors(Cors::Discovery))
         .route(routes!(instance::nodeinfo_2_1), Route::read().cors(Cors::Discovery))
         .route(routes!(openapi::document), Route::read())
+        .route(routes!(later::custom_emojis), Route::read())
+        .route(routes!(later::announcements), Route::read().user(Read))
+        .route(routes!(later::peers), Route::read())
+        .route(routes!(later::rules), Route::read())
+        .route(routes!(later::trends), Route::read())
+        .route(routes!(later::trends_tags), Route::read())
+        .route(routes!(later::trends_statuses), Route::read())
+        .route(routes!(later::trends_links), Route::read())
         // -- apps, tokens and the browser sign-in --
         .route(routes!(apps::create), Route::write())
         .route(routes!(oauth::token), Route::auth().limited(PasswordGrant).cors(Cors::Token).issues_tokens())
@@ -54,6 +63,7 @@ pub(crate) fn declared() -> Declared {
         )
         .route(routes!(accounts::verify_credentials), Route::read().user(ReadAccounts))
         .route(routes!(accounts::update_credentials), Route::write().user(WriteAccounts))
+        .route(routes!(accounts::preferences), Route::read().user(ReadAccounts))
         .route(routes!(accounts::lookup), Route::read())
         .route(routes!(search::accounts), Route::read().user(ReadAccounts))
         .route(routes!(search::search), Route::read().public())
@@ -68,11 +78,14 @@ pub(crate) fn declared() -> Declared {
         .route(routes!(accounts::unblock), Route::write().user(WriteBlocks))
         .route(routes!(accounts::mute), Route::write().user(WriteMutes))
         .route(routes!(accounts::unmute), Route::write().user(WriteMutes))
+        .route(routes!(accounts::blocks), Route::read().user(ReadBlocks))
+        .route(routes!(accounts::mutes), Route::read().user(ReadMutes))
         .route(routes!(follow_requests::index), Route::read().user(ReadFollows))
         .route(routes!(follow_requests::authorize), Route::write().user(WriteFollows))
         .route(routes!(follow_requests::reject), Route::write().user(WriteFollows))
         // -- statuses --
         .route(routes!(statuses::create), Route::write().user(WriteStatuses).limited(Statuses))
+        .route(routes!(statuses::index), Route::read().public())
         .route(routes!(statuses::show), Route::read().public())
         .route(routes!(statuses::delete), Route::write().user(WriteStatuses))
         .route(routes!(statuses::context), Route::read().public())
@@ -80,9 +93,26 @@ pub(crate) fn declared() -> Declared {
         .route(routes!(statuses::unfavourite), Route::write().user(WriteFavourites))
         .route(routes!(statuses::reblog), Route::write().user(WriteStatuses).limited(Statuses))
         .route(routes!(statuses::unreblog), Route::write().user(WriteStatuses))
+        .route(routes!(statuses::bookmark), Route::write().user(WriteBookmarks))
+        .route(routes!(statuses::unbookmark), Route::write().user(WriteBookmarks))
+        .route(routes!(statuses::pin), Route::write().user(WriteAccounts))
+        .route(routes!(statuses::unpin), Route::write().user(WriteAccounts))
+        .route(routes!(timelines::favourites), Route::read().user(ReadFavourites))
+        .route(routes!(timelines::bookmarks), Route::read().user(ReadBookmarks))
+        .route(routes!(later::scheduled_statuses), Route::read().user(ReadStatuses))
+        .route(routes!(later::conversations), Route::read().user(ReadStatuses))
         // -- timelines --
         .route(routes!(timelines::home), Route::read().user(ReadStatuses))
         .route(routes!(timelines::public), Route::read().public())
+        // -- what comes with later issues: empty answers, writes refused --
+        .route(routes!(later::lists), Route::read().user(ReadLists))
+        .route(routes!(later::create_list), Route::write().user(WriteLists))
+        .route(routes!(later::followed_tags), Route::read().user(ReadFollows))
+        .route(routes!(later::follow_tag), Route::write().user(WriteFollows))
+        .route(routes!(later::filters_v1), Route::read().user(ReadFilters))
+        .route(routes!(later::create_filter_v1), Route::write().user(WriteFilters))
+        .route(routes!(later::filters_v2), Route::read().user(ReadFilters))
+        .route(routes!(later::create_filter_v2), Route::write().user(WriteFilters))
         // -- notifications and markers --
         .route(routes!(notifications::index), Route::read().user(ReadNotifications))
         .route(routes!(notifications::unread_count), Route::read().user(ReadNotifications))
@@ -93,6 +123,9 @@ pub(crate) fn declared() -> Declared {
         .route(routes!(notifications::unread_count_v2), Route::read().user(ReadNotifications))
         .route(routes!(notifications::show_v2), Route::read().user(ReadNotifications))
         .route(routes!(notifications::dismiss_v2), Route::write().user(WriteNotifications))
+        .route(routes!(later::notification_requests), Route::read().user(ReadNotifications))
+        .route(routes!(later::notification_policy_v1), Route::read().user(ReadNotifications))
+        .route(routes!(later::notification_policy), Route::read().user(ReadNotifications))
         .route(routes!(notifications::markers), Route::read().user(ReadStatuses))
         .route(routes!(notifications::save_markers), Route::write().user(WriteStatuses))
         // -- streaming (the WebSocket checks the scope of what is subscribed) --

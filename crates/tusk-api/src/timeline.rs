@@ -17,7 +17,7 @@ pub(crate) use tusk_service::AccountStatusesQuery;
 
 impl AppState {
     /// Renders a view as a Mastodon Status, the original inside a reblog; each author is
-    /// rendered once per call of [`AppState::render_all`] (`authors`).
+    /// rendered once per call of [`AppState::render_views`] (`authors`).
     fn render(&self, view: &StatusView, authors: &mut HashMap<Id, Arc<Account>>) -> Status {
         let account = self.account_once(&view.author, authors);
         let mut rendered = Status::by(&self.instance, &view.status, &view.author.username, account);
@@ -28,7 +28,8 @@ impl AppState {
         rendered
     }
 
-    fn render_all(&self, views: &[StatusView]) -> Vec<Status> {
+    /// Renders views read already, each author once.
+    pub(crate) fn render_views(&self, views: &[StatusView]) -> Vec<Status> {
         let mut authors = HashMap::new();
         views.iter().map(|view| self.render(view, &mut authors)).collect()
     }
@@ -39,7 +40,7 @@ impl AppState {
         account: Id,
         range: &PageRange,
     ) -> Result<Vec<Status>, ApiError> {
-        Ok(self.render_all(&self.service.home_timeline(account, range).await?))
+        Ok(self.render_views(&self.service.home_timeline(account, range).await?))
     }
 
     /// The status `id` if `viewer` may see it; `NotFound` otherwise.
@@ -53,7 +54,7 @@ impl AppState {
         viewer: Option<Id>,
         range: &PageRange,
     ) -> Result<Vec<Status>, ApiError> {
-        Ok(self.render_all(&self.service.public_timeline(viewer, range).await?))
+        Ok(self.render_views(&self.service.public_timeline(viewer, range).await?))
     }
 
     /// One page of `account`'s statuses as `viewer` may see them.
@@ -64,7 +65,7 @@ impl AppState {
         query: &AccountStatusesQuery,
         range: &PageRange,
     ) -> Result<Vec<Status>, ApiError> {
-        Ok(self.render_all(&self.service.account_statuses(viewer, account, query, range).await?))
+        Ok(self.render_views(&self.service.account_statuses(viewer, account, query, range).await?))
     }
 
     /// Renders statuses in the order of `ids`, skipping any that no longer exist.
@@ -79,7 +80,7 @@ impl AppState {
         viewer: Option<Id>,
         ids: &[Id],
     ) -> Result<Vec<Status>, ApiError> {
-        Ok(self.render_all(&self.service.status_views(viewer, ids).await?))
+        Ok(self.render_views(&self.service.status_views(viewer, ids).await?))
     }
 
     /// One status as `viewer` sees it.

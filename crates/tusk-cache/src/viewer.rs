@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::Cmd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tusk_core::{Id, PageRange};
+use tusk_core::{Id, Interacted, PageRange};
 
 use crate::connection::Batch;
 use crate::feed::feed_page;
@@ -25,7 +25,8 @@ const HYBRID_TTL: Duration = Duration::from_mins(1);
 /// Hidden accounts are dropped on every mute, block and unmute/unblock; the TTL bounds what a
 /// read racing such a change can put back.
 const HIDDEN_TTL: Duration = Duration::from_mins(10);
-/// A reader's interactions are dropped on each of its favourites and reblogs (and their undoing);
+/// A reader's interactions are dropped on each of its favourites, reblogs, bookmarks and pins
+/// (and their undoing);
 /// the TTL bounds what a read racing one of those can put back.
 const INTERACTIONS_TTL: Duration = Duration::from_mins(10);
 /// Activity is recorded at most once per this per account.
@@ -54,9 +55,9 @@ pub struct HomeContext {
     pub hidden_accounts: Option<Vec<Id>>,
 }
 
-/// What a reader did with each of some statuses, (favourited, reblogged): `None` when nothing
-/// is cached, and `None` for a status older than the cached horizon.
-pub type Interactions = Option<Vec<Option<(bool, bool)>>>;
+/// What a reader did with each of some statuses: `None` when nothing is cached, and `None` for
+/// a status older than the cached horizon.
+pub type Interactions = Option<Vec<Option<Interacted>>>;
 
 /// What [`Cache::lookup`] found.
 #[derive(Debug)]
@@ -67,14 +68,18 @@ pub struct Lookup {
     pub interactions: Option<Interactions>,
 }
 
-/// The interactions in an `HMGET` reply of the horizon and the `f:`/`r:` fields of `statuses`.
+/// The interactions in an `HMGET` reply of the horizon and the fields of `statuses`, one per
+/// kind of [`Interacted::KINDS`] (`f:{id}`, `r:{id}`, …).
 fn interactions_from(statuses: &[Id], fields: &[Option<i64>]) -> Interactions {
     let (Some(horizon), flags) = fields.split_first()? else { return None };
     Some(
         statuses
             .iter()
-            .zip(flags.chunks_exact(2))
-            .map(|(id, flags)| (id.0 >= *horizon).then(|| (flags[0].is_some(), flags[1].is_some())))
+            .zip(flags.chunks_exact(Interacted::KINDS.len()))
+            .map(|(id, flags)| {
+                (id.0 >= *horizon)
+                    .then(|| Interacted::from_flags(std::array::from_fn(|i| flags[i].is_some())))
+            })
             .collect(),
     )
 }
@@ -192,28 +197,24 @@ impl Cache {
         let mut hmget = redis::cmd("HMGET");
         hmget.arg(self.keys.interactions(account)).arg("h");
         for id in statuses {
-            hmget.arg(format!("f:{id}")).arg(format!("r:{id}"));
+            for kind in Interacted::KINDS {
+                hmget.arg(format!("{kind}:{id}"));
+            }
         }
         hmget
     }
 
-    /// Caches what `account` did with the statuses from `horizon` up: one `HSET` (atomic, so a
-    /// reader never sees half of it) and its TTL.
-    pub async fn put_interactions(
-        &self,
-        account: Id,
-        horizon: Id,
-        favourited: &[Id],
-        reblogged: &[Id],
-    ) -> Result<()> {
+    /// Caches what `account` did with the statuses from `horizon` up, the statuses of each
+    /// kind of [`Interacted::KINDS`] in `done`: one `HSET` (atomic, so a reader never sees half
+    /// of it) and its TTL.
+    pub async fn put_interactions(&self, account: Id, horizon: Id, done: [&[Id]; 4]) -> Result<()> {
         let key = self.keys.interactions(account);
         let mut hset = redis::cmd("HSET");
         hset.arg(&key).arg("h").arg(horizon.0);
-        for id in favourited {
-            hset.arg(format!("f:{id}")).arg(1);
-        }
-        for id in reblogged {
-            hset.arg(format!("r:{id}")).arg(1);
+        for (kind, ids) in Interacted::KINDS.iter().zip(done) {
+            for id in ids {
+                hset.arg(format!("{kind}:{id}")).arg(1);
+            }
         }
         let mut batch = Batch::default();
         batch.add_ignored(hset);
@@ -221,7 +222,8 @@ impl Cache {
         self.run(batch).await
     }
 
-    /// Drops `account`'s cached interactions, after it favourited or reblogged (or undid it).
+    /// Drops `account`'s cached interactions, after it favourited, reblogged, bookmarked or
+    /// pinned (or undid it).
     pub async fn forget_interactions(&self, account: Id) -> Result<()> {
         let mut conn = self.conn.clone();
         let () = Cmd::del(self.keys.interactions(account)).query_async(&mut conn).await?;

@@ -27,3 +27,26 @@ pub use validation::{
 
 /// Mastodon's `FeedManager::MAX_ITEMS`: how many entries a home feed keeps.
 pub const HOME_FEED_MAX_ITEMS: usize = 800;
+
+/// What a viewer did with a status: the flags of Mastodon's Status entity that depend on who
+/// looks (`favourited`, `reblogged`, `bookmarked`, and `pinned` for its own statuses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interacted {
+    pub favourited: bool,
+    pub reblogged: bool,
+    pub bookmarked: bool,
+    pub pinned: bool,
+}
+
+impl Interacted {
+    /// The flags in a fixed order, as the cache keeps them.
+    pub const KINDS: [&'static str; 4] = ["f", "r", "b", "p"];
+
+    pub fn flags(self) -> [bool; 4] {
+        [self.favourited, self.reblogged, self.bookmarked, self.pinned]
+    }
+
+    pub fn from_flags([favourited, reblogged, bookmarked, pinned]: [bool; 4]) -> Self {
+        Self { favourited, reblogged, bookmarked, pinned }
+    }
+}

@@ -3,10 +3,10 @@
 
 use tusk_cache::EntityKind;
 use tusk_core::{
-    DisplayName, Email, Event, FieldError, Id, Note, Password, Registrations, Username, ValidationErrors,
-    token,
+    DisplayName, Email, Event, FieldError, Id, Locale, Note, Password, Registrations, Username,
+    ValidationErrors, Visibility, token,
 };
-use tusk_store::{AccountRow, FollowSide, NewUser, ProfileUpdate, StoreError, TokenRow};
+use tusk_store::{AccountList, AccountRow, NewUser, ProfileUpdate, StoreError, TokenRow, UserSettings};
 use tusk_telemetry::SignupOutcome;
 
 use crate::{Result, Service, ServiceError};
@@ -22,7 +22,7 @@ pub struct NewAccount {
 /// The signed-in account with what only its owner sees (Mastodon's CredentialAccount `source`).
 pub struct CredentialAccount {
     pub account: AccountRow,
-    pub locale: Option<String>,
+    pub settings: UserSettings,
     pub follow_requests: i64,
 }
 
@@ -31,6 +31,11 @@ pub struct NewProfile {
     pub display_name: Option<DisplayName>,
     pub note: Option<Note>,
     pub locked: Option<bool>,
+    /// The posting defaults (`source[privacy]`, never `Direct`, `source[sensitive]`,
+    /// `source[language]`).
+    pub privacy: Option<Visibility>,
+    pub sensitive: Option<bool>,
+    pub language: Option<Locale>,
 }
 
 /// One page of accounts, newest first, each with the id of the follow or request it is cut by.
@@ -119,20 +124,28 @@ impl Service {
 
     /// The signed-in account, fresh from PostgreSQL, with its settings.
     pub async fn credential_account(&self, me: Id) -> Result<CredentialAccount> {
-        let (account, locale, follow_requests) = tokio::try_join!(
+        let (account, settings, follow_requests) = tokio::try_join!(
             self.store().account(me),
-            self.store().user_locale(me),
+            self.store().user_settings(me),
             self.store().follow_requests_count(me)
         )?;
-        Ok(CredentialAccount { account, locale, follow_requests })
+        Ok(CredentialAccount { account, settings, follow_requests })
     }
 
-    /// Changes `me`'s profile. Unlocking lets everyone who asked in, as Mastodon does.
+    /// `me`'s settings (`/api/v1/preferences`).
+    pub async fn settings(&self, me: Id) -> Result<UserSettings> {
+        Ok(self.store().user_settings(me).await?)
+    }
+
+    /// Changes `me`'s profile and posting defaults. Unlocking lets everyone who asked in, as Mastodon does.
     pub async fn update_profile(&self, me: Id, profile: NewProfile) -> Result<CredentialAccount> {
         let update = ProfileUpdate {
             display_name: profile.display_name.as_ref(),
             note: profile.note.as_ref(),
             locked: profile.locked,
+            default_privacy: profile.privacy,
+            default_sensitive: profile.sensitive,
+            default_language: profile.language.as_ref(),
         };
         self.store().update_profile(me, &update).await?;
         let accepted = if profile.locked == Some(false) {
@@ -159,16 +172,19 @@ impl Service {
         self.load_account(id).await
     }
 
-    /// A page of the accounts following `account` or followed by it, newest follow first. An
-    /// account that blocks the viewer hides its follows from it, as in Mastodon.
-    pub async fn follows(
+    /// A page of `account`'s `list`, newest first. An account that blocks the viewer hides its
+    /// follows from it, as in Mastodon; its blocks and mutes are its owner's alone.
+    pub async fn account_list(
         &self,
         viewer: Option<Id>,
         account: Id,
-        side: FollowSide,
+        list: AccountList,
         cut: PageCut,
     ) -> Result<AccountPage> {
-        let page = self.store().follow_page(account, side, cut.max_id, cut.since_id, cut.limit).await?;
+        if matches!(list, AccountList::Blocked | AccountList::Muted) && viewer != Some(account) {
+            return Err(ServiceError::Forbidden);
+        }
+        let page = self.store().account_list_page(account, list, cut.max_id, cut.since_id, cut.limit).await?;
         if let Some(viewer) = viewer
             && viewer != account
             && self.store().relationship(viewer, account).await?.blocked_by

@@ -13,6 +13,7 @@ mod accounts;
 mod entities;
 mod fanout;
 mod instance;
+mod kept;
 mod notifications;
 mod oauth;
 mod passwords;
@@ -37,6 +38,7 @@ use tusk_telemetry::Metrics;
 
 pub use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
 pub use fanout::FanoutSettings;
+pub use kept::KeptPage;
 pub use notifications::{GroupView, GroupedNotifications, NotificationView};
 pub use oauth::{AppRegistration, CodeGrant};
 pub use search::AccountQuery;

@@ -15,8 +15,10 @@ pub struct NewPost<'a> {
     pub application: Id,
     pub text: StatusText,
     pub spoiler_text: &'a str,
-    pub sensitive: bool,
-    pub visibility: Visibility,
+    /// `None`: the author's posting default (`/api/v1/preferences`), as for `visibility` and
+    /// `language`, as Mastodon's `PostStatusService` fills them.
+    pub sensitive: Option<bool>,
+    pub visibility: Option<Visibility>,
     pub language: Option<&'a str>,
     pub in_reply_to: Option<Id>,
     /// The sha256 of the request's `Idempotency-Key`.
@@ -49,7 +51,8 @@ impl Service {
                 account_id: post.account,
                 text: &post.text,
                 spoiler_text: post.spoiler_text,
-                sensitive: post.sensitive || !post.spoiler_text.is_empty(),
+                // a content warning makes it sensitive whatever was asked
+                sensitive: if post.spoiler_text.is_empty() { post.sensitive } else { Some(true) },
                 visibility: post.visibility,
                 language: post.language,
                 in_reply_to: parent.as_ref(),
@@ -171,7 +174,7 @@ impl Service {
     }
 
     /// The status an action on `id` acts on: the original when `id` is a reblog, as in Mastodon.
-    async fn acted_on(&self, viewer: Id, id: Id) -> Result<StatusRow> {
+    pub(crate) async fn acted_on(&self, viewer: Id, id: Id) -> Result<StatusRow> {
         let status = self.visible_status(Some(viewer), id).await?;
         match status.reblog_of_id {
             Some(original) => self.visible_status(Some(viewer), original).await,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use tusk_cache::{EntityKind, Feed, Interactions, decode_entities};
-use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
+use tusk_core::{HOME_FEED_MAX_ITEMS, Id, Interacted, PageRange};
 use tusk_store::{AccountRow, AccountStatusesFilter, StatusCounts, StatusRow, StatusStats};
 
 use crate::{Result, Service};
@@ -71,7 +71,9 @@ impl Loaded {
 pub struct AccountStatusesQuery {
     pub exclude_replies: bool,
     pub exclude_reblogs: bool,
-    /// A filter nothing here can pass (pins, media, hashtags).
+    /// Only its pinned statuses.
+    pub pinned: bool,
+    /// A filter nothing here can pass (media, hashtags).
     pub nothing: bool,
 }
 
@@ -249,6 +251,7 @@ impl Service {
             own,
             exclude_replies: query.exclude_replies,
             exclude_reblogs: query.exclude_reblogs,
+            pinned: query.pinned,
         };
         let ids = self.store().account_status_ids(account, filter, range).await?;
         self.status_views(viewer, &ids).await
@@ -326,7 +329,7 @@ impl Service {
         let mut done = match (viewer, interactions) {
             (Some(viewer), Some(cached)) => self.interactions(viewer, ids, cached).await?,
             // signed out: nothing done; a reader whose interactions were not read: ask PostgreSQL
-            (None, _) => vec![Some((false, false)); ids.len()],
+            (None, _) => vec![Some(Interacted::default()); ids.len()],
             (Some(_), None) => vec![None; ids.len()],
         };
         let mut counts: HashMap<Id, StatusCounts> =
@@ -345,8 +348,7 @@ impl Service {
             let entries: Vec<(Id, &StatusCounts)> = fresh.iter().map(|(id, c)| (*id, c)).collect();
             self.cache_rows(EntityKind::StatusCounts, &entries).await;
             counts.extend(fresh);
-            let asked: HashMap<Id, (bool, bool)> =
-                found.iter().map(|row| (row.id, (row.favourited, row.reblogged))).collect();
+            let asked: HashMap<Id, Interacted> = found.iter().map(|row| (row.id, row.done)).collect();
             for (id, d) in ids.iter().zip(done.iter_mut()) {
                 if d.is_none() {
                     *d = asked.get(id).copied();
@@ -358,21 +360,19 @@ impl Service {
             .zip(done)
             .map(|(id, done)| {
                 let c = counts.get(id).copied().unwrap_or_default();
-                let (favourited, reblogged) = done.unwrap_or_default();
                 let stats = StatusStats {
                     id: *id,
                     replies_count: c.replies_count,
                     reblogs_count: c.reblogs_count,
                     favourites_count: c.favourites_count,
-                    favourited,
-                    reblogged,
+                    done: done.unwrap_or_default(),
                 };
                 (*id, stats)
             })
             .collect())
     }
 
-    /// What `viewer` did with each of `ids` (favourited, reblogged), from its `cached` recent
+    /// What `viewer` did with each of `ids`, from its `cached` recent
     /// interactions, read from PostgreSQL and cached when Redis had none; `None` where not
     /// known (older than what is cached, or Redis failed): the caller asks PostgreSQL.
     async fn interactions(
@@ -380,26 +380,19 @@ impl Service {
         viewer: Id,
         ids: &[Id],
         cached: Interactions,
-    ) -> Result<Vec<Option<(bool, bool)>>> {
+    ) -> Result<Vec<Option<Interacted>>> {
         if let Some(known) = cached {
             return Ok(known);
         }
         let recent = self.store().recent_interactions(viewer, RECENT_INTERACTIONS).await?;
-        if let Err(error) =
-            self.cache().put_interactions(viewer, recent.horizon, &recent.favourited, &recent.reblogged).await
-        {
+        let lists = recent.done.each_ref().map(Vec::as_slice);
+        if let Err(error) = self.cache().put_interactions(viewer, recent.horizon, lists).await {
             tracing::warn!(%error, "interactions not cached");
         }
-        Ok(ids
-            .iter()
-            .map(|id| {
-                (*id >= recent.horizon)
-                    .then(|| (recent.favourited.contains(id), recent.reblogged.contains(id)))
-            })
-            .collect())
+        Ok(ids.iter().map(|id| recent.with(*id)).collect())
     }
 
-    /// After `account` favourited or reblogged something (or undid it): its cached interactions
+    /// After `account` favourited, reblogged, bookmarked or pinned something (or undid it): its cached interactions
     /// are stale.
     pub(crate) async fn forget_interactions(&self, account: Id) {
         if let Err(error) = self.cache().forget_interactions(account).await {

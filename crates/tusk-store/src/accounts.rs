@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tusk_core::{DisplayName, Email, Id, Note, Username};
+use tusk_core::{DisplayName, Email, Id, Locale, Note, Username, Visibility};
 
 use crate::{Result, Store, StoreError, TokenRow};
 
@@ -51,6 +51,20 @@ pub struct ProfileUpdate<'a> {
     pub display_name: Option<&'a DisplayName>,
     pub note: Option<&'a Note>,
     pub locked: Option<bool>,
+    /// Never `Direct` (the column refuses it; the edge answers 422 first).
+    pub default_privacy: Option<Visibility>,
+    pub default_sensitive: Option<bool>,
+    pub default_language: Option<&'a Locale>,
+}
+
+/// A local user's settings: its interface language and the defaults of its posts (Mastodon's
+/// `source` and `/api/v1/preferences`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserSettings {
+    pub locale: Option<String>,
+    pub default_privacy: Visibility,
+    pub default_sensitive: bool,
+    pub default_language: Option<String>,
 }
 
 /// Which unique fields of a sign-up are already taken.
@@ -154,14 +168,23 @@ impl Store {
         Ok(sqlx::query_as(query).bind(login).fetch_optional(&self.pool).await?)
     }
 
-    /// The email and locale of a local account, for `verify_credentials`.
-    #[tracing::instrument(name = "pg user_locale", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
-    pub async fn user_locale(&self, account_id: Id) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT locale FROM users WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+    /// A local account's settings, for `verify_credentials`, `/api/v1/preferences` and the
+    /// defaults of its posts; the defaults' defaults for an account without a user.
+    #[tracing::instrument(name = "pg user_settings", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn user_settings(&self, account_id: Id) -> Result<UserSettings> {
+        let row: Option<(Option<String>, String, bool, Option<String>)> = sqlx::query_as(
+            "SELECT locale, default_privacy, default_sensitive, default_language FROM users WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or_else(UserSettings::default, |(locale, privacy, sensitive, language)| UserSettings {
+            locale,
+            // the column's CHECK keeps it one of the three
+            default_privacy: Visibility::parse(&privacy).unwrap_or_default(),
+            default_sensitive: sensitive,
+            default_language: language,
+        }))
     }
 
     /// Marks the user active now, at most once an hour (a read is not a write every time).
@@ -185,9 +208,11 @@ impl Store {
             .await?)
     }
 
-    /// Changes the given profile fields of `account_id`, in one statement.
+    /// Changes the given profile fields and posting defaults of `account_id`, in one
+    /// transaction.
     #[tracing::instrument(name = "pg update_profile", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn update_profile(&self, account_id: Id, update: &ProfileUpdate<'_>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE accounts SET display_name = coalesce($2, display_name), note = coalesce($3, note), \
                                  locked = coalesce($4, locked) \
@@ -197,9 +222,25 @@ impl Store {
         .bind(update.display_name.map(DisplayName::as_str))
         .bind(update.note.map(Note::as_str))
         .bind(update.locked)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+        if changed != 1 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE users SET default_privacy = coalesce($2, default_privacy), \
+                              default_sensitive = coalesce($3, default_sensitive), \
+                              default_language = coalesce($4, default_language) \
+             WHERE account_id = $1 AND ($2::text IS NOT NULL OR $3::boolean IS NOT NULL OR $4::text IS NOT NULL)",
+        )
+        .bind(account_id)
+        .bind(update.default_privacy.map(Visibility::as_str))
+        .bind(update.default_sensitive)
+        .bind(update.default_language.map(Locale::as_str))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -38,11 +38,29 @@ impl From<RelationshipRow> for Relationship {
     }
 }
 
-/// Which side of an account's follows to list.
+/// A list of accounts kept for an account, paged by the id of the row that puts each in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FollowSide {
+pub enum AccountList {
+    /// The accounts following it.
     Followers,
+    /// The accounts it follows.
     Following,
+    /// The accounts it blocks (only its owner sees this list).
+    Blocked,
+    /// The accounts it mutes (only its owner sees this list).
+    Muted,
+}
+
+impl AccountList {
+    /// The table, the owner's column and the listed account's column.
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Followers => ("follows", "target_account_id", "account_id"),
+            Self::Following => ("follows", "account_id", "target_account_id"),
+            Self::Blocked => ("blocks", "account_id", "target_account_id"),
+            Self::Muted => ("mutes", "account_id", "target_account_id"),
+        }
+    }
 }
 
 /// `NotFound` unless the account exists.
@@ -343,33 +361,28 @@ impl Store {
             .collect())
     }
 
-    /// One page of the accounts following `account_id` (`Followers`) or followed by it
-    /// (`Following`), newest follow first, as `(follow id, account id)`: pages are cut by the
-    /// follow row's id, as Mastodon cuts them. `NotFound` unless the account exists.
-    #[tracing::instrument(name = "pg follow_page", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
-    pub async fn follow_page(
+    /// One page of `account_id`'s `list`, newest first, as `(row id, account id)`: pages are
+    /// cut by the id of the follow, block or mute, as Mastodon cuts them. `NotFound` unless the
+    /// account exists.
+    #[tracing::instrument(name = "pg account_list_page", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn account_list_page(
         &self,
         account_id: Id,
-        side: FollowSide,
+        list: AccountList,
         max_id: Option<Id>,
         since_id: Option<Id>,
         limit: i64,
     ) -> Result<Vec<(Id, Id)>> {
-        let query = match side {
-            FollowSide::Followers => {
-                "SELECT id, account_id FROM follows WHERE target_account_id = $1 \
-                   AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
-                 ORDER BY id DESC LIMIT $4"
-            }
-            FollowSide::Following => {
-                "SELECT id, target_account_id FROM follows WHERE account_id = $1 \
-                   AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
-                 ORDER BY id DESC LIMIT $4"
-            }
-        };
+        // only the constant names of `columns` are formatted in
+        let (table, owner, listed) = list.columns();
+        let query = format!(
+            "SELECT id, {listed} FROM {table} WHERE {owner} = $1 \
+               AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
+             ORDER BY id DESC LIMIT $4"
+        );
         let mut tx = self.pool.begin().await?;
         ensure_account(&mut tx, account_id).await?;
-        let page = sqlx::query_as(query)
+        let page = sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(account_id)
             .bind(max_id)
             .bind(since_id)

@@ -8,6 +8,7 @@ mod error;
 mod follow_requests;
 mod follows;
 mod grants;
+mod kept;
 mod notifications;
 mod outbox;
 mod paging;
@@ -23,12 +24,15 @@ use std::time::Duration;
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub use accounts::{AccountRow, Credentials, InstanceStats, NewUser, ProfileUpdate, SignupConflicts};
+pub use accounts::{
+    AccountRow, Credentials, InstanceStats, NewUser, ProfileUpdate, SignupConflicts, UserSettings,
+};
 pub use approvals::PendingUser;
 pub use apps::{AppRow, NewApp};
 pub use error::StoreError;
-pub use follows::{FollowSide, Relationship};
+pub use follows::{AccountList, Relationship};
 pub use grants::{GrantRow, NewGrant};
+pub use kept::{PIN_LIMIT, StatusList};
 pub use notifications::{
     MarkerRow, NewNotification, NotificationFilter, NotificationGroupRow, NotificationRow,
 };

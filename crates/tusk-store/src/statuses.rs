@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
-use tusk_core::{Event, Id, PageRange, StatusText, Visibility};
+use tusk_core::{Event, Id, Interacted, PageRange, StatusText, Visibility};
 
 use crate::outbox::{self, OutboxEntry};
 use crate::paging::{keyset, newest_first};
@@ -72,17 +72,25 @@ pub struct StatusCounts {
 pub struct PageStats {
     pub id: Id,
     pub counts: Option<StatusCounts>,
-    pub favourited: bool,
-    pub reblogged: bool,
+    pub done: Interacted,
 }
 
 /// What an account did lately with statuses ([`Store::recent_interactions`]): complete for
 /// every status whose id is at least `horizon`.
 #[derive(Clone, Debug)]
 pub struct RecentInteractions {
-    pub favourited: Vec<Id>,
-    pub reblogged: Vec<Id>,
+    /// The statuses of each kind of [`Interacted::KINDS`]: favourited, reblogged, bookmarked,
+    /// pinned.
+    pub done: [Vec<Id>; 4],
     pub horizon: Id,
+}
+
+impl RecentInteractions {
+    /// What was done with `id`; `None` when it is older than the horizon (not known).
+    pub fn with(&self, id: Id) -> Option<Interacted> {
+        (id >= self.horizon)
+            .then(|| Interacted::from_flags(std::array::from_fn(|i| self.done[i].contains(&id))))
+    }
 }
 
 /// The counts of a status and what the viewer did with it.
@@ -92,8 +100,8 @@ pub struct StatusStats {
     pub replies_count: i64,
     pub reblogs_count: i64,
     pub favourites_count: i64,
-    pub favourited: bool,
-    pub reblogged: bool,
+    /// What the viewer did with it (nothing when signed out).
+    pub done: Interacted,
 }
 
 /// What an account's profile shows of its statuses to one viewer.
@@ -106,6 +114,8 @@ pub struct AccountStatusesFilter {
     /// Replies to other accounts are left out (self-threads stay, as in Mastodon).
     pub exclude_replies: bool,
     pub exclude_reblogs: bool,
+    /// Only the statuses the author pinned.
+    pub pinned: bool,
 }
 
 /// Keyset paging of a statuses query whose `WHERE` ends with `$1` = `max_id` and `$2` = the
@@ -119,8 +129,9 @@ pub struct NewStatus<'a> {
     pub account_id: Id,
     pub text: &'a StatusText,
     pub spoiler_text: &'a str,
-    pub sensitive: bool,
-    pub visibility: Visibility,
+    /// `None`: the author's posting default, as for `visibility` and `language`.
+    pub sensitive: Option<bool>,
+    pub visibility: Option<Visibility>,
     pub language: Option<&'a str>,
     /// The replied-to status, already checked to exist and to be visible to the author.
     pub in_reply_to: Option<&'a StatusRow>,
@@ -200,13 +211,16 @@ impl Store {
         let id: Id = sqlx::query_scalar(
             "INSERT INTO statuses (account_id, text, spoiler_text, sensitive, visibility, language, \
                                    in_reply_to_id, in_reply_to_account_id, application_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             SELECT $1, $2, $3, coalesce($4, u.default_sensitive, false), \
+                    coalesce($5, u.default_privacy, 'public'), coalesce($6, u.default_language), $7, $8, $9 \
+             FROM (VALUES (1)) AS one LEFT JOIN users u ON u.account_id = $1 \
+             RETURNING id",
         )
         .bind(new.account_id)
         .bind(new.text.as_str())
         .bind(new.spoiler_text)
         .bind(new.sensitive)
-        .bind(new.visibility.as_str())
+        .bind(new.visibility.map(Visibility::as_str))
         .bind(new.language)
         .bind(new.in_reply_to.map(|parent| parent.id))
         .bind(new.in_reply_to.map(|parent| parent.account_id))
@@ -288,7 +302,7 @@ impl Store {
                      SELECT 1 FROM mutes m WHERE m.account_id = $3 AND m.target_account_id = s.account_id))",
             range,
         );
-        // only the order direction and the numeric limit are formatted in
+        // only constant text, the order direction and the numeric limit are formatted in
         let ids = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(range.max_id)
             .bind(range.lower())
@@ -306,16 +320,23 @@ impl Store {
         filter: AccountStatusesFilter,
         range: &PageRange,
     ) -> Result<Vec<Id>> {
+        // the pinned ones are read from the pins (at most 5), not from all the account's statuses
+        let from = if filter.pinned {
+            "FROM status_pins p JOIN statuses s ON s.id = p.status_id WHERE p.account_id = $3"
+        } else {
+            "FROM statuses s WHERE s.account_id = $3"
+        };
         let sql = paged(
-            "SELECT s.id FROM statuses s \
-             WHERE s.account_id = $3 \
-               AND (s.visibility IN ('public', 'unlisted') \
-                    OR (s.visibility = 'private' AND $4) OR (s.visibility = 'direct' AND $5)) \
-               AND (NOT $6 OR s.in_reply_to_id IS NULL OR s.in_reply_to_account_id = s.account_id) \
-               AND (NOT $7 OR s.reblog_of_id IS NULL)",
+            &format!(
+                "SELECT s.id {from} \
+                   AND (s.visibility IN ('public', 'unlisted') \
+                        OR (s.visibility = 'private' AND $4) OR (s.visibility = 'direct' AND $5)) \
+                   AND (NOT $6 OR s.in_reply_to_id IS NULL OR s.in_reply_to_account_id = s.account_id) \
+                   AND (NOT $7 OR s.reblog_of_id IS NULL)"
+            ),
             range,
         );
-        // only the order direction and the numeric limit are formatted in
+        // only constant text, the order direction and the numeric limit are formatted in
         let ids = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(range.max_id)
             .bind(range.lower())
@@ -366,37 +387,42 @@ impl Store {
         .await?)
     }
 
-    /// For each of `ids`: whether `viewer` favourited or reblogged it and, for those also in
-    /// `counted`, its counts, in one query of index lookups (the counters, the favourites'
-    /// primary key, the one-reblog-per-account index).
-    /// The statuses `account` favourited and the originals it reblogged, newest first, at most
-    /// `limit` of each (two scans of `favourites_account` and `statuses_reblog_once`).
+    /// The statuses `account` favourited, the originals it reblogged, the statuses it
+    /// bookmarked and pinned, newest first, at most `limit` of each (four index scans).
     #[tracing::instrument(name = "pg recent_interactions", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn recent_interactions(&self, account: Id, limit: i64) -> Result<RecentInteractions> {
-        let rows: Vec<(bool, Id)> = sqlx::query_as(
-            "(SELECT true, status_id FROM favourites WHERE account_id = $1 \
-               ORDER BY status_id DESC LIMIT $2) \
+        let rows: Vec<(i32, Id)> = sqlx::query_as(
+            "(SELECT 0, status_id FROM favourites WHERE account_id = $1 ORDER BY status_id DESC LIMIT $2) \
              UNION ALL \
-             (SELECT false, reblog_of_id FROM statuses WHERE account_id = $1 AND reblog_of_id IS NOT NULL \
-               ORDER BY reblog_of_id DESC LIMIT $2)",
+             (SELECT 1, reblog_of_id FROM statuses WHERE account_id = $1 AND reblog_of_id IS NOT NULL \
+               ORDER BY reblog_of_id DESC LIMIT $2) \
+             UNION ALL \
+             (SELECT 2, status_id FROM bookmarks WHERE account_id = $1 ORDER BY status_id DESC LIMIT $2) \
+             UNION ALL \
+             (SELECT 3, status_id FROM status_pins WHERE account_id = $1 ORDER BY status_id DESC LIMIT $2)",
         )
         .bind(account)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let (favourited, reblogged): (Vec<_>, Vec<_>) =
-            rows.into_iter().partition(|(favourite, _)| *favourite);
-        let ids = |rows: Vec<(bool, Id)>| rows.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
-        let (favourited, reblogged) = (ids(favourited), ids(reblogged));
+        let mut done: [Vec<Id>; 4] = Default::default();
+        for (kind, id) in rows {
+            if let Some(ids) = usize::try_from(kind).ok().and_then(|kind| done.get_mut(kind)) {
+                ids.push(id);
+            }
+        }
         // a list cut at the limit is complete only down to its oldest entry
-        let floor = |ids: &[Id]| if ids.len() as i64 >= limit { ids.last().copied() } else { None };
-        let horizon = floor(&favourited).max(floor(&reblogged)).unwrap_or(Id(0));
-        Ok(RecentInteractions { favourited, reblogged, horizon })
+        let floor = |ids: &Vec<Id>| if ids.len() as i64 >= limit { ids.last().copied() } else { None };
+        let horizon = done.iter().filter_map(floor).max().unwrap_or(Id(0));
+        Ok(RecentInteractions { done, horizon })
     }
 
+    /// For each of `ids`: what `viewer` did with it and, for those also in `counted`, its
+    /// counts, in one query of index lookups (the counters, the favourites' primary key, the
+    /// one-reblog-per-account index, the bookmarks' and pins' unique keys).
     #[tracing::instrument(name = "pg page_stats", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn page_stats(&self, ids: &[Id], counted: &[Id], viewer: Option<Id>) -> Result<Vec<PageStats>> {
-        type Row = (Id, Option<i64>, Option<i64>, Option<i64>, bool, bool);
+        type Row = (Id, Option<i64>, Option<i64>, Option<i64>, bool, bool, bool, bool);
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT s.id, \
                CASE WHEN s.id = ANY($2) THEN coalesce(c.replies_count, 0) END, \
@@ -405,7 +431,11 @@ impl Store {
                $3::bigint IS NOT NULL AND EXISTS \
                  (SELECT 1 FROM favourites f WHERE f.status_id = s.id AND f.account_id = $3), \
                $3::bigint IS NOT NULL AND EXISTS \
-                 (SELECT 1 FROM statuses b WHERE b.account_id = $3 AND b.reblog_of_id = s.id) \
+                 (SELECT 1 FROM statuses b WHERE b.account_id = $3 AND b.reblog_of_id = s.id), \
+               $3::bigint IS NOT NULL AND EXISTS \
+                 (SELECT 1 FROM bookmarks k WHERE k.account_id = $3 AND k.status_id = s.id), \
+               $3::bigint IS NOT NULL AND EXISTS \
+                 (SELECT 1 FROM status_pins p WHERE p.account_id = $3 AND p.status_id = s.id) \
              FROM unnest($1::bigint[]) AS s(id) \
              LEFT JOIN status_stats c ON c.status_id = s.id AND s.id = ANY($2)",
         )
@@ -416,7 +446,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, replies, reblogs, favourites, favourited, reblogged)| PageStats {
+            .map(|(id, replies, reblogs, favourites, favourited, reblogged, bookmarked, pinned)| PageStats {
                 id,
                 counts: replies.zip(reblogs).zip(favourites).map(|((replies, reblogs), favourites)| {
                     StatusCounts {
@@ -425,8 +455,7 @@ impl Store {
                         favourites_count: favourites,
                     }
                 }),
-                favourited,
-                reblogged,
+                done: Interacted { favourited, reblogged, bookmarked, pinned },
             })
             .collect())
     }

@@ -5,16 +5,18 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
 use serde::Deserialize;
-use tusk_core::{DisplayName, Email, FieldError, Id, Locale, Note, Password, Username, ValidationErrors};
-use tusk_store::FollowSide;
+use tusk_core::{
+    DisplayName, Email, FieldError, Id, Locale, Note, Password, Username, ValidationErrors, Visibility,
+};
+use tusk_store::AccountList;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::entities::{self, Account, Relationship, Token};
+use crate::entities::{self, Account, Preferences, Relationship, Token};
 use crate::error::{
     ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::extract::{AppToken, Params, PathId, QueryParams, User, Viewer, lenient};
+use crate::extract::{AppToken, IdsParams, Params, PathId, QueryParams, User, Viewer, lenient};
 use crate::pagination::{AccountPageParams, accounts_page};
 use crate::{ApiError, AppState};
 use tusk_service::{CredentialAccount, NewAccount, NewProfile};
@@ -173,15 +175,6 @@ pub struct LookupParams {
     acct: Option<String>,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RelationshipsParams {
-    /// The account ids (`id[]=1&id[]=2`, or `id=1`); at most 80 are answered.
-    #[serde(default, deserialize_with = "lenient::string_list")]
-    #[param(rename = "id[]", style = Form, explode)]
-    id: Vec<String>,
-}
-
 /// Mastodon answers at most this many relationships at once.
 const MAX_RELATIONSHIPS: usize = 80;
 
@@ -192,7 +185,7 @@ const MAX_RELATIONSHIPS: usize = 80;
     path = "/api/v1/accounts/relationships",
     operation_id = "accounts_relationships",
     tag = "accounts",
-    params(RelationshipsParams),
+    params(IdsParams),
     responses(
         (status = 200, description = "One Relationship per known id, in the order asked", body = Vec<Relationship>),
         (status = 400, response = BadRequest),
@@ -205,10 +198,9 @@ const MAX_RELATIONSHIPS: usize = 80;
 pub async fn relationships(
     State(state): State<AppState>,
     User { account: me, .. }: User,
-    QueryParams(params): QueryParams<RelationshipsParams>,
+    QueryParams(params): QueryParams<IdsParams>,
 ) -> Result<Json<Vec<Relationship>>, ApiError> {
-    let ids: Vec<Id> =
-        params.id.iter().take(MAX_RELATIONSHIPS).filter_map(|raw| raw.trim().parse().ok()).collect();
+    let ids: Vec<Id> = params.ids().into_iter().take(MAX_RELATIONSHIPS).collect();
     let found: HashMap<Id, tusk_store::Relationship> =
         state.service.relationships(me, &ids).await?.into_iter().collect();
     Ok(Json(ids.iter().filter_map(|id| Some(Relationship::new(*id, *found.get(id)?))).collect()))
@@ -237,7 +229,7 @@ pub async fn followers(
     PathId(id): PathId,
     QueryParams(params): QueryParams<AccountPageParams>,
 ) -> Result<Response, ApiError> {
-    follow_page(&state, viewer, &uri, id, FollowSide::Followers, &params).await
+    account_list(&state, viewer, &uri, id, AccountList::Followers, &params).await
 }
 
 /// `GET /api/v1/accounts/:id/following`.
@@ -263,20 +255,20 @@ pub async fn following(
     PathId(id): PathId,
     QueryParams(params): QueryParams<AccountPageParams>,
 ) -> Result<Response, ApiError> {
-    follow_page(&state, viewer, &uri, id, FollowSide::Following, &params).await
+    account_list(&state, viewer, &uri, id, AccountList::Following, &params).await
 }
 
-/// One page of followers or following, newest follow first.
-async fn follow_page(
+/// One page of an account's list (followers, following, blocks, mutes), newest first.
+async fn account_list(
     state: &AppState,
     viewer: Option<Id>,
     uri: &Uri,
     id: Id,
-    side: FollowSide,
+    list: AccountList,
     params: &AccountPageParams,
 ) -> Result<Response, ApiError> {
     let cut = params.cut();
-    let page = state.service.follows(viewer, id, side, cut).await?;
+    let page = state.service.account_list(viewer, id, list, cut).await?;
     Ok(accounts_page(&state.instance, uri, &page, cut.limit))
 }
 
@@ -288,10 +280,53 @@ pub struct UpdateCredentials {
     /// Whether follows need the account's approval (follow requests).
     #[serde(default, deserialize_with = "lenient::bool_opt")]
     locked: Option<bool>,
+    /// The posting defaults, as a JSON body nests them.
+    source: Option<SourceParams>,
+    /// The posting defaults as a form sends them (`source[privacy]`, …).
+    #[serde(rename = "source[privacy]")]
+    #[schema(value_type = Option<String>)]
+    source_privacy: Option<String>,
+    #[serde(rename = "source[sensitive]", default, deserialize_with = "lenient::bool_opt")]
+    source_sensitive: Option<bool>,
+    #[serde(rename = "source[language]")]
+    source_language: Option<String>,
 }
 
-/// `PATCH /api/v1/accounts/update_credentials`: display name, note and locked; answers with
-/// the CredentialAccount. Every field is checked before anything is written.
+/// The posting defaults of `update_credentials` (the account's `source`).
+#[derive(Default, Deserialize, ToSchema)]
+pub struct SourceParams {
+    /// `public`, `unlisted` or `private` (not `direct`).
+    privacy: Option<String>,
+    #[serde(default, deserialize_with = "lenient::bool_opt")]
+    sensitive: Option<bool>,
+    /// An ISO 639 code, e.g. `en`.
+    language: Option<String>,
+}
+
+impl UpdateCredentials {
+    /// The posting defaults, the form's fields over the JSON's.
+    fn source(&mut self) -> SourceParams {
+        let nested = self.source.take().unwrap_or_default();
+        SourceParams {
+            privacy: self.source_privacy.take().or(nested.privacy),
+            sensitive: self.source_sensitive.or(nested.sensitive),
+            language: self.source_language.take().or(nested.language),
+        }
+    }
+}
+
+/// A default visibility: a post's visibility but `direct`, as Mastodon's `default_privacy`
+/// setting allows.
+fn default_privacy(raw: &str) -> Result<Visibility, FieldError> {
+    match Visibility::parse(raw) {
+        Ok(Visibility::Direct) | Err(_) => Err(FieldError::inclusion()),
+        Ok(visibility) => Ok(visibility),
+    }
+}
+
+/// `PATCH /api/v1/accounts/update_credentials`: display name, note, locked and the posting
+/// defaults (`source[privacy]`, `source[sensitive]`, `source[language]`); answers with the
+/// CredentialAccount. Every field is checked before anything is written.
 #[utoipa::path(
     patch,
     path = "/api/v1/accounts/update_credentials",
@@ -315,16 +350,30 @@ pub struct UpdateCredentials {
 pub async fn update_credentials(
     State(state): State<AppState>,
     User { account: me, .. }: User,
-    Params(params): Params<UpdateCredentials>,
+    Params(mut params): Params<UpdateCredentials>,
 ) -> Result<Json<Account>, ApiError> {
     let mut errors = ValidationErrors::default();
     let display_name =
         params.display_name.as_deref().and_then(|d| errors.check("display_name", DisplayName::parse(d)));
     let note = params.note.as_deref().and_then(|n| errors.check("note", Note::parse(n)));
+    let source = params.source();
+    let privacy = source.privacy.as_deref().and_then(|p| errors.check("source[privacy]", default_privacy(p)));
+    let language = source
+        .language
+        .as_deref()
+        .filter(|l| !l.is_empty())
+        .and_then(|l| errors.check("source[language]", Locale::parse(l)));
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let profile = NewProfile { display_name, note, locked: params.locked };
+    let profile = NewProfile {
+        display_name,
+        note,
+        locked: params.locked,
+        privacy,
+        sensitive: source.sensitive,
+        language,
+    };
     Ok(Json(credential_account(&state, &state.service.update_profile(me, profile).await?)))
 }
 
@@ -432,10 +481,83 @@ pub async fn unmute(
     Ok(Json(Relationship::new(target, state.service.unmute(me, target).await?)))
 }
 
+/// `GET /api/v1/blocks`: the accounts the signed-in account blocks, newest block first, paged
+/// by the block's id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/blocks",
+    operation_id = "blocks_index",
+    tag = "accounts",
+    params(AccountPageParams),
+    responses(
+        (status = 200, description = "The accounts blocked, newest block first", body = Vec<Account>,
+            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn blocks(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+    uri: Uri,
+    QueryParams(params): QueryParams<AccountPageParams>,
+) -> Result<Response, ApiError> {
+    account_list(&state, Some(me), &uri, me, AccountList::Blocked, &params).await
+}
+
+/// `GET /api/v1/mutes`: the accounts the signed-in account mutes, newest mute first, paged by
+/// the mute's id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mutes",
+    operation_id = "mutes_index",
+    tag = "accounts",
+    params(AccountPageParams),
+    responses(
+        (status = 200, description = "The accounts muted, newest mute first", body = Vec<Account>,
+            headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) when the page is full, `rel=\"prev\"` (newer, by `since_id`) when it is not empty"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn mutes(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+    uri: Uri,
+    QueryParams(params): QueryParams<AccountPageParams>,
+) -> Result<Response, ApiError> {
+    account_list(&state, Some(me), &uri, me, AccountList::Muted, &params).await
+}
+
+/// `GET /api/v1/preferences`: the posting defaults (set through `update_credentials`), and the
+/// reading preferences, Mastodon's defaults (Tusk keeps no others).
+#[utoipa::path(
+    get,
+    path = "/api/v1/preferences",
+    operation_id = "preferences",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The signed-in account's preferences", body = Preferences),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn preferences(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+) -> Result<Json<Preferences>, ApiError> {
+    Ok(Json(Preferences::new(&state.service.settings(me).await?)))
+}
+
 /// The CredentialAccount: the account with its `source`.
 fn credential_account(state: &AppState, credential: &CredentialAccount) -> Account {
-    let CredentialAccount { account, locale, follow_requests } = credential;
-    Account::new(&state.instance, account).with_source(account, locale.as_deref(), *follow_requests)
+    let CredentialAccount { account, settings, follow_requests } = credential;
+    Account::new(&state.instance, account).with_source(account, settings, *follow_requests)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ const DESCRIPTION: &str = "A Mastodon-compatible server built to stay fast when 
 fn configuration(state: &AppState) -> Value {
     json!({
         "urls": { "streaming": state.instance.streaming_url() },
-        "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
+        "accounts": { "max_featured_tags": 0, "max_pinned_statuses": tusk_store::PIN_LIMIT },
         "statuses": {
             "max_characters": StatusText::MAX_CHARS,
             "max_media_attachments": 0,

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod authorize;
 pub mod follow_requests;
 pub mod instance;
+pub mod later;
 pub mod notifications;
 pub mod oauth;
 pub mod search;

@@ -10,7 +10,7 @@ use crate::error::{
     ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::extract::{Params, PathId, User, Viewer, lenient};
+use crate::extract::{IdsParams, Params, PathId, QueryParams, User, Viewer, lenient};
 use crate::{ApiError, AppState};
 use tusk_service::NewPost;
 
@@ -20,7 +20,7 @@ pub struct CreateStatus {
     #[serde(default)]
     #[schema(required, example = "Hello, world")]
     status: String,
-    /// `public` unless given.
+    /// The account's default (`/api/v1/preferences`) unless given.
     #[schema(example = "public")]
     visibility: Option<String>,
     /// A content warning.
@@ -110,8 +110,8 @@ pub async fn create(
     let text = StatusText::parse_with_spoiler(&params.status, params.spoiler_text.trim())
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
-        None => Visibility::default(),
-        Some(raw) => Visibility::parse(raw).map_err(ApiError::Unprocessable)?,
+        None => None,
+        Some(raw) => Some(Visibility::parse(raw).map_err(ApiError::Unprocessable)?),
     };
     let status = state
         .service
@@ -120,7 +120,7 @@ pub async fn create(
             application: user.application,
             text,
             spoiler_text: params.spoiler_text.trim(),
-            sensitive: params.sensitive.unwrap_or(false),
+            sensitive: params.sensitive,
             visibility,
             language: params.language.as_deref().filter(|l| !l.is_empty()),
             in_reply_to: params.in_reply_to_id,
@@ -327,4 +327,111 @@ pub async fn context(
         state.render_statuses_for(viewer, &descendants)
     );
     Ok(Json(Context { ancestors: ancestors?, descendants: descendants? }))
+}
+
+/// `POST /api/v1/statuses/:id/bookmark`: answers with the status, `bookmarked` true.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/bookmark",
+    operation_id = "statuses_bookmark",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    responses(ActionAnswers<Status>)
+)]
+pub async fn bookmark(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let bookmarked = state.service.bookmark(me, id).await?;
+    Ok(Json(state.render_status(Some(me), bookmarked).await?))
+}
+
+/// `POST /api/v1/statuses/:id/unbookmark`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/unbookmark",
+    operation_id = "statuses_unbookmark",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    responses(ActionAnswers<Status>)
+)]
+pub async fn unbookmark(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let unbookmarked = state.service.unbookmark(me, id).await?;
+    Ok(Json(state.render_status(Some(me), unbookmarked).await?))
+}
+
+/// `POST /api/v1/statuses/:id/pin`: pins one of the caller's statuses to its profile (not a
+/// reblog, not a direct one, at most five: 422 otherwise, as Mastodon's validator says).
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/pin",
+    operation_id = "statuses_pin",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    responses(ActionAnswers<Status>)
+)]
+pub async fn pin(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let pinned = state.service.pin(me, id).await?;
+    Ok(Json(state.render_status(Some(me), pinned).await?))
+}
+
+/// `POST /api/v1/statuses/:id/unpin`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/statuses/{id}/unpin",
+    operation_id = "statuses_unpin",
+    tag = "statuses",
+    params(("id" = String, Path, description = "A status id")),
+    responses(ActionAnswers<Status>)
+)]
+pub async fn unpin(
+    State(state): State<AppState>,
+    User { account: me, .. }: User,
+    PathId(id): PathId,
+) -> Result<Json<Status>, ApiError> {
+    let unpinned = state.service.unpin(me, id).await?;
+    Ok(Json(state.render_status(Some(me), unpinned).await?))
+}
+
+/// At most this many statuses per `GET /api/v1/statuses` (Mastodon's `DEFAULT_STATUSES_LIMIT`).
+const STATUSES_PER_LOOKUP: usize = 20;
+
+/// `GET /api/v1/statuses?id[]=…`: several statuses at once, those the viewer may see, in the
+/// order asked; unknown and hidden ones are left out. More than 20 is a 422.
+#[utoipa::path(
+    get,
+    path = "/api/v1/statuses",
+    operation_id = "statuses_index",
+    tag = "statuses",
+    params(IdsParams),
+    responses(
+        (status = 200, description = "The statuses the viewer may see, in the order asked", body = Vec<Status>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn index(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    QueryParams(params): QueryParams<IdsParams>,
+) -> Result<Json<Vec<Status>>, ApiError> {
+    let ids = params.ids();
+    if ids.len() > STATUSES_PER_LOOKUP {
+        return Err(ApiError::Unprocessable(format!(
+            "At most {STATUSES_PER_LOOKUP} statuses can be asked at once"
+        )));
+    }
+    let visible = state.service.visible_ids(viewer, &ids).await?;
+    Ok(Json(state.render_statuses_for(viewer, &visible).await?))
 }

@@ -1,5 +1,8 @@
 use axum::extract::{OriginalUri, State};
+use axum::http::Uri;
 use serde::Deserialize;
+use tusk_core::Id;
+use tusk_store::StatusList;
 use utoipa::IntoParams;
 
 use crate::entities::Status;
@@ -96,7 +99,8 @@ pub struct AccountStatusesParams {
 }
 
 /// `GET /api/v1/accounts/:id/statuses`: what the viewer may see of the account's statuses.
-/// Tusk has no pins, media or hashtags yet: `pinned`, `only_media` and `tagged` leave nothing.
+/// `pinned` leaves its pinned statuses; Tusk has no media or hashtag timelines yet: `only_media`
+/// and `tagged` leave nothing.
 #[utoipa::path(
     get,
     path = "/api/v1/accounts/{id}/statuses",
@@ -121,11 +125,74 @@ pub async fn account_statuses(
     let query = AccountStatusesQuery {
         exclude_replies: params.exclude_replies.unwrap_or(false),
         exclude_reblogs: params.exclude_reblogs.unwrap_or(false),
-        nothing: params.pinned.unwrap_or(false)
-            || params.only_media.unwrap_or(false)
-            || params.tagged.is_some_and(|t| !t.is_empty()),
+        pinned: params.pinned.unwrap_or(false),
+        nothing: params.only_media.unwrap_or(false) || params.tagged.is_some_and(|t| !t.is_empty()),
     };
     let statuses = state.account_statuses(viewer, account, &query, &params.page.range()).await?;
     let kept = ["limit", "only_media", "exclude_replies", "exclude_reblogs", "pinned", "tagged"];
     Ok(TimelinePage::new(&state.instance, &uri, &kept, statuses))
+}
+
+/// `GET /api/v1/favourites`: what the signed-in account favourited, newest favourite first,
+/// paged by the favourite's id (the `Link` header's ids are favourites', as Mastodon's).
+#[utoipa::path(
+    get,
+    path = "/api/v1/favourites",
+    operation_id = "favourites_index",
+    tag = "timelines",
+    params(PageParams),
+    responses(
+        (status = 200, description = "The statuses favourited, newest favourite first", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`), favourite ids; absent on an empty page"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn favourites(
+    State(state): State<AppState>,
+    User { account, .. }: User,
+    OriginalUri(uri): OriginalUri,
+    QueryParams(page): QueryParams<PageParams>,
+) -> Result<TimelinePage, ApiError> {
+    kept(&state, account, StatusList::Favourites, &uri, &page).await
+}
+
+/// `GET /api/v1/bookmarks`: what the signed-in account bookmarked, newest bookmark first,
+/// paged by the bookmark's id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bookmarks",
+    operation_id = "bookmarks_index",
+    tag = "timelines",
+    params(PageParams),
+    responses(
+        (status = 200, description = "The statuses bookmarked, newest bookmark first", body = Vec<Status>, headers(("Link" = String, description = "`rel=\"next\"` (older, by `max_id`) and `rel=\"prev\"` (newer, by `min_id`), bookmark ids; absent on an empty page"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn bookmarks(
+    State(state): State<AppState>,
+    User { account, .. }: User,
+    OriginalUri(uri): OriginalUri,
+    QueryParams(page): QueryParams<PageParams>,
+) -> Result<TimelinePage, ApiError> {
+    kept(&state, account, StatusList::Bookmarks, &uri, &page).await
+}
+
+async fn kept(
+    state: &AppState,
+    me: Id,
+    list: StatusList,
+    uri: &Uri,
+    page: &PageParams,
+) -> Result<TimelinePage, ApiError> {
+    let kept = state.service.kept(me, list, &page.range()).await?;
+    let statuses = state.render_views(&kept.statuses);
+    Ok(TimelinePage::cut_by(&state.instance, uri, &["limit"], statuses, kept.cut))
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, User, eventually, expect_error};
 
-async fn act(app: &TestApp, user: &User, id: &str, action: &str) -> reqwest::Response {
+pub(crate) async fn act(app: &TestApp, user: &User, id: &str, action: &str) -> reqwest::Response {
     app.http
         .post(app.url(&format!("/api/v1/statuses/{id}/{action}")))
         .bearer_auth(&user.token)

@@ -14,6 +14,8 @@ mod helpers;
 mod home;
 mod http;
 mod interactions;
+mod kept;
+mod launch;
 mod notifications;
 mod oauth;
 mod openapi;

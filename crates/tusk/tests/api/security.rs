@@ -14,7 +14,7 @@ use tusk_core::{Scope, Scopes};
 use crate::follow_requests::user_token_with_scopes;
 use crate::helpers::{TestApp, User, sign_up_form};
 
-use Access::{Client, Public, Token, User as U, WebSocket};
+use Access::{Client, Later, Public, Token, User as U, WebSocket};
 use Fixture::{Bob, BobMention, BobStatus, Carol, Dave, Erin, FavouriteGroup, None as NoId, OwnStatus};
 
 /// Who may call a route.
@@ -24,6 +24,8 @@ enum Access {
     Public,
     /// A signed-in user whose token holds this scope.
     User(&'static str),
+    /// Checked as `User`, then refused with 422: a write whose feature comes later.
+    Later(&'static str),
     /// Any token, an app's too, holding this scope (sign-up is made with an app's token).
     Token(&'static str),
     /// No bearer token: the client authenticates itself (OAuth endpoints) or the browser carries
@@ -118,6 +120,9 @@ const ROUTES: &[Row] = &[
     row("POST", "/api/v1/accounts/{id}/unblock", U("write:blocks"), Dave),
     row("POST", "/api/v1/accounts/{id}/mute", U("write:mutes"), Dave),
     row("POST", "/api/v1/accounts/{id}/unmute", U("write:mutes"), Dave),
+    row("GET", "/api/v1/blocks", U("read:blocks"), NoId),
+    row("GET", "/api/v1/mutes", U("read:mutes"), NoId),
+    row("GET", "/api/v1/preferences", U("read:accounts"), NoId),
     row("GET", "/api/v1/follow_requests", U("read:follows"), NoId),
     row("POST", "/api/v1/follow_requests/{id}/authorize", U("write:follows"), Carol),
     row("POST", "/api/v1/follow_requests/{id}/reject", U("write:follows"), Erin),
@@ -125,13 +130,49 @@ const ROUTES: &[Row] = &[
         body: Some(r#"{"status": "from the matrix"}"#),
         ..row("POST", "/api/v1/statuses", U("write:statuses"), NoId)
     },
+    Row { query: "?id[]={bob_status}", ..row("GET", "/api/v1/statuses", Public, NoId) },
     row("GET", "/api/v1/statuses/{id}", Public, BobStatus),
+    // (before the delete of the same status)
+    row("POST", "/api/v1/statuses/{id}/pin", U("write:accounts"), OwnStatus),
+    row("POST", "/api/v1/statuses/{id}/unpin", U("write:accounts"), OwnStatus),
     row("DELETE", "/api/v1/statuses/{id}", U("write:statuses"), OwnStatus),
     row("GET", "/api/v1/statuses/{id}/context", Public, BobStatus),
     row("POST", "/api/v1/statuses/{id}/favourite", U("write:favourites"), BobStatus),
     row("POST", "/api/v1/statuses/{id}/unfavourite", U("write:favourites"), BobStatus),
     row("POST", "/api/v1/statuses/{id}/reblog", U("write:statuses"), BobStatus),
     row("POST", "/api/v1/statuses/{id}/unreblog", U("write:statuses"), BobStatus),
+    row("POST", "/api/v1/statuses/{id}/bookmark", U("write:bookmarks"), BobStatus),
+    row("POST", "/api/v1/statuses/{id}/unbookmark", U("write:bookmarks"), BobStatus),
+    row("GET", "/api/v1/favourites", U("read:favourites"), NoId),
+    row("GET", "/api/v1/bookmarks", U("read:bookmarks"), NoId),
+    // the features of later issues: empty lists, writes refused
+    row("GET", "/api/v1/custom_emojis", Public, NoId),
+    row("GET", "/api/v1/announcements", U("read"), NoId),
+    row("GET", "/api/v1/instance/peers", Public, NoId),
+    row("GET", "/api/v1/instance/rules", Public, NoId),
+    row("GET", "/api/v1/trends", Public, NoId),
+    row("GET", "/api/v1/trends/tags", Public, NoId),
+    row("GET", "/api/v1/trends/statuses", Public, NoId),
+    row("GET", "/api/v1/trends/links", Public, NoId),
+    row("GET", "/api/v1/lists", U("read:lists"), NoId),
+    Row { body: Some(r#"{"title": "friends"}"#), ..row("POST", "/api/v1/lists", Later("write:lists"), NoId) },
+    row("GET", "/api/v1/followed_tags", U("read:follows"), NoId),
+    row("POST", "/api/v1/tags/{name}/follow", Later("write:follows"), NoId),
+    row("GET", "/api/v1/filters", U("read:filters"), NoId),
+    Row {
+        body: Some(r#"{"phrase": "spoilers", "context": ["home"]}"#),
+        ..row("POST", "/api/v1/filters", Later("write:filters"), NoId)
+    },
+    row("GET", "/api/v2/filters", U("read:filters"), NoId),
+    Row {
+        body: Some(r#"{"title": "spoilers", "context": ["home"]}"#),
+        ..row("POST", "/api/v2/filters", Later("write:filters"), NoId)
+    },
+    row("GET", "/api/v1/conversations", U("read:statuses"), NoId),
+    row("GET", "/api/v1/scheduled_statuses", U("read:statuses"), NoId),
+    row("GET", "/api/v1/notifications/requests", U("read:notifications"), NoId),
+    row("GET", "/api/v1/notifications/policy", U("read:notifications"), NoId),
+    row("GET", "/api/v2/notifications/policy", U("read:notifications"), NoId),
     row("GET", "/api/v1/timelines/home", U("read:statuses"), NoId),
     row("GET", "/api/v1/timelines/public", Public, NoId),
     row("GET", "/api/v1/streaming", WebSocket, NoId),
@@ -288,8 +329,10 @@ impl World {
             BobMention => &self.ids["bob_mention"],
             FavouriteGroup => &self.ids["favourite_group"],
         };
-        let path = row.path.replace("{id}", id).replace("{group_key}", id);
-        app.url(&format!("{path}{}", row.query.replace("{bob}", &self.ids["bob"])))
+        let path = row.path.replace("{id}", id).replace("{group_key}", id).replace("{name}", "tusk");
+        let query =
+            row.query.replace("{bob}", &self.ids["bob"]).replace("{bob_status}", &self.ids["bob_status"]);
+        app.url(&format!("{path}{query}"))
     }
 }
 
@@ -336,6 +379,18 @@ fn assert_error(
     assert_eq!(body["error"], message, "{} {} {what}", row.method, row.path);
 }
 
+/// The answer to a call with exactly the scope a user's route needs: 200, or for a write
+/// whose feature comes later, its 422.
+fn assert_allowed(row: &Row, scope: &str, (status, body): &(StatusCode, String)) {
+    let what = format!("{} {} with exactly {scope}", row.method, row.path);
+    if matches!(row.access, Later(_)) {
+        assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+        assert!(body.contains("not supported on this server yet"), "{what}: {body}");
+    } else {
+        assert_eq!(*status, StatusCode::OK, "{what}: {body}");
+    }
+}
+
 async fn websocket(app: &TestApp, query: &str) -> Result<StatusCode, StatusCode> {
     let url = format!("{}/api/v1/streaming?{query}", app.base.replace("http://", "ws://"));
     match tokio_tungstenite::connect_async(url).await {
@@ -359,7 +414,7 @@ async fn every_route_answers_the_authorization_matrix() {
                 let (status, body) = call(&app, &world, row, None, &unique).await;
                 assert_eq!(status, StatusCode::OK, "{what} without a token: {body}");
             }
-            U(scope) => {
+            U(scope) | Later(scope) => {
                 let answer = call(&app, &world, row, None, &unique).await;
                 assert_error(
                     "without a token",
@@ -394,8 +449,7 @@ async fn every_route_answers_the_authorization_matrix() {
                     "Your login is currently pending approval",
                 );
                 let exact = world.token(&app, scope).await;
-                let (status, body) = call(&app, &world, row, Some(&exact), &unique).await;
-                assert_eq!(status, StatusCode::OK, "{what} with exactly {scope}: {body}");
+                assert_allowed(row, scope, &call(&app, &world, row, Some(&exact), &unique).await);
             }
             Token(scope) => {
                 let answer = call(&app, &world, row, None, &unique).await;

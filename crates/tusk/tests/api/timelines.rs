@@ -12,7 +12,7 @@ async fn post(app: &TestApp, user: &User, body: Value) -> String {
 }
 
 /// GET with an optional token: (ids on the page, `Link` header).
-async fn page(app: &TestApp, token: Option<&str>, url: &str) -> (Vec<String>, Option<String>) {
+pub(crate) async fn page(app: &TestApp, token: Option<&str>, url: &str) -> (Vec<String>, Option<String>) {
     let mut request = app.http.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -26,7 +26,7 @@ async fn page(app: &TestApp, token: Option<&str>, url: &str) -> (Vec<String>, Op
 }
 
 /// The URLs of a `Link` header, by `rel`.
-fn links(header: &str) -> (String, String) {
+pub(crate) fn links(header: &str) -> (String, String) {
     let mut next = None;
     let mut prev = None;
     for part in header.split(", ") {
