@@ -102,10 +102,11 @@ impl Cache {
         self.run(announcements).await
     }
 
-    /// Announces a new notification on its recipient's channel, if the recipient listens.
-    pub async fn announce_notification(&self, recipient: Id, notification_id: Id) -> Result<()> {
-        let event = StreamEvent::Notification { notification_id };
-        self.run_announcing(Batch::default(), &[Timeline::User(recipient)], &[event]).await
+    /// Announces new notifications on their recipient's channel, if the recipient listens.
+    pub async fn announce_notifications(&self, recipient: Id, notification_ids: &[Id]) -> Result<()> {
+        let events: Vec<StreamEvent> =
+            notification_ids.iter().map(|id| StreamEvent::Notification { notification_id: *id }).collect();
+        self.run_announcing(Batch::default(), &[Timeline::User(recipient)], &events).await
     }
 
     /// Marks users as listening until [`LISTENER_TTL_SECS`] from now, and drops expired marks.

@@ -20,8 +20,13 @@ pub enum Event {
     },
     /// `account_id` asked to follow the locked `target_account_id`: notify the target.
     FollowRequested { account_id: Id, target_account_id: Id },
-    /// `account_id` favourited `status_id`: notify its author.
+    /// `account_id` favourited `status_id`: notify its author. Written to the outbox with the
+    /// favourite and [`deferred`](Event::deferred): the relay publishes it, coalesced.
     Favourited { account_id: Id, status_id: Id },
+    /// The accounts favourited `status_id` (in this order): notify its author. What the relay
+    /// publishes for the `Favourited` events of one status it finds together, so that a storm
+    /// of favourites on a popular post is a message and a write per batch, not per favourite.
+    Favourites { status_id: Id, account_ids: Vec<Id> },
     /// `account_id` no longer follows `target_account_id`: remove the target's statuses.
     FollowRemoved { account_id: Id, target_account_id: Id },
     /// A status was deleted: take it out of every feed it was written to.
@@ -39,15 +44,66 @@ impl Event {
             Self::FollowRemoved { .. } => "follow.removed",
             Self::FollowRequested { .. } => "follow.requested",
             Self::Favourited { .. } => "favourite.created",
+            Self::Favourites { .. } => "favourite.batch",
             Self::StatusDeleted { .. } => "status.deleted",
             Self::AccountMuted { .. } => "account.muted",
         }
     }
 }
 
+impl Event {
+    /// Whether the request that wrote this event leaves it to the outbox relay instead of
+    /// publishing it itself: nobody waits for it (a notification may come a poll interval
+    /// later), and the relay coalesces what it finds together ([`coalesce`]).
+    pub fn deferred(&self) -> bool {
+        matches!(self, Self::Favourited { .. })
+    }
+}
+
+/// `events` as the relay publishes them, in their order: the `Favourited` events of each status
+/// become one `Favourites` (where the first of them was), every other event stays as it is.
+pub fn coalesce(events: Vec<Event>) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::with_capacity(events.len());
+    // the index in `out` of each status's `Favourites`
+    let mut batches: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
+    for event in events {
+        let Event::Favourited { account_id, status_id } = event else {
+            out.push(event);
+            continue;
+        };
+        match batches.get(&status_id).and_then(|i| out.get_mut(*i)) {
+            Some(Event::Favourites { account_ids, .. }) => account_ids.push(account_id),
+            _ => {
+                batches.insert(status_id, out.len());
+                out.push(Event::Favourites { status_id, account_ids: vec![account_id] });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_favourites_of_a_status_are_coalesced_in_place() {
+        let fav = |account, status| Event::Favourited { account_id: Id(account), status_id: Id(status) };
+        let post = Event::StatusCreated { status_id: Id(7), account_id: Id(1) };
+        let coalesced = coalesce(vec![fav(1, 9), post.clone(), fav(2, 8), fav(3, 9), fav(4, 9)]);
+        assert_eq!(
+            coalesced,
+            vec![
+                Event::Favourites { status_id: Id(9), account_ids: vec![Id(1), Id(3), Id(4)] },
+                post,
+                Event::Favourites { status_id: Id(8), account_ids: vec![Id(2)] },
+            ]
+        );
+        assert!(fav(1, 9).deferred() && !coalesced[1].deferred());
+        let json = serde_json::to_value(&coalesced[2]).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "favourites", "status_id": "8", "account_ids": ["2"]}));
+        assert_eq!(coalesced[2].routing_key(), "favourite.batch");
+    }
 
     #[test]
     fn json_contract() {

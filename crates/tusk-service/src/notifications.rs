@@ -88,25 +88,48 @@ impl Service {
                 });
             }
             Event::Favourited { account_id, status_id } => {
-                let Some(status) = self.load_statuses(&[status_id]).await?.pop() else { return Ok(()) };
-                due.push(NewNotification {
-                    recipient: status.account_id,
-                    kind: NotificationType::Favourite,
-                    from: account_id,
-                    status: Some(status_id),
-                });
+                return self.notify_favourites(status_id, &[account_id]).await;
+            }
+            Event::Favourites { status_id, ref account_ids } => {
+                return self.notify_favourites(status_id, account_ids).await;
             }
             Event::FollowCreated { approved: true, .. }
             | Event::FollowRemoved { .. }
             | Event::StatusDeleted { .. }
             | Event::AccountMuted { .. } => {}
         }
-        for new in due {
-            let Some(written) = self.store().notify(new).await? else { continue };
-            self.metrics().notifications(new.kind.as_str()).inc();
-            // a stream that misses it shows it on its next read; the write stands
-            if let Err(error) = self.cache().announce_notification(new.recipient, written.id).await {
-                tracing::warn!(%error, "notification not announced");
+        self.write_notifications(&due).await
+    }
+
+    /// The author of `status_id` is notified of the favourites of `accounts`, in one write.
+    async fn notify_favourites(&self, status_id: Id, accounts: &[Id]) -> Result<()> {
+        // a status deleted before its notifications were written takes them with it
+        let Some(status) = self.load_statuses(&[status_id]).await?.pop() else { return Ok(()) };
+        let due: Vec<NewNotification> = accounts
+            .iter()
+            .map(|from| NewNotification {
+                recipient: status.account_id,
+                kind: NotificationType::Favourite,
+                from: *from,
+                status: Some(status_id),
+            })
+            .collect();
+        self.write_notifications(&due).await
+    }
+
+    /// Writes `due` (one statement), counts what was written and announces it to each
+    /// recipient's stream, if it listens.
+    async fn write_notifications(&self, due: &[NewNotification]) -> Result<()> {
+        let written = self.store().notify(due).await?;
+        let mut announced: HashMap<Id, Vec<Id>> = HashMap::new();
+        for (recipient, row) in &written {
+            self.metrics().notifications(&row.kind).inc();
+            announced.entry(*recipient).or_default().push(row.id);
+        }
+        for (recipient, ids) in announced {
+            // a stream that misses them shows them on its next read; the writes stand
+            if let Err(error) = self.cache().announce_notifications(recipient, &ids).await {
+                tracing::warn!(%error, "notifications not announced");
             }
         }
         Ok(())

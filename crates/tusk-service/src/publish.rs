@@ -12,8 +12,12 @@ const RELAY_BATCH: i64 = 500;
 impl Service {
     /// Publishes an event whose outbox row is already committed, then deletes the row. Never
     /// fails the request: an event the broker did not confirm stays in the outbox, and the
-    /// worker's relay publishes it later.
+    /// worker's relay publishes it later. A [deferred](tusk_core::Event::deferred) event is
+    /// left to the relay.
     pub async fn publish(&self, entry: OutboxEntry) {
+        if entry.event.deferred() {
+            return;
+        }
         match self.0.publisher.publish(&entry.event).await {
             Ok(()) => {
                 self.metrics().outbox_published(OutboxPublisher::Api).inc();
@@ -28,15 +32,19 @@ impl Service {
         }
     }
 
-    /// Publishes, through `publisher`, every outbox event older than `min_age` (younger ones
-    /// are still in the hands of the api that wrote them), a batch per transaction, then samples
+    /// Publishes, through `publisher`, every deferred outbox event and every other one older
+    /// than `min_age` (younger ones are still in the hands of the api that wrote them), a batch
+    /// per transaction, the favourites of one status coalesced into one event; then samples
     /// how many are left. Any number of workers may relay side by side.
     pub async fn relay_outbox(&self, publisher: &Publisher, min_age: Duration) {
         loop {
             let relayed = self
                 .store()
-                .outbox_relay(min_age.as_secs_f64(), RELAY_BATCH, |event| async move {
-                    publisher.publish(&event).await.map_err(RelayError::Queue)
+                .outbox_relay(min_age.as_secs_f64(), RELAY_BATCH, |events| async move {
+                    for event in tusk_core::event::coalesce(events) {
+                        publisher.publish(&event).await.map_err(RelayError::Queue)?;
+                    }
+                    Ok::<(), RelayError>(())
                 })
                 .await;
             match relayed {

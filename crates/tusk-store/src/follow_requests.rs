@@ -85,7 +85,7 @@ impl Store {
     ) -> Result<Vec<(Id, Id)>> {
         Ok(sqlx::query_as(
             "SELECT id, account_id FROM follow_requests WHERE target_account_id = $1 \
-               AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
+               AND id < coalesce($2::bigint, 9223372036854775807) AND id > coalesce($3::bigint, 0) \
              ORDER BY id DESC LIMIT $4",
         )
         .bind(target)

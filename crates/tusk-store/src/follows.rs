@@ -377,7 +377,7 @@ impl Store {
         let (table, owner, listed) = list.columns();
         let query = format!(
             "SELECT id, {listed} FROM {table} WHERE {owner} = $1 \
-               AND ($2::bigint IS NULL OR id < $2) AND ($3::bigint IS NULL OR id > $3) \
+               AND id < coalesce($2::bigint, 9223372036854775807) AND id > coalesce($3::bigint, 0) \
              ORDER BY id DESC LIMIT $4"
         );
         let mut tx = self.pool.begin().await?;

@@ -14,12 +14,14 @@ pub struct OutboxEntry {
 pub(crate) async fn enqueue(tx: &mut Transaction<'_, Postgres>, event: Event) -> Result<OutboxEntry> {
     let payload =
         serde_json::to_value(&event).map_err(|e| crate::StoreError::Other(sqlx::Error::Decode(e.into())))?;
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO outbox (routing_key, payload) VALUES ($1, $2) RETURNING id")
-            .bind(event.routing_key())
-            .bind(payload)
-            .fetch_one(&mut **tx)
-            .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (routing_key, payload, deferred) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(event.routing_key())
+    .bind(payload)
+    .bind(event.deferred())
+    .fetch_one(&mut **tx)
+    .await?;
     Ok(OutboxEntry { id, event })
 }
 
@@ -36,24 +38,20 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&self.pool).await?)
     }
 
-    /// Publishes, through `publish`, up to `limit` events older than `min_age_secs` (younger ones
-    /// are still in the hands of the api that wrote them) and deletes those the broker confirmed.
-    /// Rows are locked with SKIP LOCKED so that any number of relays can run side by side.
-    /// Returns how many were published.
-    pub async fn outbox_relay<F, Fut, E>(
-        &self,
-        min_age_secs: f64,
-        limit: i64,
-        mut publish: F,
-    ) -> Result<usize, E>
+    /// Publishes, through `publish`, up to `limit` events, oldest first: the deferred ones
+    /// and those older than `min_age_secs` (younger ones are still in the hands of the api that
+    /// wrote them); deletes them once `publish` succeeded (it is given them all at once, and
+    /// may coalesce them). Rows are locked with SKIP LOCKED so that any number of relays can
+    /// run side by side. Returns how many rows were published.
+    pub async fn outbox_relay<F, Fut, E>(&self, min_age_secs: f64, limit: i64, publish: F) -> Result<usize, E>
     where
-        F: FnMut(Event) -> Fut,
+        F: FnOnce(Vec<Event>) -> Fut,
         Fut: std::future::Future<Output = Result<(), E>>,
         E: From<crate::StoreError>,
     {
         let mut tx = self.pool.begin().await.map_err(crate::StoreError::from)?;
         let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
-            "SELECT id, payload FROM outbox WHERE created_at < now() - make_interval(secs => $1) \
+            "SELECT id, payload FROM outbox WHERE deferred OR created_at < now() - make_interval(secs => $1) \
              ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
         .bind(min_age_secs)
@@ -62,16 +60,19 @@ impl Store {
         .await
         .map_err(crate::StoreError::from)?;
         let mut done = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
         for (id, payload) in rows {
             match serde_json::from_value::<Event>(payload) {
-                Ok(event) => publish(event).await?,
-                // an event this version cannot read stays for a newer relay; it is counted in the gauge
-                Err(error) => {
-                    tracing::error!(outbox_id = id, %error, "unreadable outbox event");
-                    continue;
+                Ok(event) => {
+                    done.push(id);
+                    events.push(event);
                 }
+                // an event this version cannot read stays for a newer relay; it is counted in the gauge
+                Err(error) => tracing::error!(outbox_id = id, %error, "unreadable outbox event"),
             }
-            done.push(id);
+        }
+        if !events.is_empty() {
+            publish(events).await?;
         }
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&done)

@@ -52,7 +52,9 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
             | Event::AccountMuted { account_id, target_account_id },
         ) => timed(worker, UnmergeFollow { account_id, target_account_id }).await,
         // the fan-out queue's `follow.*` binding brings requests too: nothing to fan out
-        Message::Event(Event::FollowRequested { .. } | Event::Favourited { .. }) => Ok(()),
+        Message::Event(
+            Event::FollowRequested { .. } | Event::Favourited { .. } | Event::Favourites { .. },
+        ) => Ok(()),
         Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
         Message::Notify(event) => timed(worker, Notify(event)).await,
     }
