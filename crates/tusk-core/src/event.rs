@@ -71,12 +71,13 @@ pub fn coalesce(events: Vec<Event>) -> Vec<Event> {
             out.push(event);
             continue;
         };
-        match batches.get(&status_id).and_then(|i| out.get_mut(*i)) {
-            Some(Event::Favourites { account_ids, .. }) => account_ids.push(account_id),
-            _ => {
-                batches.insert(status_id, out.len());
-                out.push(Event::Favourites { status_id, account_ids: vec![account_id] });
-            }
+        if let Some(Event::Favourites { account_ids, .. }) =
+            batches.get(&status_id).and_then(|i| out.get_mut(*i))
+        {
+            account_ids.push(account_id);
+        } else {
+            batches.insert(status_id, out.len());
+            out.push(Event::Favourites { status_id, account_ids: vec![account_id] });
         }
     }
     out

@@ -37,16 +37,16 @@ macro_rules! not_yet {
     ($name:ident, $path:literal, $operation:literal, $tag:literal, $feature:literal) => {
         #[doc = concat!("`POST ", $path, "`: 422 until ", $feature, " exist here.")]
         #[utoipa::path(
-                                                    post,
-                                                    path = $path,
-                                                    operation_id = $operation,
-                                                    tag = $tag,
-                                                    responses(
-                                                        (status = 401, response = Unauthorized),
-                                                        (status = 403, response = Forbidden),
-                                                        (status = 422, response = Unprocessable),
-                                                    )
-                                                )]
+                                                            post,
+                                                            path = $path,
+                                                            operation_id = $operation,
+                                                            tag = $tag,
+                                                            responses(
+                                                                (status = 401, response = Unauthorized),
+                                                                (status = 403, response = Forbidden),
+                                                                (status = 422, response = Unprocessable),
+                                                            )
+                                                        )]
         pub async fn $name() -> ApiError {
             ApiError::Unprocessable(concat!($feature, " are not supported on this server yet").into())
         }
