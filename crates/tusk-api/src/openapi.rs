@@ -236,6 +236,13 @@ mod tests {
             for (method, operation) in item.as_object().unwrap() {
                 let id = operation["operationId"].as_str().unwrap();
                 assert!(ids.insert(id.to_owned()), "{method} {path}: operationId {id} is used twice");
+                // every `{param}` of the path is declared (a fuzzer cannot fill an undeclared one)
+                for name in path.split('{').skip(1).filter_map(|rest| rest.split_once('}')).map(|(n, _)| n) {
+                    let declared = operation["parameters"]
+                        .as_array()
+                        .is_some_and(|params| params.iter().any(|p| p["in"] == "path" && p["name"] == name));
+                    assert!(declared, "{method} {path}: path parameter {name} is not declared");
+                }
                 let responses = operation["responses"].as_object().unwrap();
                 // (a write whose feature comes later has none yet)
                 assert!(

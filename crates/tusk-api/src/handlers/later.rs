@@ -105,7 +105,22 @@ pub(crate) const REFUSED: &[&str] = &["lists_create", "filters_v1_create", "filt
 not_yet!(create_list, "/api/v1/lists", "lists_create", "lists", "Lists");
 not_yet!(create_filter_v1, "/api/v1/filters", "filters_v1_create", "filters", "Filters");
 not_yet!(create_filter_v2, "/api/v2/filters", "filters_create", "filters", "Filters");
-not_yet!(follow_tag, "/api/v1/tags/{name}/follow", "tags_follow", "tags", "Followed hashtags");
+/// `POST /api/v1/tags/:name/follow`: 422 until followed hashtags exist here.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tags/{name}/follow",
+    operation_id = "tags_follow",
+    tag = "tags",
+    params(("name" = String, Path, description = "A hashtag, without the #")),
+    responses(
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub async fn follow_tag() -> ApiError {
+    ApiError::Unprocessable("Followed hashtags are not supported on this server yet".into())
+}
 
 empty_list!(
     notification_requests,
