@@ -97,7 +97,8 @@ macro_rules! bind_filter {
 
 impl Store {
     /// Writes notifications, in one statement, but those whose recipient is the sender or
-    /// blocks or mutes it, or that exist (a favourite given again, an event delivered twice);
+    /// blocks or mutes it, those of a favourite taken back before its notification was written,
+    /// or that exist (a favourite given again, an event delivered twice);
     /// returns those written, each with its recipient. A groupable one joins the recipient's
     /// latest group of the same type and status if that group began less than 12 hours ago,
     /// else it begins one (`{type}-{status}-{hour}`, shared by those of the batch).
@@ -126,7 +127,9 @@ impl Store {
                     WITH ORDINALITY AS t(recipient, type, sender, status, groupable, prefix, n) \
                WHERE t.recipient <> t.sender \
                  AND NOT EXISTS (SELECT 1 FROM blocks WHERE account_id = t.recipient AND target_account_id = t.sender) \
-                 AND NOT EXISTS (SELECT 1 FROM mutes WHERE account_id = t.recipient AND target_account_id = t.sender)) \
+                 AND NOT EXISTS (SELECT 1 FROM mutes WHERE account_id = t.recipient AND target_account_id = t.sender) \
+                 AND (t.type <> 'favourite' OR EXISTS \
+                      (SELECT 1 FROM favourites f WHERE f.status_id = t.status AND f.account_id = t.sender))) \
              INSERT INTO notifications AS n (id, account_id, type, from_account_id, status_id, group_key) \
              SELECT due.id, due.recipient, due.type, due.sender, due.status, \
                     CASE WHEN due.groupable THEN due.prefix || '-' || coalesce( \

@@ -488,13 +488,31 @@ impl Store {
         Ok(entry)
     }
 
+    /// Takes a favourite back, and its notification with it (Mastodon's favourite has its
+    /// notification `dependent: :destroy`), in one transaction; the notification's group is
+    /// summed up again by the delete trigger.
     #[tracing::instrument(name = "pg unfavourite", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     pub async fn unfavourite(&self, account_id: Id, status_id: Id) -> Result<()> {
-        sqlx::query("DELETE FROM favourites WHERE account_id = $1 AND status_id = $2")
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM favourites WHERE account_id = $1 AND status_id = $2")
             .bind(account_id)
             .bind(status_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed > 0 {
+            // through `notifications_once`: one probe, however many favourites the status has
+            sqlx::query(
+                "DELETE FROM notifications \
+                 WHERE account_id = (SELECT account_id FROM statuses WHERE id = $2) AND type = 'favourite' \
+                   AND from_account_id = $1 AND coalesce(status_id, 0) = $2",
+            )
+            .bind(account_id)
+            .bind(status_id)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

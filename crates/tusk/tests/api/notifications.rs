@@ -125,6 +125,29 @@ async fn follows_favourites_reblogs_and_mentions_notify_once() {
 }
 
 #[tokio::test]
+async fn a_favourite_taken_back_takes_its_notification_with_it() {
+    let app = TestApp::spawn().await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let post = app.post_status(&alice, "like it or not").await["id"].as_str().unwrap().to_owned();
+    let favourite = format!("/api/v1/statuses/{post}/favourite");
+    let unfavourite = format!("/api/v1/statuses/{post}/unfavourite");
+    assert_eq!(act(&app, &bob, &favourite).await.status(), StatusCode::OK);
+    assert_eq!(kinds(&wait_for_notifications(&app, &alice, 1).await), vec!["favourite"]);
+    assert_eq!(act(&app, &bob, &unfavourite).await.status(), StatusCode::OK);
+    assert!(notifications(&app, &alice, "").await.is_empty());
+    let grouped: Value = app.get_json(&alice.token, "/api/v2/notifications").await;
+    assert_eq!(grouped["notification_groups"], json!([]), "the group went with its last notification");
+
+    // taken back before the relay passed: the event finds no favourite and writes nothing
+    let jobs = notify_jobs(&app).await;
+    assert_eq!(act(&app, &bob, &favourite).await.status(), StatusCode::OK);
+    assert_eq!(act(&app, &bob, &unfavourite).await.status(), StatusCode::OK);
+    app.wait_for_jobs("notify", jobs + 1).await;
+    assert!(notifications(&app, &alice, "").await.is_empty());
+}
+
+#[tokio::test]
 async fn blocked_and_muted_accounts_do_not_notify_and_requests_do() {
     let app = TestApp::spawn().await;
     let alice = app.sign_up("alice").await;
