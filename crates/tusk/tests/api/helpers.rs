@@ -355,11 +355,13 @@ impl TestApp {
     /// Waits until the worker has run `job` successfully `count` times, so that a test can
     /// order its steps after an asynchronous effect (a follow's merge, say).
     pub async fn wait_for_jobs(&self, job: &str, count: u64) {
+        eventually(&format!("{count} {job} jobs"), || async { self.jobs_done(job).await >= count }).await;
+    }
+
+    /// How many times the worker has run `job` successfully so far.
+    pub async fn jobs_done(&self, job: &str) -> u64 {
         let series = format!("tusk_jobs_total{{job=\"{job}\",outcome=\"ok\"}}");
-        eventually(&format!("{count} {job} jobs"), || async {
-            metric_value(&self.metrics(&self.worker_admin).await, &series) >= count
-        })
-        .await;
+        metric_value(&self.metrics(&self.worker_admin).await, &series)
     }
 
     /// Signs up alice and bob, makes alice follow bob, waits for the follow's merge and reads

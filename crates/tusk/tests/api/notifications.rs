@@ -25,12 +25,6 @@ async fn wait_for_notifications(app: &TestApp, user: &User, count: usize) -> Vec
     notifications(app, user, "").await
 }
 
-/// How many notify jobs the worker ran so far.
-async fn notify_jobs(app: &TestApp) -> u64 {
-    let metrics = app.metrics(&app.worker_admin).await;
-    crate::helpers::metric_value(&metrics, "tusk_jobs_total{job=\"notify\",outcome=\"ok\"}")
-}
-
 fn kinds(page: &[Value]) -> Vec<&str> {
     page.iter().map(|n| n["type"].as_str().unwrap()).collect()
 }
@@ -140,7 +134,7 @@ async fn a_favourite_taken_back_takes_its_notification_with_it() {
     assert_eq!(grouped["notification_groups"], json!([]), "the group went with its last notification");
 
     // taken back before the relay passed: the event finds no favourite and writes nothing
-    let jobs = notify_jobs(&app).await;
+    let jobs = app.jobs_done("notify").await;
     assert_eq!(act(&app, &bob, &favourite).await.status(), StatusCode::OK);
     assert_eq!(act(&app, &bob, &unfavourite).await.status(), StatusCode::OK);
     app.wait_for_jobs("notify", jobs + 1).await;
@@ -199,7 +193,7 @@ async fn blocked_and_muted_accounts_do_not_notify_and_requests_do() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let jobs = notify_jobs(&app).await;
+    let jobs = app.jobs_done("notify").await;
     app.follow(&dave, &locked).await;
     let requests = wait_for_notifications(&app, &locked, 1).await;
     assert_eq!(kinds(&requests), vec!["follow_request"]);
