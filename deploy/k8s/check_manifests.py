@@ -7,6 +7,7 @@ The values files are merged over the chart's values.yaml (as helm does) to know 
 rendering should contain. Writes the core (non-CRD) objects to RENDERED.core.yaml for
 kubernetes-validate. Exits 1 listing every failed assertion.
 """
+import base64
 import copy
 import json
 import os
@@ -19,7 +20,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CHART = os.path.join(ROOT, "helm", "tusk")
 CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
 CREDENTIALS = ["DATABASE_URL", "REDIS_URL", "AMQP_URL"]
-PER_TIER = {"TUSK_LISTEN", "TUSK_ADMIN_LISTEN", "TUSK_SHUTDOWN_DELAY"}
+# set per Deployment (TUSK_WORKER_QUEUES as `tusk worker --queues`), not in the ConfigMap
+PER_TIER = {"TUSK_LISTEN", "TUSK_ADMIN_LISTEN", "TUSK_SHUTDOWN_DELAY", "TUSK_WORKER_QUEUES"}
+# object storage credentials: from a Secret (media.s3.existingSecret, existingSecret or the chart's)
+MEDIA_CREDENTIALS = ["TUSK_MEDIA_S3_ACCESS_KEY_ID", "TUSK_MEDIA_S3_SECRET_ACCESS_KEY"]
+# the settings the chart derives from media.* (checked against those values, not the README)
+MEDIA_SETTINGS = {"TUSK_MEDIA_BACKEND", "TUSK_MEDIA_ROOT", "TUSK_MEDIA_S3_ENDPOINT", "TUSK_MEDIA_S3_BUCKET",
+                  "TUSK_MEDIA_S3_REGION", "TUSK_MEDIA_PUBLIC_URL"}
+WORK_QUEUES = ["fanout", "deliver", "notify", "media"]
+# nginx sizes: bytes, k, m, g (any case); 0 = no limit
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 # the default lag query reads this release's namespace only (one Prometheus, several installs)
 LAG_CORE = 'histogram_quantile(0.99, sum(rate(tusk_fanout_lag_seconds_bucket{namespace="'
 
@@ -45,6 +55,18 @@ def merge(base, over):
 
 def env_map(container):
     return {e["name"]: e for e in container.get("env", [])}
+
+
+def nginx_size(text):
+    m = re.fullmatch(r"([0-9]+)([kKmMgG]?)", str(text))
+    return int(m.group(1)) * SIZE_UNITS[m.group(2).lower()] if m else None
+
+
+def queues_of(args):
+    """The work queues a `tusk worker` Deployment consumes (all of them without --queues)."""
+    if "--queues" in args:
+        return args[args.index("--queues") + 1].split(",")
+    return list(WORK_QUEUES)
 
 
 def main():
@@ -78,6 +100,12 @@ def main():
     if not (check(api_dep and worker_dep, f"want api and worker Deployments, got {list(deployments)}")):
         return
     fullname = api_dep["metadata"]["name"][: -len("-api")]
+    # the media workers' Deployment exists only when asked for (worker.media.separate)
+    separate = values["worker"]["media"]["separate"]
+    media_dep = deployments.get(f"{fullname}-worker-media")
+    check((media_dep is not None) == separate,
+          f"media worker Deployment {'missing' if separate else 'rendered'} with worker.media.separate={separate}")
+    check(len(deployments) == (3 if separate else 2), f"Deployments: {sorted(deployments)}")
     for d in docs:
         labels = d["metadata"].get("labels", {})
         for l in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
@@ -86,6 +114,9 @@ def main():
 
     secret_name = values["existingSecret"] or fullname
     prefix = str(values["config"].get("TUSK_QUEUE_PREFIX", "tusk"))
+    media = values["media"]
+    s3 = media["backend"] == "s3"
+    media_secret_name = media["s3"]["existingSecret"] or secret_name
 
     # --- ConfigMap / Secret ---------------------------------------------------------------
     cm = objs.get(("ConfigMap", fullname))
@@ -93,14 +124,28 @@ def main():
         data = cm["data"]
         check(data.get("TUSK_LOG_FORMAT") == "json", "TUSK_LOG_FORMAT must be json")
         check(data.get("TUSK_QUEUE_TYPE") == "quorum", "TUSK_QUEUE_TYPE must be quorum")
-        for k in CREDENTIALS:
+        for k in CREDENTIALS + MEDIA_CREDENTIALS:
             check(k not in data, f"credential {k} must not be in the ConfigMap")
         readme = os.path.join(ROOT, "README.md")
         if os.path.exists(readme):  # every TUSK_* setting of the README's table is set
             with open(readme) as f:
                 documented = set(re.findall(r"^\| `(TUSK_[A-Z0-9_]+)` \|", f.read(), re.M))
-            missing = sorted(documented - set(data) - PER_TIER)
+            missing = sorted(documented - set(data) - PER_TIER - set(MEDIA_CREDENTIALS) - MEDIA_SETTINGS)
             check(not missing, f"README settings missing from the ConfigMap: {missing}")
+        # media.* -> TUSK_MEDIA_*: the backend's settings only, optional ones only when set
+        want = {"TUSK_MEDIA_BACKEND": media["backend"]}
+        if s3:
+            want["TUSK_MEDIA_S3_BUCKET"] = media["s3"]["bucket"]
+            want["TUSK_MEDIA_S3_REGION"] = media["s3"]["region"]
+            if media["s3"]["endpoint"]:
+                want["TUSK_MEDIA_S3_ENDPOINT"] = media["s3"]["endpoint"]
+        else:
+            want["TUSK_MEDIA_ROOT"] = media["local"]["root"]
+        if media["publicUrl"]:
+            want["TUSK_MEDIA_PUBLIC_URL"] = media["publicUrl"]
+        got = {k: v for k, v in data.items() if k in MEDIA_SETTINGS}
+        check(got == want, f"ConfigMap media settings {got}, want {want}")
+        check("TUSK_WORKER_QUEUES" not in data, "TUSK_WORKER_QUEUES is per Deployment, not in the ConfigMap")
     secrets = of_kind("Secret")
     release_secrets = [s for s in secrets if "helm.sh/hook" not in s["metadata"].get("annotations", {})]
     if values["existingSecret"]:
@@ -109,7 +154,17 @@ def main():
     else:
         s = objs.get(("Secret", fullname))
         if check(s, "credentials Secret missing"):
-            check(sorted(s.get("data", {})) == sorted(CREDENTIALS), f"Secret keys: {sorted(s.get('data', {}))}")
+            media_keys = MEDIA_CREDENTIALS if s3 and not media["s3"]["existingSecret"] else []
+            check(sorted(s.get("data", {})) == sorted(CREDENTIALS + media_keys), f"Secret keys: {sorted(s.get('data', {}))}")
+            if media_keys:
+                got = base64.b64decode(s["data"]["TUSK_MEDIA_S3_SECRET_ACCESS_KEY"]).decode()
+                check(got == media["s3"]["secretAccessKey"], "Secret: TUSK_MEDIA_S3_SECRET_ACCESS_KEY is not media.s3.secretAccessKey")
+    # the object storage secret appears nowhere but (base64) in a Secret
+    key = media["s3"]["secretAccessKey"]
+    if key:
+        for d in docs:
+            if d["kind"] != "Secret":
+                check(key not in yaml.safe_dump(d), f"{d['kind']}/{d['metadata']['name']}: media.s3.secretAccessKey in plain text")
 
     # --- pods -----------------------------------------------------------------------------
     def check_pod(owner, spec, want_probes):
@@ -141,6 +196,24 @@ def main():
                     check(ref.get("name") == secret_name, f"{cn}: {k} from Secret {ref.get('name')}, want {secret_name}")
                 elif values["existingSecret"]:
                     check(ref.get("name") == secret_name, f"{cn}: {k} from {ref.get('name')}, want {secret_name}")
+            if owner["kind"] == "Deployment":
+                for k in MEDIA_CREDENTIALS:
+                    e = env.get(k)
+                    if not s3:
+                        check(e is None, f"{cn}: {k} set with media.backend local")
+                    elif check(e, f"{cn}: {k} missing with media.backend s3"):
+                        check("value" not in e, f"{cn}: {k} inlined, it must come from a Secret")
+                        ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                        check(ref.get("key") == k and ref.get("name") == media_secret_name,
+                              f"{cn}: {k} from {ref}, want Secret {media_secret_name} key {k}")
+                mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+                vols = {v["name"]: v for v in spec.get("volumes", [])}
+                if s3:
+                    check("media" not in mounts, f"{cn}: a media volume with media.backend s3")
+                elif check("media" in mounts and "media" in vols, f"{cn}: media volume missing with media.backend local"):
+                    check(mounts["media"]["mountPath"] == media["local"]["root"], f"{cn}: media mounted at {mounts['media']['mountPath']}")
+                    check(vols["media"].get("persistentVolumeClaim", {}).get("claimName") == media["local"]["existingClaim"],
+                          f"{cn}: media volume {vols['media']}, want the claim {media['local']['existingClaim']}")
             if want_probes:
                 ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
                 check("metrics" in ports, f"{cn}: no port named metrics")
@@ -152,7 +225,28 @@ def main():
                         check(p.get("httpGet", {}).get("port") in ("metrics", ports.get("metrics")),
                               f"{cn}: {probe} must use the admin port")
 
-    for dep, tier, component in ((api_dep, values["api"], "api"), (worker_dep, values["worker"], "worker")):
+    w, mw = values["worker"], values["worker"]["media"]
+    media_mode = mw["autoscaling"]["mode"] or w["autoscaling"]["mode"]
+    # what the media workers take from worker.* and what is their own
+    media_tier = dict(w, replicaCount=mw["replicaCount"], terminationGracePeriodSeconds=mw["terminationGracePeriodSeconds"],
+                      extraEnv=w["extraEnv"] + mw["extraEnv"], nodeSelector=mw["nodeSelector"] or w["nodeSelector"])
+    tiers = [(api_dep, values["api"], "api", ["api"]),
+             (worker_dep, w, "worker", ["worker", "--queues", "fanout,deliver,notify"] if separate else ["worker"])]
+    if media_dep:
+        tiers.append((media_dep, media_tier, "worker-media", ["worker", "--queues", "media"]))
+    # every work queue is consumed by exactly one Deployment
+    consumed = sorted(q for dep, _, comp, _ in tiers if comp != "api"
+                      for q in queues_of(dep["spec"]["template"]["spec"]["containers"][0].get("args", [])))
+    check(consumed == sorted(WORK_QUEUES), f"work queues consumed by the worker Deployments: {consumed}")
+    # no Deployment's selector picks another's pods
+    for dep, _, comp, _ in tiers:
+        for other, _, ocomp, _ in tiers:
+            if comp != ocomp:
+                sel = dep["spec"]["selector"]["matchLabels"]
+                labels = other["spec"]["template"]["metadata"]["labels"]
+                check(not all(labels.get(k) == v for k, v in sel.items()), f"{comp} selector matches the {ocomp} pods")
+
+    for dep, tier, component, want_args in tiers:
         name = dep["metadata"]["name"]
         spec = dep["spec"]
         pod = spec["template"]
@@ -162,8 +256,9 @@ def main():
         ann = pod["metadata"].get("annotations", {})
         check("checksum/config" in ann, f"{name}: checksum/config annotation missing")
         check(("checksum/secret" in ann) == (not values["existingSecret"]), f"{name}: checksum/secret annotation")
-        autoscaled = values["api"]["autoscaling"]["enabled"] if component == "api" else \
-            values["worker"]["autoscaling"]["mode"] in ("keda", "hpa")
+        autoscaled = {"api": values["api"]["autoscaling"]["enabled"],
+                      "worker": w["autoscaling"]["mode"] in ("keda", "hpa"),
+                      "worker-media": media_mode in ("keda", "hpa")}[component]
         if autoscaled:
             check("replicas" not in spec, f"{name}: autoscaled Deployment must not set replicas")
         else:
@@ -173,11 +268,18 @@ def main():
         check(ps.get("terminationGracePeriodSeconds") == tier["terminationGracePeriodSeconds"], f"{name}: terminationGracePeriodSeconds")
         check(ps.get("terminationGracePeriodSeconds", 0) > tier["shutdownDelaySeconds"], f"{name}: grace period must exceed the shutdown delay")
         c = ps["containers"][0]
-        check(c.get("args") == [component], f"{name}: args {c.get('args')}, want [{component}]")
+        check(c.get("args") == want_args, f"{name}: args {c.get('args')}, want {want_args}")
         env = env_map(c)
         check(env.get("TUSK_SHUTDOWN_DELAY", {}).get("value") == str(tier["shutdownDelaySeconds"]), f"{name}: TUSK_SHUTDOWN_DELAY")
         check(env.get("TUSK_ADMIN_LISTEN", {}).get("value") == f"0.0.0.0:{tier['adminPort']}", f"{name}: TUSK_ADMIN_LISTEN")
-        check(env.get("OTEL_SERVICE_NAME", {}).get("value") == f"tusk-{component}", f"{name}: OTEL_SERVICE_NAME")
+        role = "api" if component == "api" else "worker"
+        check(env.get("OTEL_SERVICE_NAME", {}).get("value") == f"tusk-{role}", f"{name}: OTEL_SERVICE_NAME")
+        # the pods that process media transcode videos in /tmp: room for them, and only there
+        tmp = next((v for v in ps.get("volumes", []) if v["name"] == "tmp"), {})
+        want_tmp = mw["tmpSizeLimit"] if component != "api" and "media" in queues_of(want_args) else "64Mi"
+        check(tmp.get("emptyDir", {}).get("sizeLimit") == want_tmp,
+              f"{name}: /tmp sizeLimit {tmp.get('emptyDir', {}).get('sizeLimit')}, want {want_tmp}")
+        check("TUSK_WORKER_QUEUES" not in env, f"{name}: the queues are given as --queues, not TUSK_WORKER_QUEUES")
         otel = values["otel"]["endpoint"]
         check(env.get("OTEL_EXPORTER_OTLP_ENDPOINT", {}).get("value") == (otel or None),
               f"{name}: OTEL_EXPORTER_OTLP_ENDPOINT should be {otel!r}")
@@ -235,18 +337,20 @@ def main():
               f"api Service port {p}")
         check(svc["spec"]["selector"] == api_dep["spec"]["selector"]["matchLabels"], "api Service selector")
     metrics_svcs = {}
-    for dep, component in ((api_dep, "api"), (worker_dep, "worker")):
-        ms = objs.get(("Service", f"{fullname}-{component}-metrics"))
+    for dep, tier, component, _ in tiers:
+        ms = objs.get(("Service", f"{fullname}-{component}-metrics"[:63].rstrip("-")))
         if check(ms, f"{component} metrics Service missing"):
             metrics_svcs[component] = ms
             check(ms["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"], f"{component} metrics Service selector")
             ports = {p["name"]: p for p in ms["spec"]["ports"]}
-            check("metrics" in ports and ports["metrics"]["port"] == values[component]["adminPort"],
+            check("metrics" in ports and ports["metrics"]["port"] == tier["adminPort"],
                   f"{component} metrics Service port")
+    for o in of_kind("Service"):
+        check(len(o["metadata"]["name"]) <= 63, f"Service name {o['metadata']['name']} is over 63 characters")
 
     # --- PDBs -------------------------------------------------------------------------------
-    for dep, component in ((api_dep, "api"), (worker_dep, "worker")):
-        want = values[component]["podDisruptionBudget"]
+    for dep, tier, component, _ in tiers:
+        want = (mw if component == "worker-media" else tier)["podDisruptionBudget"]
         pdb = objs.get(("PodDisruptionBudget", f"{fullname}-{component}"))
         if not want["enabled"]:
             check(pdb is None, f"{component}: PDB disabled but rendered")
@@ -261,6 +365,8 @@ def main():
 
     # --- autoscaling ------------------------------------------------------------------------
     hpas = {o["metadata"]["name"]: o for o in of_kind("HorizontalPodAutoscaler")}
+    if not separate:
+        check(("PodDisruptionBudget", f"{fullname}-worker-media") not in objs, "media worker PDB without its Deployment")
 
     def check_behavior(name, b):
         up, down = b.get("scaleUp", {}), b.get("scaleDown", {})
@@ -304,7 +410,10 @@ def main():
     mode = as_w["mode"]
     whpa = hpas.get(f"{fullname}-worker")
     scaled = objs.get(("ScaledObject", f"{fullname}-worker"))
-    queues = [f"{prefix}.deliver", f"{prefix}.fanout", f"{prefix}.notify"]
+    # queue -> target ready messages per replica; {prefix}.media (at the media target) unless separate
+    queues = {f"{prefix}.{q}": as_w["targetQueueLength"] for q in ("deliver", "fanout", "notify")}
+    if not separate:
+        queues[f"{prefix}.media"] = mw["autoscaling"]["targetQueueLength"]
     check((whpa is not None) == (mode == "hpa"), f"worker HPA presence with mode {mode}")
     check((scaled is not None) == (mode == "keda"), f"worker ScaledObject presence with mode {mode}")
     if mode == "hpa" and whpa:
@@ -314,10 +423,10 @@ def main():
         ext = [x["external"] for x in whpa["spec"]["metrics"] if x["type"] == "External"]
         got = {e["metric"].get("selector", {}).get("matchLabels", {}).get("queue"): e for e in ext
                if e["metric"]["name"] == "tusk_queue_messages_ready"}
-        check(set(got) == set(queues), f"worker HPA queues {set(got)}, want {queues}")
-        for e in got.values():
-            check(e["target"] == {"type": "AverageValue", "averageValue": str(as_w["targetQueueLength"])},
-                  f"worker HPA queue target {e['target']}")
+        check(set(got) == set(queues), f"worker HPA queues {set(got)}, want {set(queues)}")
+        for q, e in got.items():
+            check(e["target"] == {"type": "AverageValue", "averageValue": str(queues.get(q))},
+                  f"worker HPA queue {q} target {e['target']}")
         for e in ext:
             check(e["metric"]["name"] in external_names, f"prometheus-adapter does not serve {e['metric']['name']}")
         if as_w["targetFanoutLagSeconds"]:
@@ -335,7 +444,7 @@ def main():
         check(sorted(t["metadata"]["queueName"] for t in rabbit) == sorted(queues), f"rabbitmq triggers {rabbit}")
         for t in rabbit:
             md = t["metadata"]
-            check(md.get("mode") == "QueueLength" and md.get("value") == str(as_w["targetQueueLength"]),
+            check(md.get("mode") == "QueueLength" and md.get("value") == str(queues.get(md.get("queueName"))),
                   f"rabbitmq trigger {md}")
             check("host" not in md, "rabbitmq host must come from the TriggerAuthentication, not inline")
             ta = objs.get(("TriggerAuthentication", t.get("authenticationRef", {}).get("name")))
@@ -352,6 +461,57 @@ def main():
             check(md.get("serverAddress") == as_w["keda"]["serverAddress"], "prometheus trigger serverAddress")
             check(prom[0].get("metricType") == "Value", "lag trigger must be metricType Value")
 
+    # --- media worker autoscaling: one signal, {prefix}.media ---------------------------------
+    as_m = mw["autoscaling"]
+    mname = f"{fullname}-worker-media"
+    mhpa = hpas.get(mname)
+    mscaled = objs.get(("ScaledObject", mname))
+    check((mhpa is not None) == (separate and media_mode == "hpa"), f"media worker HPA presence (separate={separate}, mode {media_mode})")
+    check((mscaled is not None) == (separate and media_mode == "keda"),
+          f"media worker ScaledObject presence (separate={separate}, mode {media_mode})")
+    media_behavior = as_m["behavior"] or as_w["behavior"]
+    if mhpa:
+        check(mhpa["apiVersion"] == "autoscaling/v2", "media worker HPA must be autoscaling/v2")
+        check(mhpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": mname},
+              "media worker HPA target")
+        check((mhpa["spec"]["minReplicas"], mhpa["spec"]["maxReplicas"]) == (as_m["minReplicas"], as_m["maxReplicas"]),
+              "media worker HPA min/max")
+        check(mhpa["spec"]["metrics"] == [{"type": "External", "external": {
+            "metric": {"name": "tusk_queue_messages_ready", "selector": {"matchLabels": {"queue": f"{prefix}.media"}}},
+            "target": {"type": "AverageValue", "averageValue": str(as_m["targetQueueLength"])}}}],
+            f"media worker HPA metrics {mhpa['spec']['metrics']}, want {prefix}.media only")
+        check("tusk_queue_messages_ready" in external_names, "prometheus-adapter does not serve tusk_queue_messages_ready")
+        check(mhpa["spec"].get("behavior") == media_behavior, "media worker HPA behavior")
+        check_behavior("media worker HPA", mhpa["spec"].get("behavior", {}))
+    if mscaled:
+        s = mscaled["spec"]
+        check(s["scaleTargetRef"]["name"] == mname, "media ScaledObject target")
+        check((s["minReplicaCount"], s["maxReplicaCount"]) == (as_m["minReplicas"], as_m["maxReplicas"]), "media ScaledObject min/max")
+        if as_m["fallbackReplicas"] is not None:
+            check(s.get("fallback", {}).get("replicas") == as_m["fallbackReplicas"], "media ScaledObject fallback")
+        check(s["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == media_behavior, "media ScaledObject behavior")
+        check(s["advanced"]["horizontalPodAutoscalerConfig"].get("name") == mname, "media ScaledObject HPA name")
+        trig = s["triggers"]
+        if check(len(trig) == 1 and trig[0]["type"] == "rabbitmq", f"media ScaledObject triggers {trig}, want one rabbitmq"):
+            md = trig[0]["metadata"]
+            check(md.get("queueName") == f"{prefix}.media" and md.get("mode") == "QueueLength"
+                  and md.get("value") == str(as_m["targetQueueLength"]), f"media rabbitmq trigger {md}")
+            check("host" not in md, "media rabbitmq host must come from the TriggerAuthentication, not inline")
+            ta = objs.get(("TriggerAuthentication", trig[0].get("authenticationRef", {}).get("name")))
+            if check(ta, "media rabbitmq trigger: TriggerAuthentication missing"):
+                refs = {r["parameter"]: r for r in ta["spec"]["secretTargetRef"]}
+                check(refs.get("host", {}).get("key") == "AMQP_URL" and refs["host"]["name"] == secret_name,
+                      f"TriggerAuthentication host from {refs.get('host')}")
+    # {prefix}.media is watched by exactly one autoscaler (when any autoscales its consumer)
+    watching = [o["metadata"]["name"] for o in of_kind("ScaledObject")
+                if any(t.get("metadata", {}).get("queueName") == f"{prefix}.media" for t in o["spec"]["triggers"])]
+    watching += [o["metadata"]["name"] for o in hpas.values()
+                 if any(m.get("external", {}).get("metric", {}).get("selector", {}).get("matchLabels", {}).get("queue")
+                        == f"{prefix}.media" for m in o["spec"]["metrics"])]
+    media_owner = mname if separate else f"{fullname}-worker"
+    media_scaled = (media_mode if separate else mode) in ("keda", "hpa")
+    check(watching == ([media_owner] if media_scaled else []), f"autoscalers on {prefix}.media: {watching}, want {media_owner}")
+
     # --- Ingress ----------------------------------------------------------------------------
     ings = of_kind("Ingress")
     check(len(ings) == (1 if values["ingress"]["enabled"] else 0), "Ingress count")
@@ -362,12 +522,21 @@ def main():
                 b = p["backend"]["service"]
                 check(b["name"] == f"{fullname}-api" and b["port"] == {"name": "http"}, f"Ingress backend {b}")
         check(len(ing["spec"].get("tls", [])) == len(values["ingress"]["tls"]), "Ingress tls")
+        # media uploads: the body limit is always set, at least 100m (or 0, no limit)
+        size = ing["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/proxy-body-size")
+        n = nginx_size(size)
+        upload = int(values["config"].get("TUSK_MAX_UPLOAD_BYTES", 0))
+        check(n is not None and (n == 0 or n >= max(100 * 1024 ** 2, upload)),
+              f"Ingress proxy-body-size {size!r}, want >= 100m and >= TUSK_MAX_UPLOAD_BYTES ({upload}), or 0")
+        check(size == str(values["ingress"]["proxyBodySize"]), f"Ingress proxy-body-size {size!r} is not ingress.proxyBodySize")
+        for k, v in values["ingress"]["annotations"].items():
+            check(ing["metadata"]["annotations"].get(k) == v, f"Ingress annotation {k}")
 
     # --- monitoring CRDs --------------------------------------------------------------------
     sms = of_kind("ServiceMonitor")
     if not values["metrics"]["serviceMonitor"]["enabled"]:
         check(not sms, "ServiceMonitors rendered though disabled")
-    elif check(len(sms) == 2, f"want 2 ServiceMonitors, got {len(sms)}"):
+    elif check(len(sms) == len(tiers), f"want {len(tiers)} ServiceMonitors, got {len(sms)}"):
         selected = set()
         for sm in sms:
             check(sm["apiVersion"] == "monitoring.coreos.com/v1", "ServiceMonitor apiVersion")
@@ -383,7 +552,7 @@ def main():
             if svc:
                 check(not all(svc["metadata"]["labels"].get(k) == v for k, v in sel.items()),
                       "ServiceMonitor must not select the public api Service")
-        check(selected == {"api", "worker"}, f"ServiceMonitors select the metrics Services of {selected}")
+        check(selected == {comp for _, _, comp, _ in tiers}, f"ServiceMonitors select the metrics Services of {selected}")
 
     # The other parts (PrometheusRule, dashboards) are checked only when their files exist.
     rules_dir = os.path.join(CHART, "files", "rules")

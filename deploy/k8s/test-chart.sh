@@ -31,6 +31,7 @@ declare -A SCENARIOS=(
   [all]="deploy/k8s/ci-values-all.yaml"
   [hpa]="deploy/k8s/ci-values-hpa.yaml"
   [fixed]="deploy/k8s/ci-values-fixed.yaml"
+  [media]="deploy/k8s/ci-values-media.yaml"
 )
 
 # The PrometheusRule and dashboard templates read helm/tusk/files/rules/*.yaml and
@@ -47,7 +48,7 @@ if ! compgen -G "$CHART/files/dashboards/*.json" >/dev/null; then
   printf '  grafanaDashboards:\n    enabled: false\n' >>"$MISSING"
 fi
 
-for name in default all hpa fixed; do
+for name in default all hpa fixed media; do
   echo "== $name ${SCENARIOS[$name]:-(chart defaults)}"
   args=()
   files=()
@@ -112,6 +113,26 @@ reject "a typo under worker.autoscaling" --set worker.autoscaling.targetQueueLen
 reject "metrics.serviceMonitor.enabled=yes (string)" --set-string metrics.serviceMonitor.enabled=yes
 reject "an empty secrets.DATABASE_URL" --set secrets.DATABASE_URL=
 reject "image.pullPolicy=Sometimes" --set image.pullPolicy=Sometimes
+reject "media.backend=nfs" --set media.backend=nfs
+reject "media.backend=local without a shared volume" --set media.backend=local
+reject "media.backend=s3 without a bucket" --set media.s3.bucket=
+reject "media.s3 without keys, nor a Secret for them" --set media.s3.secretAccessKey=
+reject "media.publicUrl with a trailing slash" --set media.publicUrl=https://cdn.example.org/
+reject "an S3 key in config" --set config.TUSK_MEDIA_S3_SECRET_ACCESS_KEY=x
+reject "a media setting in config (media.* sets it)" --set config.TUSK_MEDIA_BACKEND=local
+reject "config.TUSK_WORKER_QUEUES (set per Deployment)" --set config.TUSK_WORKER_QUEUES=media
+reject "a typo under worker.media" --set worker.media.seperate=true
+reject "worker.media.autoscaling.mode=banana" --set worker.media.autoscaling.mode=banana
+reject "worker.media.autoscaling.maxReplicas < minReplicas" --set worker.media.separate=true \
+  --set worker.media.autoscaling.minReplicas=5 --set worker.media.autoscaling.maxReplicas=3
+reject "media workers on an HPA with minReplicas 0" --set worker.media.separate=true \
+  --set worker.media.autoscaling.mode=hpa --set worker.media.autoscaling.minReplicas=0
+reject "ingress.proxyBodySize=8m" --set ingress.enabled=true --set ingress.proxyBodySize=8m
+reject "ingress.proxyBodySize under TUSK_MAX_UPLOAD_BYTES" --set ingress.enabled=true \
+  --set ingress.proxyBodySize=150m --set-string config.TUSK_MAX_UPLOAD_BYTES=209715200
+reject "worker.media.tmpSizeLimit=lots" --set worker.media.tmpSizeLimit=lots
+reject "proxy-body-size in ingress.annotations" --set ingress.enabled=true \
+  --set 'ingress.annotations.nginx\.ingress\.kubernetes\.io/proxy-body-size=100m'
 
 # Values that must still render.
 if helm template tusk "$CHART" --set existingSecret=creds --set secrets.DATABASE_URL= >/dev/null 2>"$TMP/accept.err"; then
@@ -119,6 +140,21 @@ if helm template tusk "$CHART" --set existingSecret=creds --set secrets.DATABASE
 else
   cat "$TMP/accept.err"; bad "existingSecret makes the chart's secrets optional"
 fi
+
+accept() {
+  local what="$1"; shift
+  if helm template tusk "$CHART" "$@" >/dev/null 2>"$TMP/accept.err"; then
+    ok "$what"
+  else
+    cat "$TMP/accept.err"; bad "$what"
+  fi
+}
+accept "media.s3.existingSecret makes the chart's media keys optional" \
+  --set media.s3.existingSecret=media-keys --set media.s3.accessKeyId= --set media.s3.secretAccessKey=
+accept "existingSecret makes the chart's media keys optional" \
+  --set existingSecret=creds --set media.s3.accessKeyId= --set media.s3.secretAccessKey=
+accept "media workers on KEDA may scale to zero" --set worker.media.separate=true --set worker.media.autoscaling.minReplicas=0
+accept "ingress.proxyBodySize=1g" --set ingress.enabled=true --set ingress.proxyBodySize=1g
 
 # The other parts of the chart, when present (written separately): render them on their own.
 for f in "$CHART"/files/rules/*.yaml "$CHART"/files/dashboards/*.json; do

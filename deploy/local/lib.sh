@@ -4,7 +4,7 @@
 # Provides: TUSK_ROOT (repo root), CARGO_TARGET_DIR (exported, shared between clones),
 # port_free, stack_wipe, stack_vhost, start_bg, await_ready, tail_log (isolated stacks),
 # log/warn/die, ensure_cargo, ensure_postgres, ensure_redis, ensure_rabbitmq, ensure_services,
-# ensure_chromium,
+# ensure_chromium, ensure_media_tools, ensure_s3,
 # wait_http URL SECONDS [PID].
 #
 # The servers are only ever started (never stopped): PostgreSQL, Redis and RabbitMQ are probed
@@ -181,6 +181,48 @@ ensure_chromium() {
         apt_install --no-install-recommends chromium chromium-driver
     fi
     log "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo installed)"
+}
+
+# ffmpeg/ffprobe (Debian's), which the media workers run for GIFs and videos (crates/tusk-media),
+# and s3s-fs (crates.io), the S3-compatible server the S3 storage tests run against (ensure_s3).
+TUSK_S3S_FS_VERSION=0.14.1 # the last release that builds on the workspace's Rust 1.95 (0.15+ need 1.96)
+TUSK_TOOLS_DIR="$HOME/.cache/tusk/tools"
+ensure_media_tools() {
+    if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+        apt_install --no-install-recommends ffmpeg
+    fi
+    log "ffmpeg: $(ffmpeg -hide_banner -version 2>/dev/null | head -n 1)"
+    local s3s="$TUSK_TOOLS_DIR/bin/s3s-fs"
+    if [[ ! -x $s3s || $("$s3s" --version 2>/dev/null) != *"$TUSK_S3S_FS_VERSION"* ]]; then
+        ensure_cargo
+        log "installing s3s-fs $TUSK_S3S_FS_VERSION into $TUSK_TOOLS_DIR/bin"
+        # its own target dir: kept as a cache, and never mixed with the workspace's build
+        CARGO_TARGET_DIR="$TUSK_TOOLS_DIR/s3s-fs-build" \
+            cargo install s3s-fs --version "$TUSK_S3S_FS_VERSION" --locked --features binary \
+            --root "$TUSK_TOOLS_DIR" 9>&- || die "could not install s3s-fs"
+    fi
+}
+
+# An S3-compatible server (s3s-fs) on 127.0.0.1:9100, for the S3 storage tests: access key
+# `tusk`, secret `tusk-secret-key`, objects under ~/.cache/tusk/s3 (a bucket is a directory there;
+# bucket `tusk-test` is created). Started detached if not answering (log ~/.cache/tusk/s3.log),
+# never stopped.
+TUSK_S3_ADDR=127.0.0.1:9100
+TUSK_S3_ROOT="$HOME/.cache/tusk/s3"
+s3_up() { curl -s -o /dev/null --max-time 2 "http://$TUSK_S3_ADDR/"; }
+ensure_s3() {
+    mkdir -p "$TUSK_S3_ROOT/tusk-test"
+    if s3_up; then
+        log "s3s-fs: running on $TUSK_S3_ADDR"
+        return
+    fi
+    ensure_media_tools
+    log "s3s-fs: starting on $TUSK_S3_ADDR"
+    setsid nohup "$TUSK_TOOLS_DIR/bin/s3s-fs" --host "${TUSK_S3_ADDR%:*}" --port "${TUSK_S3_ADDR##*:}" \
+        --access-key tusk --secret-key tusk-secret-key "$TUSK_S3_ROOT" \
+        </dev/null >>"$HOME/.cache/tusk/s3.log" 2>&1 8>&- 9>&- &
+    wait_until 30 "s3s-fs on $TUSK_S3_ADDR (see ~/.cache/tusk/s3.log)" s3_up
+    log "s3s-fs: running on $TUSK_S3_ADDR"
 }
 
 # A 3-master Redis Cluster on loopback ports, for the tests that run the feed code on a cluster.

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tusk_core::{Id, Instance, Visibility, html};
 use tusk_store::{
-    AccountRow, AppRow, Relationship as RelationshipRow, StatusRow, StatusStats, TokenRow, UserSettings,
+    AccountRow, AppRow, MediaRow, Relationship as RelationshipRow, StatusRow, StatusStats, TokenRow,
+    UserSettings,
 };
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -87,8 +88,10 @@ pub struct Source {
 
 impl Account {
     pub fn new(instance: &Instance, row: &AccountRow) -> Self {
-        let avatar = format!("{}/avatars/original/missing.png", instance.base_url());
-        let header = format!("{}/headers/original/missing.png", instance.base_url());
+        let picture = |key: &Option<String>, collection| match key {
+            Some(key) => instance.media_file_url(key),
+            None => instance.missing_image_url(collection),
+        };
         Self {
             id: row.id,
             username: row.username.clone(),
@@ -103,10 +106,10 @@ impl Account {
             note: html::note_to_html(&row.note),
             url: instance.account_url(&row.username),
             uri: instance.account_uri(&row.username),
-            avatar_static: avatar.clone(),
-            avatar,
-            header_static: header.clone(),
-            header,
+            avatar: picture(&row.avatar_key, "avatars"),
+            avatar_static: picture(&row.avatar_static_key, "avatars"),
+            header: picture(&row.header_key, "headers"),
+            header_static: picture(&row.header_static_key, "headers"),
             followers_count: row.followers_count,
             following_count: row.following_count,
             statuses_count: row.statuses_count,
@@ -215,8 +218,7 @@ pub struct Status {
     /// Shared by the statuses of one page that have the same author (rendered once).
     #[schema(value_type = Account)]
     pub account: Arc<Account>,
-    #[schema(value_type = Vec<Object>)]
-    pub media_attachments: Vec<Value>,
+    pub media_attachments: Vec<MediaAttachment>,
     pub mentions: Vec<Mention>,
     pub tags: Vec<Tag>,
     #[schema(value_type = Vec<Object>)]
@@ -229,6 +231,54 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub text: Option<String>,
+}
+
+/// An uploaded file: an image, a GIF turned into a silent looping video (`gifv`) or a video.
+/// While it is processed, `url` and `preview_url` are null.
+#[derive(Serialize, ToSchema)]
+pub struct MediaAttachment {
+    #[schema(value_type = String)]
+    pub id: Id,
+    /// `image`, `gifv`, `video` (or `unknown`).
+    #[serde(rename = "type")]
+    #[schema(rename = "type", example = "image")]
+    pub kind: String,
+    /// The processed file; null while processing.
+    pub url: Option<String>,
+    /// The small version (a video's poster frame); null while processing.
+    pub preview_url: Option<String>,
+    /// Where a remote server keeps it (null for local media).
+    pub remote_url: Option<String>,
+    pub preview_remote_url: Option<String>,
+    pub text_url: Option<String>,
+    /// `original` and `small` (width, height, size, aspect; a video's duration and frame
+    /// rate), `focus`.
+    #[schema(value_type = Object)]
+    pub meta: Value,
+    /// The alt text.
+    pub description: Option<String>,
+    pub blurhash: Option<String>,
+}
+
+impl MediaAttachment {
+    pub fn new(instance: &Instance, row: &MediaRow) -> Self {
+        let mut meta = row.meta.clone();
+        if let Value::Object(fields) = &mut meta {
+            fields.insert("focus".into(), serde_json::json!({ "x": row.focus_x, "y": row.focus_y }));
+        }
+        Self {
+            id: row.id,
+            kind: row.kind.clone(),
+            url: row.original_key.as_deref().map(|key| instance.media_file_url(key)),
+            preview_url: row.small_key.as_deref().map(|key| instance.media_file_url(key)),
+            remote_url: None,
+            preview_remote_url: None,
+            text_url: None,
+            meta,
+            description: Some(row.description.clone()).filter(|d| !d.is_empty()),
+            blurhash: row.blurhash.clone(),
+        }
+    }
 }
 
 /// A local account a status mentions.
@@ -318,7 +368,7 @@ impl Status {
                 website: row.application_website.clone(),
             }),
             account,
-            media_attachments: Vec::new(),
+            media_attachments: row.media.iter().map(|media| MediaAttachment::new(instance, media)).collect(),
             mentions: row
                 .mentions
                 .iter()

@@ -77,9 +77,12 @@ pub enum ApiError {
     /// 503 at once, without a log line per request (`tusk_http_shed_total` counts them).
     #[error("{0}")]
     Overloaded(&'static str),
-    /// The request body is over `TUSK_MAX_BODY_BYTES`.
+    /// The request body is over `TUSK_MAX_BODY_BYTES` (or an upload route's limit).
     #[error("The request body is too large")]
     PayloadTooLarge,
+    /// An uploaded file is over its kind's limit.
+    #[error("{0}")]
+    FileTooLarge(String),
     #[error("Internal server error")]
     Internal(String),
 }
@@ -103,7 +106,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +154,7 @@ impl From<tusk_service::ServiceError> for ApiError {
             ServiceError::Forbidden => Self::Forbidden,
             ServiceError::Validation(errors) => Self::Validation(errors),
             ServiceError::Unprocessable(message) => Self::Unprocessable(message),
+            ServiceError::TooLarge(message) => Self::FileTooLarge(message),
             ServiceError::Unavailable(cause) => Self::Unavailable(cause),
             ServiceError::Overloaded(message) => Self::Overloaded(message),
             ServiceError::Internal(cause) => Self::Internal(cause),
@@ -193,7 +197,8 @@ pub struct UnsupportedMediaType(ErrorBody);
 #[allow(dead_code)]
 pub struct Unprocessable(ErrorBody);
 
-/// The request declares a body larger than the server takes (`TUSK_MAX_BODY_BYTES`).
+/// The request declares a body larger than the server takes (`TUSK_MAX_BODY_BYTES`), or an
+/// uploaded file is over its kind's limit.
 #[derive(ToResponse)]
 #[allow(dead_code)]
 pub struct PayloadTooLarge(ErrorBody);

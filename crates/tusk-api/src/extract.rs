@@ -44,13 +44,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
                 .map_err(|e| ApiError::BadRequest(format!("Invalid parameters: {e}")));
         }
         if content_type.starts_with("multipart/form-data") {
-            let mut multipart =
-                Multipart::from_request(req, state).await.map_err(|e| body_error(e.status(), &e))?;
-            while let Some(field) = multipart.next_field().await.map_err(|e| body_error(e.status(), &e))? {
-                let name = field.name().unwrap_or_default().to_owned();
-                let value = field.text().await.map_err(|e| body_error(e.status(), &e))?;
-                pairs.push((name, value));
-            }
+            // files are read only where they are taken (`WithFiles`); here they are skipped
+            let (fields, _files) = read_multipart(req, state, &[]).await?;
+            pairs.extend(fields);
             return parse_pairs(&pairs);
         }
         // urlencoded, or no content type at all (Rails reads such a body as a form too); a body
@@ -68,6 +64,70 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Params<T> {
         pairs.extend(body_pairs);
         parse_pairs(&pairs)
     }
+}
+
+/// A form's parameters with the files it carries (multipart), as the upload endpoints and
+/// `update_credentials` take them: `files` has the fields named in `FILES` that were sent with
+/// bytes; a JSON or urlencoded body carries none.
+pub(crate) struct WithFiles<T> {
+    pub params: T,
+    pub files: std::collections::HashMap<&'static str, axum::body::Bytes>,
+}
+
+/// The file fields an endpoint takes.
+pub(crate) trait FileFields {
+    const FILES: &'static [&'static str];
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + FileFields> FromRequest<S> for WithFiles<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !multipart {
+            let Params(params) = Params::from_request(req, state).await?;
+            return Ok(Self { params, files: std::collections::HashMap::new() });
+        }
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).unwrap_or_default();
+        let (fields, files) = read_multipart(req, state, T::FILES).await?;
+        pairs.extend(fields);
+        let Params(params) = parse_pairs(&pairs)?;
+        Ok(Self { params, files })
+    }
+}
+
+/// The text fields of a multipart body, and the bytes of its fields named in `files` (a
+/// field with a file name that is not taken is skipped, never read as text).
+async fn read_multipart<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    files: &[&'static str],
+) -> Result<(Vec<(String, String)>, std::collections::HashMap<&'static str, axum::body::Bytes>), ApiError> {
+    let read_error = |e: axum::extract::multipart::MultipartError| body_error(e.status(), &e);
+    let mut multipart = Multipart::from_request(req, state).await.map_err(|e| body_error(e.status(), &e))?;
+    let mut pairs = Vec::new();
+    let mut taken = std::collections::HashMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(read_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if let Some(file) = files.iter().find(|file| **file == name) {
+            let bytes = field.bytes().await.map_err(read_error)?;
+            // an empty file field is no file (a form that left it unset)
+            if !bytes.is_empty() {
+                taken.insert(*file, bytes);
+            }
+        } else if field.file_name().is_some() {
+            // drain it without keeping it
+            let _ = field.bytes().await.map_err(read_error)?;
+        } else {
+            pairs.push((name, field.text().await.map_err(read_error)?));
+        }
+    }
+    Ok((pairs, taken))
 }
 
 /// The raw body, read as [`body_bytes`] reads it: over the limit it is the JSON 413 every other
@@ -406,6 +466,32 @@ pub mod lenient {
             Some(Raw::Str(s)) if !s.is_empty() => Some(s.parse().map_err(serde::de::Error::custom)?),
             _ => None,
         })
+    }
+
+    /// Ids sent as a list of strings or numbers (or one of them, as a form sends a single
+    /// `media_ids[]`); what is not an id is an error, never silently dropped.
+    pub fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<tusk_core::Id>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(Raw),
+            Many(Vec<Raw>),
+        }
+        let raw = match Option::<OneOrMany>::deserialize(d)? {
+            None => Vec::new(),
+            Some(OneOrMany::One(one)) => vec![one],
+            Some(OneOrMany::Many(list)) => list,
+        };
+        raw.into_iter()
+            .filter(|raw| !matches!(raw, Raw::Str(s) if s.trim().is_empty()))
+            .map(|raw| match raw {
+                Raw::Num(n) if n > 0 => Ok(tusk_core::Id(n)),
+                Raw::Str(s) => {
+                    s.trim().parse().map_err(|_| serde::de::Error::custom(format!("{s:?} is not an id")))
+                }
+                _ => Err(serde::de::Error::custom("not an id")),
+            })
+            .collect()
     }
 
     /// A string or a list of strings (`redirect_uris` comes both ways).

@@ -77,6 +77,9 @@ pub struct HttpLimits {
     pub streaming: usize,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// The largest body of an upload route (media, avatars): the largest file (a 99 MiB video)
+    /// with its form around it.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -93,6 +96,7 @@ impl Default for HttpLimits {
             streaming: 128,
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -118,6 +122,7 @@ pub(crate) struct Overload {
     timeouts: [IntCounter; 5],
     timeout: Option<Duration>,
     pub(crate) max_body_bytes: usize,
+    max_upload_bytes: usize,
 }
 
 impl Overload {
@@ -131,6 +136,7 @@ impl Overload {
             timeouts: RouteClass::ALL.map(|class| counter(&metrics.http_timeouts_total, class)),
             timeout: Some(limits.request_timeout).filter(|t| !t.is_zero()),
             max_body_bytes: limits.max_body_bytes,
+            max_upload_bytes: limits.max_upload_bytes,
         }
     }
 
@@ -156,15 +162,24 @@ impl Overload {
 /// The middleware: the body size check, then the request's class limit and deadline.
 pub(crate) async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let overload = &state.overload;
+    let spec = crate::route::spec_of(&request);
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > overload.max_body_bytes as u64) {
+    let limit = if spec.uploads { overload.max_upload_bytes } else { overload.max_body_bytes };
+    if declared.is_some_and(|length| length > limit as u64) {
         return ApiError::PayloadTooLarge.into_response();
     }
-    match crate::route::spec_of(&request).class {
+    // an upload route's body is cut at its own limit (its routes have no `DefaultBodyLimit`):
+    // reading past it fails, and the extractors answer 413
+    let request = if spec.uploads {
+        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))
+    } else {
+        request
+    };
+    match spec.class {
         Some(class) => overload.serve(class, next.run(request)).await,
         None => next.run(request).await,
     }

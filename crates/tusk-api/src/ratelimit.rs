@@ -138,6 +138,8 @@ pub struct RateLimits {
     pub statuses: Limit,
     /// Follows per account (`TUSK_RATE_LIMIT_FOLLOWS`, 400 per day).
     pub follows: Limit,
+    /// Media uploads per account (`TUSK_RATE_LIMIT_MEDIA`, 30 per 30 minutes).
+    pub media: Limit,
     pub trusted_proxies: TrustedProxies,
 }
 
@@ -150,6 +152,7 @@ impl Default for RateLimits {
             unauthenticated: Limit::new(300, Duration::from_mins(5)),
             statuses: Limit::new(300, Duration::from_hours(3)),
             follows: Limit::new(400, Duration::from_hours(24)),
+            media: Limit::new(30, Duration::from_mins(30)),
             trusted_proxies: TrustedProxies::private_ranges(),
         }
     }
@@ -165,6 +168,7 @@ impl RateLimits {
             unauthenticated: limit,
             statuses: limit,
             follows: limit,
+            media: limit,
             ..Self::default()
         }
     }
@@ -207,12 +211,15 @@ pub(crate) enum RateFamily {
     Statuses,
     /// Follows per account, recorded only when the action succeeds.
     Follows,
+    /// Media uploads per account, recorded only when the upload is accepted (Mastodon's
+    /// `media` family: 30 per 30 minutes).
+    Media,
 }
 
 impl RateFamily {
     /// The per-account families: counted for the token's account, after the action.
     fn per_account(self) -> bool {
-        matches!(self, Self::Statuses | Self::Follows)
+        matches!(self, Self::Statuses | Self::Follows | Self::Media)
     }
 
     fn name(self) -> &'static str {
@@ -221,6 +228,7 @@ impl RateFamily {
             Self::SignIns | Self::PasswordGrant => "sign_ins",
             Self::Statuses => "statuses",
             Self::Follows => "follows",
+            Self::Media => "media",
         }
     }
 
@@ -230,6 +238,7 @@ impl RateFamily {
             Self::SignIns | Self::PasswordGrant => limits.sign_ins,
             Self::Statuses => limits.statuses,
             Self::Follows => limits.follows,
+            Self::Media => limits.media,
         }
     }
 }

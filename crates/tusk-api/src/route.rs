@@ -60,6 +60,9 @@ pub(crate) struct RouteSpec {
     pub cors: Cors,
     /// Its answers carry a token: never cached (OAuth, RFC 6749 5.1).
     pub issues_tokens: bool,
+    /// It takes files: its body may be as large as the largest upload
+    /// (`HttpLimits::max_upload_bytes`), not just `max_body_bytes`.
+    pub uploads: bool,
 }
 
 impl RouteSpec {
@@ -71,6 +74,7 @@ impl RouteSpec {
             family: None,
             cors: Cors::Api,
             issues_tokens: false,
+            uploads: false,
         }
     }
 
@@ -121,6 +125,11 @@ impl RouteSpec {
 
     pub const fn issues_tokens(self) -> Self {
         Self { issues_tokens: true, ..self }
+    }
+
+    /// Takes files (media, avatars): a body up to the largest upload.
+    pub const fn uploads(self) -> Self {
+        Self { uploads: true, ..self }
     }
 
     /// Neither shed nor counted: polled by load balancers.

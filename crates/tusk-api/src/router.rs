@@ -10,17 +10,17 @@ use axum::Router;
 use tusk_core::Scope::{
     Read, ReadAccounts, ReadBlocks, ReadBookmarks, ReadFavourites, ReadFilters, ReadFollows, ReadLists,
     ReadMutes, ReadNotifications, ReadStatuses, WriteAccounts, WriteBlocks, WriteBookmarks, WriteFavourites,
-    WriteFilters, WriteFollows, WriteLists, WriteMutes, WriteNotifications, WriteStatuses,
+    WriteFilters, WriteFollows, WriteLists, WriteMedia, WriteMutes, WriteNotifications, WriteStatuses,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    accounts, apps, authorize, follow_requests, instance, later, notifications, oauth, search, statuses,
-    streaming, timelines,
+    accounts, apps, authorize, follow_requests, instance, later, media, notifications, oauth, search,
+    statuses, streaming, timelines,
 };
-use crate::ratelimit::RateFamily::{Follows, PasswordGrant, SignIns, Signups, Statuses};
+use crate::ratelimit::RateFamily::{Follows, Media, PasswordGrant, SignIns, Signups, Statuses};
 use crate::route::{Cors, RouteSpec as Route, RouteTable};
 use crate::{AppState, middleware, openapi, ratelimit};
 
@@ -62,7 +62,7 @@ pub(crate) fn declared() -> Declared {
             Route::signup().token(WriteAccounts).limited(Signups).issues_tokens(),
         )
         .route(routes!(accounts::verify_credentials), Route::read().user(ReadAccounts))
-        .route(routes!(accounts::update_credentials), Route::write().user(WriteAccounts))
+        .route(routes!(accounts::update_credentials), Route::write().user(WriteAccounts).uploads())
         .route(routes!(accounts::preferences), Route::read().user(ReadAccounts))
         .route(routes!(accounts::lookup), Route::read())
         .route(routes!(search::accounts), Route::read().user(ReadAccounts))
@@ -101,6 +101,15 @@ pub(crate) fn declared() -> Declared {
         .route(routes!(timelines::bookmarks), Route::read().user(ReadBookmarks))
         .route(routes!(later::scheduled_statuses), Route::read().user(ReadStatuses))
         .route(routes!(later::conversations), Route::read().user(ReadStatuses))
+        // -- media --
+        .route(routes!(media::create_v2), Route::write().user(WriteMedia).limited(Media).uploads())
+        .route(routes!(media::create_v1), Route::write().user(WriteMedia).limited(Media).uploads())
+        .route(routes!(media::show), Route::read().user(WriteMedia))
+        .route(routes!(media::update), Route::write().user(WriteMedia).uploads())
+        .route(routes!(media::delete), Route::write().user(WriteMedia))
+        .route(routes!(media::file), Route::read().uncounted())
+        .route(routes!(media::missing_avatar), Route::read().uncounted())
+        .route(routes!(media::missing_header), Route::read().uncounted())
         // -- timelines --
         .route(routes!(timelines::home), Route::read().user(ReadStatuses))
         .route(routes!(timelines::public), Route::read().public())
@@ -152,7 +161,12 @@ impl Default for Routes {
 }
 
 impl Routes {
-    fn route(mut self, (schemas, mut paths, handler): UtoipaMethodRouter<AppState>, spec: Route) -> Self {
+    fn route(mut self, (schemas, mut paths, mut handler): UtoipaMethodRouter<AppState>, spec: Route) -> Self {
+        if spec.uploads {
+            // the general body limit does not apply: `overload::protect` caps the body at the
+            // upload limit instead
+            handler = handler.layer(axum::extract::DefaultBodyLimit::disable());
+        }
         for (path, item) in &mut paths.paths {
             for (method, operation) in openapi::operations(item) {
                 openapi::describe(operation, spec);

@@ -53,8 +53,9 @@ impl AppState {
         &self,
         viewer: Option<Id>,
         range: &PageRange,
+        only_media: bool,
     ) -> Result<Vec<Status>, ApiError> {
-        Ok(self.render_views(&self.service.public_timeline(viewer, range).await?))
+        Ok(self.render_views(&self.service.public_timeline(viewer, range, only_media).await?))
     }
 
     /// One page of `account`'s statuses as `viewer` may see them.

@@ -33,6 +33,28 @@ pub enum Event {
     StatusDeleted { status_id: Id, account_id: Id },
     /// `account_id` muted `target_account_id`: remove the target's statuses from its home.
     AccountMuted { account_id: Id, target_account_id: Id },
+    /// `account_id` uploaded the attachment `media_id`: process it (the `media` queue).
+    MediaUploaded { media_id: Id, account_id: Id },
+    /// `account_id` uploaded a new avatar or header, stored raw at `upload_key`: process it and
+    /// put it on the profile (the `media` queue).
+    ProfileImageUploaded { account_id: Id, image: ProfileImage, upload_key: String },
+}
+
+/// Which picture of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileImage {
+    Avatar,
+    Header,
+}
+
+impl ProfileImage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Avatar => "avatar",
+            Self::Header => "header",
+        }
+    }
 }
 
 impl Event {
@@ -47,6 +69,8 @@ impl Event {
             Self::Favourites { .. } => "favourite.batch",
             Self::StatusDeleted { .. } => "status.deleted",
             Self::AccountMuted { .. } => "account.muted",
+            Self::MediaUploaded { .. } => "media.uploaded",
+            Self::ProfileImageUploaded { .. } => "media.profile",
         }
     }
 }

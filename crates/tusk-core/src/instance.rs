@@ -1,5 +1,8 @@
 //! The instance's public identity: its domain and the URLs built from it.
 
+/// Attachments one status holds at most (Mastodon's `max_media_attachments`).
+pub const MAX_MEDIA_ATTACHMENTS: usize = 4;
+
 #[derive(Clone, Debug)]
 pub struct Instance {
     /// `TUSK_DOMAIN`, e.g. `tusk.example` or `localhost:3000`.
@@ -10,6 +13,9 @@ pub struct Instance {
     base_url: String,
     /// Where clients open their streams (`/api/v1/streaming` is appended by them).
     streaming_url: String,
+    /// Where media objects are fetched: `{base_url}/system` (the api serves them) unless a CDN
+    /// or the bucket's public URL is set (`TUSK_MEDIA_PUBLIC_URL`).
+    media_url: String,
 }
 
 impl Instance {
@@ -19,7 +25,25 @@ impl Instance {
         let domain = domain.into();
         let base_url = format!("{}://{domain}", if https { "https" } else { "http" });
         let streaming_url = format!("{}://{domain}", if https { "wss" } else { "ws" });
-        Self { domain, https, base_url, streaming_url }
+        let media_url = format!("{base_url}/system");
+        Self { domain, https, base_url, streaming_url, media_url }
+    }
+
+    /// Media fetched from a CDN or the object store's public URL (`TUSK_MEDIA_PUBLIC_URL`).
+    #[must_use]
+    pub fn with_media_url(self, url: &str) -> Self {
+        Self { media_url: url.trim_end_matches('/').to_owned(), ..self }
+    }
+
+    /// The public URL of the media object `key`.
+    pub fn media_file_url(&self, key: &str) -> String {
+        format!("{}/{key}", self.media_url)
+    }
+
+    /// The picture shown for an account without one (`avatars` or `headers`), served by the
+    /// api, as Mastodon's `missing.png`.
+    pub fn missing_image_url(&self, collection: &str) -> String {
+        format!("{}/{collection}/original/missing.png", self.base_url)
     }
 
     /// Streams served elsewhere (`TUSK_STREAMING_URL`, e.g. `wss://streaming.example`).

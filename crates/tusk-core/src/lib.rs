@@ -12,7 +12,7 @@ pub mod scope;
 pub mod token;
 pub mod validation;
 
-pub use event::Event;
+pub use event::{Event, ProfileImage};
 pub use id::Id;
 pub use instance::{Instance, Registrations};
 pub use job::{FanoutBatch, FeedAction};

@@ -296,7 +296,12 @@ impl StatusText {
     /// The text of a status whose content warning is `spoiler_text`: both count towards the
     /// limit, as in Mastodon's `StatusLengthValidator`.
     pub fn parse_with_spoiler(raw: &str, spoiler_text: &str) -> Result<Self, StatusTextError> {
-        if raw.trim().is_empty() {
+        Self::parse_post(raw, spoiler_text, false)
+    }
+
+    /// The text of a post: it may be blank when the post has attachments, as in Mastodon.
+    pub fn parse_post(raw: &str, spoiler_text: &str, with_media: bool) -> Result<Self, StatusTextError> {
+        if raw.trim().is_empty() && !with_media {
             Err(StatusTextError::Blank)
         } else if countable_length(spoiler_text) + countable_length(raw) > Self::MAX_CHARS {
             Err(StatusTextError::TooLong)

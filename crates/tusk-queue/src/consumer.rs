@@ -32,6 +32,8 @@ pub enum Message {
     Batch(FanoutBatch),
     /// From `{p}.notify`: something happened that may notify someone.
     Notify(Event),
+    /// From `{p}.media`: an upload to process.
+    Media(Event),
 }
 
 impl Message {
@@ -40,6 +42,8 @@ impl Message {
             serde_json::from_slice(data).map(Message::Batch)
         } else if queue == topology.notify_queue {
             serde_json::from_slice(data).map(Message::Notify)
+        } else if queue == topology.media_queue {
+            serde_json::from_slice(data).map(Message::Media)
         } else {
             serde_json::from_slice(data).map(Message::Event)
         }
@@ -53,6 +57,8 @@ pub struct ConsumerSettings {
     /// The connection's name in the management UI.
     pub name: String,
     pub topology: Topology,
+    /// The work queues this consumer takes messages from (of `topology.work_queues()`).
+    pub queues: Vec<String>,
     /// Unacked messages RabbitMQ hands the consumer at once, per work queue.
     pub prefetch: u16,
     /// Messages handled concurrently.
@@ -73,7 +79,7 @@ pub struct Consumer {
 impl Consumer {
     pub fn new(settings: ConsumerSettings, retries: Arc<Publisher>, metrics: Metrics) -> Self {
         // the series exist from the start, so that alerts see a first parked message as an increase
-        for queue in settings.topology.work_queues() {
+        for queue in &settings.queues {
             metrics.jobs_parked_total.with_label_values(&[queue]);
         }
         Self { settings, retries, metrics, consuming: AtomicBool::new(false) }
@@ -123,12 +129,12 @@ impl Consumer {
         let channel = connection.create_channel().await?;
         topology.declare(&channel).await?;
         let mut streams = Vec::new();
-        for queue in topology.work_queues() {
+        for queue in &settings.queues {
             let consumer = Topology::consume(&channel, queue, settings.prefetch).await?;
-            streams.push(consumer.map(move |delivery| (queue, delivery)).boxed());
+            streams.push(consumer.map(move |delivery| (queue.as_str(), delivery)).boxed());
         }
         self.consuming.store(true, Ordering::SeqCst);
-        tracing::info!(queues = ?topology.work_queues(), "consuming");
+        tracing::info!(queues = ?settings.queues, "consuming");
         // stop taking deliveries at shutdown; those in hand finish, unacked prefetched ones go back
         let failure = std::sync::Mutex::new(None);
         futures_util::stream::select_all(streams)
@@ -251,6 +257,7 @@ mod tests {
         assert_eq!(decode("t.fanout", &event_json), Some(Message::Event(event.clone())));
         assert_eq!(decode("t.deliver", &batch_json), Some(Message::Batch(batch)));
         assert_eq!(decode("t.notify", &event_json), Some(Message::Notify(event.clone())));
+        assert_eq!(decode("t.media", &event_json), Some(Message::Media(event.clone())));
         // a batch is no event, nor an event a batch: each fails, to be retried and parked
         assert_eq!(decode("t.fanout", &batch_json), None);
         assert_eq!(decode("t.deliver", &event_json), None);

@@ -41,6 +41,9 @@ impl std::str::FromStr for QueueType {
 /// - `{p}.deliver`: quorum queue of fan-out batches, fed by the plan jobs;
 /// - `{p}.notify`: quorum queue of the events that notify (`status.created`, `follow.created`,
 ///   `follow.requested`, `favourite.*`): notification jobs;
+/// - `{p}.media`: quorum queue of uploads to process (`media.*`), CPU-heavy work consumed apart
+///   from the others (its own consumer and concurrency), so a burst of uploads never delays
+///   the fan-out;
 /// - `{queue}.retry.{N}ms`: a failed message waits here N ms, then goes back to `{queue}`;
 /// - `{queue}.parked`: a message that failed every retry, kept for an operator to inspect.
 #[derive(Clone, Debug)]
@@ -51,6 +54,8 @@ pub struct Topology {
     /// The events that notify someone (mentions, follows, favourites, reblogs), on their own
     /// queue so that a favourite storm never delays the fan-out.
     pub notify_queue: String,
+    /// Uploads to process: images, videos, avatars and headers.
+    pub media_queue: String,
     /// The wait before each retry of a failed message.
     pub retry_delays: Vec<Duration>,
     pub queue_type: QueueType,
@@ -67,14 +72,28 @@ impl Topology {
             fanout_queue: format!("{prefix}.fanout"),
             deliver_queue: format!("{prefix}.deliver"),
             notify_queue: format!("{prefix}.notify"),
+            media_queue: format!("{prefix}.media"),
             retry_delays: RETRY_DELAYS.to_vec(),
             queue_type: QueueType::default(),
         }
     }
 
     /// The queues workers consume.
-    pub fn work_queues(&self) -> [&str; 3] {
-        [&self.fanout_queue, &self.deliver_queue, &self.notify_queue]
+    pub fn work_queues(&self) -> [&str; 4] {
+        [&self.fanout_queue, &self.deliver_queue, &self.notify_queue, &self.media_queue]
+    }
+
+    /// The work queue of a group name (`fanout`, `deliver`, `notify`, `media`: what
+    /// `tusk worker --queues` takes).
+    pub fn work_queue(&self, group: &str) -> Option<&str> {
+        let queue = match group {
+            "fanout" => &self.fanout_queue,
+            "deliver" => &self.deliver_queue,
+            "notify" => &self.notify_queue,
+            "media" => &self.media_queue,
+            _ => return None,
+        };
+        Some(queue)
     }
 
     pub fn retry_queue(queue: &str, delay: Duration) -> String {
@@ -131,6 +150,7 @@ impl Topology {
                 &self.notify_queue,
                 ["status.created", "follow.created", "follow.requested", "favourite.*"].as_slice(),
             ),
+            (&self.media_queue, ["media.*"].as_slice()),
         ];
         for (queue, patterns) in bindings {
             for pattern in patterns {

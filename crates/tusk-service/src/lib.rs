@@ -14,6 +14,7 @@ mod entities;
 mod fanout;
 mod instance;
 mod kept;
+mod media;
 mod notifications;
 mod oauth;
 mod passwords;
@@ -39,6 +40,7 @@ use tusk_telemetry::Metrics;
 pub use accounts::{AccountPage, CredentialAccount, NewAccount, NewProfile, PageCut};
 pub use fanout::FanoutSettings;
 pub use kept::KeptPage;
+pub use media::{DESCRIPTION_LIMIT, MediaSettings, Upload};
 pub use notifications::{GroupView, GroupedNotifications, NotificationView};
 pub use oauth::{AppRegistration, CodeGrant};
 pub use search::AccountQuery;
@@ -58,6 +60,9 @@ pub enum ServiceError {
     /// The input breaks a rule that belongs to no one field.
     #[error("{0}")]
     Unprocessable(String),
+    /// An upload over its size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A dependency is down or overloaded: the caller should retry shortly.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -127,6 +132,7 @@ struct Inner {
     passwords: passwords::PasswordHasher,
     registrations: Registrations,
     notifications: bool,
+    media: MediaSettings,
     /// The instance's counts and when they were read (instance.rs).
     instance_stats: tokio::sync::Mutex<Option<(std::time::Instant, tusk_store::InstanceStats)>>,
 }
@@ -138,6 +144,7 @@ impl Service {
         cache: Cache,
         publisher: Arc<Publisher>,
         metrics: Metrics,
+        media: MediaSettings,
     ) -> Self {
         let passwords = passwords::PasswordHasher::new(settings.password_hashers, &metrics);
         Self(Arc::new(Inner {
@@ -148,6 +155,7 @@ impl Service {
             passwords,
             registrations: settings.registrations,
             notifications: settings.notifications,
+            media,
             instance_stats: tokio::sync::Mutex::new(None),
         }))
     }

@@ -96,7 +96,9 @@ impl Service {
             Event::FollowCreated { approved: true, .. }
             | Event::FollowRemoved { .. }
             | Event::StatusDeleted { .. }
-            | Event::AccountMuted { .. } => {}
+            | Event::AccountMuted { .. }
+            | Event::MediaUploaded { .. }
+            | Event::ProfileImageUploaded { .. } => {}
         }
         self.write_notifications(&due).await
     }

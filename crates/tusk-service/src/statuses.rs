@@ -25,6 +25,8 @@ pub struct NewPost<'a> {
     pub idempotency_key: Option<Vec<u8>>,
     /// This server's domain: `@name@domain` mentions a local account too.
     pub domain: &'a str,
+    /// Processed uploads of the author's to attach, in this order (at most 4).
+    pub media_ids: &'a [Id],
 }
 
 impl Service {
@@ -45,6 +47,7 @@ impl Service {
             .map(|(username, _)| username)
             .collect();
         let tags = html::hashtags(post.text.as_str());
+        self.check_attachable(post.account, post.media_ids).await?;
         let created = self
             .store()
             .create_status(&NewStatus {
@@ -60,8 +63,15 @@ impl Service {
                 idempotency_key: post.idempotency_key.as_deref(),
                 mentions: &mentions,
                 tags: &tags,
+                media_ids: post.media_ids,
             })
-            .await?;
+            .await
+            .map_err(|error| match error {
+                tusk_store::StoreError::Conflict(what) if what == "media_attachments" => {
+                    ServiceError::Unprocessable("Media attachments changed while posting; try again".into())
+                }
+                other => other.into(),
+            })?;
         let (status, event) = match created {
             CreatedStatus::New(status, event) => (*status, event),
             CreatedStatus::Existing(id) => {

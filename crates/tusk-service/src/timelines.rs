@@ -73,7 +73,9 @@ pub struct AccountStatusesQuery {
     pub exclude_reblogs: bool,
     /// Only its pinned statuses.
     pub pinned: bool,
-    /// A filter nothing here can pass (media, hashtags).
+    /// Only statuses with attachments.
+    pub only_media: bool,
+    /// A filter nothing here can pass (hashtags).
     pub nothing: bool,
 }
 
@@ -216,8 +218,13 @@ impl Service {
     }
 
     /// One page of the public timeline, from PostgreSQL (one indexed range scan).
-    pub async fn public_timeline(&self, viewer: Option<Id>, range: &PageRange) -> Result<Vec<StatusView>> {
-        let ids = self.store().public_timeline_ids(range, viewer).await?;
+    pub async fn public_timeline(
+        &self,
+        viewer: Option<Id>,
+        range: &PageRange,
+        only_media: bool,
+    ) -> Result<Vec<StatusView>> {
+        let ids = self.store().public_timeline_ids(range, viewer, only_media).await?;
         self.status_views(viewer, &ids).await
     }
 
@@ -252,6 +259,7 @@ impl Service {
             exclude_replies: query.exclude_replies,
             exclude_reblogs: query.exclude_reblogs,
             pinned: query.pinned,
+            only_media: query.only_media,
         };
         let ids = self.store().account_status_ids(account, filter, range).await?;
         self.status_views(viewer, &ids).await

@@ -18,6 +18,17 @@ pub struct AccountRow {
     pub followers_count: i64,
     pub following_count: i64,
     pub statuses_count: i64,
+    /// The keys of the processed avatar and header in media storage (the static ones differ
+    /// when the picture is animated); `None` shows the default picture. Absent from entries
+    /// cached before the columns existed: those show the default until they expire.
+    #[serde(default)]
+    pub avatar_key: Option<String>,
+    #[serde(default)]
+    pub avatar_static_key: Option<String>,
+    #[serde(default)]
+    pub header_key: Option<String>,
+    #[serde(default)]
+    pub header_static_key: Option<String>,
 }
 
 /// Counts are computed from the indexes instead of kept in counter columns: a sign-up surge makes
@@ -27,7 +38,8 @@ const SELECT_ACCOUNTS: &str = "\
     SELECT a.id, a.username, a.display_name, a.note, a.locked, a.bot, a.created_at, a.last_status_at, \
       (SELECT count(*) FROM follows f WHERE f.target_account_id = a.id) AS followers_count, \
       (SELECT count(*) FROM follows f WHERE f.account_id = a.id) AS following_count, \
-      (SELECT count(*) FROM statuses s WHERE s.account_id = a.id) AS statuses_count \
+      (SELECT count(*) FROM statuses s WHERE s.account_id = a.id) AS statuses_count, \
+      a.avatar_key, a.avatar_static_key, a.header_key, a.header_static_key \
     FROM accounts a WHERE a.id = ANY($1)";
 
 /// A sign-up, validated; the password is already hashed.

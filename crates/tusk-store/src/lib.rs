@@ -9,6 +9,7 @@ mod follow_requests;
 mod follows;
 mod grants;
 mod kept;
+mod media;
 mod notifications;
 mod outbox;
 mod paging;
@@ -33,6 +34,7 @@ pub use error::StoreError;
 pub use follows::{AccountList, Relationship};
 pub use grants::{GrantRow, NewGrant};
 pub use kept::{PIN_LIMIT, StatusList};
+pub use media::{MediaKeys, MediaRow, NewMedia, PendingMedia, ProcessedMedia};
 pub use notifications::{
     MarkerRow, NewNotification, NotificationFilter, NotificationGroupRow, NotificationRow,
 };

@@ -34,6 +34,11 @@ pub struct StatusRow {
     /// Its hashtags, as first written on this server.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Its attachments, in their order. Absent from entries cached before the column existed:
+    /// those (posted before media) have none.
+    #[serde(default)]
+    #[sqlx(json)]
+    pub media: Vec<crate::MediaRow>,
 }
 
 /// A local account a status mentions.
@@ -54,7 +59,9 @@ const SELECT_STATUSES: &str = "\
            s.in_reply_to_id, s.in_reply_to_account_id, s.reblog_of_id, a.name AS application_name, a.website AS application_website, s.created_at, \
            coalesce((SELECT json_agg(json_build_object('id', ma.id::text, 'username', ma.username) ORDER BY ma.id) \
                      FROM mentions m JOIN accounts ma ON ma.id = m.account_id WHERE m.status_id = s.id), '[]') AS mentions, \
-           ARRAY(SELECT t.name FROM statuses_tags st JOIN tags t ON t.id = st.tag_id WHERE st.status_id = s.id ORDER BY lower(t.name)) AS tags \
+           ARRAY(SELECT t.name FROM statuses_tags st JOIN tags t ON t.id = st.tag_id WHERE st.status_id = s.id ORDER BY lower(t.name)) AS tags, \
+           coalesce((SELECT jsonb_agg(tusk_media_json(m) ORDER BY m.position) \
+                     FROM media_attachments m WHERE m.status_id = s.id), '[]') AS media \
     FROM statuses s LEFT JOIN oauth_applications a ON a.id = s.application_id \
     WHERE s.id = ANY($1)";
 
@@ -116,6 +123,8 @@ pub struct AccountStatusesFilter {
     pub exclude_reblogs: bool,
     /// Only the statuses the author pinned.
     pub pinned: bool,
+    /// Only statuses with attachments.
+    pub only_media: bool,
 }
 
 /// Keyset paging of a statuses query whose `WHERE` ends with `$1` = `max_id` and `$2` = the
@@ -142,6 +151,9 @@ pub struct NewStatus<'a> {
     pub mentions: &'a [String],
     /// The hashtags of the text.
     pub tags: &'a [String],
+    /// The author's processed, unattached uploads to attach, in this order (checked by the
+    /// caller; checked again here under the transaction).
+    pub media_ids: &'a [Id],
 }
 
 /// What [`Store::create_status`] did.
@@ -254,6 +266,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         link_mentions_and_tags(&mut tx, id, new.mentions, new.tags).await?;
+        if !crate::media::attach(&mut tx, id, new.account_id, new.media_ids).await? {
+            // taken by another status, deleted or not done since the caller checked
+            return Err(StoreError::Conflict("media_attachments".into()));
+        }
         let entry =
             outbox::enqueue(&mut tx, Event::StatusCreated { status_id: id, account_id: new.account_id })
                 .await?;
@@ -289,11 +305,17 @@ impl Store {
     /// replies to others (Mastodon's `PublicFeed`), without the accounts `viewer` blocks, is
     /// blocked by or mutes.
     #[tracing::instrument(name = "pg public_timeline_ids", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
-    pub async fn public_timeline_ids(&self, range: &PageRange, viewer: Option<Id>) -> Result<Vec<Id>> {
+    pub async fn public_timeline_ids(
+        &self,
+        range: &PageRange,
+        viewer: Option<Id>,
+        only_media: bool,
+    ) -> Result<Vec<Id>> {
         let sql = paged(
             "SELECT s.id FROM statuses s \
              WHERE s.visibility = 'public' AND s.reblog_of_id IS NULL \
                AND (s.in_reply_to_id IS NULL OR s.in_reply_to_account_id = s.account_id) \
+               AND (NOT $4 OR EXISTS (SELECT 1 FROM media_attachments m WHERE m.status_id = s.id)) \
                AND ($3::bigint IS NULL OR NOT EXISTS ( \
                      SELECT 1 FROM blocks b \
                      WHERE (b.account_id = $3 AND b.target_account_id = s.account_id) \
@@ -307,6 +329,7 @@ impl Store {
             .bind(range.max_id)
             .bind(range.lower())
             .bind(viewer)
+            .bind(only_media)
             .fetch_all(&self.pool)
             .await?;
         Ok(newest_first(ids, range))
@@ -332,7 +355,8 @@ impl Store {
                    AND (s.visibility IN ('public', 'unlisted') \
                         OR (s.visibility = 'private' AND $4) OR (s.visibility = 'direct' AND $5)) \
                    AND (NOT $6 OR s.in_reply_to_id IS NULL OR s.in_reply_to_account_id = s.account_id) \
-                   AND (NOT $7 OR s.reblog_of_id IS NULL)"
+                   AND (NOT $7 OR s.reblog_of_id IS NULL) \
+                   AND (NOT $8 OR EXISTS (SELECT 1 FROM media_attachments m WHERE m.status_id = s.id))"
             ),
             range,
         );
@@ -345,6 +369,7 @@ impl Store {
             .bind(filter.own)
             .bind(filter.exclude_replies)
             .bind(filter.exclude_reblogs)
+            .bind(filter.only_media)
             .fetch_all(&self.pool)
             .await?;
         Ok(newest_first(ids, range))

@@ -149,6 +149,7 @@ async fn fan_out_once(
             idempotency_key: None,
             mentions: &[],
             tags: &[],
+            media_ids: &[],
         })
         .await?
     else {

@@ -8,5 +8,5 @@ mod propagation;
 
 pub use admin::{OnDependencyDown, Readiness, ReadinessCheck, admin_router};
 pub use logging::{LogFormat, SpanSink, Telemetry, current_trace_id, init_telemetry, init_with};
-pub use metrics::{JobOutcome, Metrics, OutboxPublisher, SignupOutcome};
+pub use metrics::{JobOutcome, MediaKindLabel, MediaOutcome, Metrics, OutboxPublisher, SignupOutcome};
 pub use propagation::{continue_trace, current_trace_headers};

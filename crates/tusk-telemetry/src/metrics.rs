@@ -31,6 +31,11 @@ pub struct Metrics {
     pub outbox_published_total: IntCounterVec,
     pub feed_regenerations_total: IntCounter,
     pub streaming_connections: IntGauge,
+    /// Uploads processed by the workers, by kind (`image`, `gifv`, `video`, `avatar`,
+    /// `header`) and outcome (`ok`, `failed`: refused bytes, told to the client).
+    pub media_processed_total: IntCounterVec,
+    /// Time to process one upload, by kind.
+    pub media_processing_seconds: HistogramVec,
     /// 1, labelled with the version and the role (`api`, `worker`, `all`): replicas per tier are
     /// `count by (role) (tusk_build_info)`, and an absent role is an alert.
     pub build_info: IntGaugeVec,
@@ -72,6 +77,16 @@ label_values! {
 }
 
 label_values! {
+    /// `kind` of `tusk_media_processed_total` and `tusk_media_processing_seconds`.
+    MediaKindLabel { Image = "image", Gifv = "gifv", Video = "video", Avatar = "avatar", Header = "header" }
+}
+
+label_values! {
+    /// `outcome` of `tusk_media_processed_total`.
+    MediaOutcome { Ok = "ok", Failed = "failed" }
+}
+
+label_values! {
     /// `outcome` of `tusk_jobs_total`.
     JobOutcome { Ok = "ok", Error = "error" }
 }
@@ -79,6 +94,9 @@ label_values! {
 /// Request latencies: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Media processing: 10 ms (a small image) to 10 minutes (a long video on a busy core).
+const MEDIA_BUCKETS: &[f64] =
+    &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
 /// Fan-out lag: from 5 ms to 5 minutes (a backed-up queue).
 const LAG_BUCKETS: &[f64] =
     &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
@@ -173,6 +191,18 @@ impl Metrics {
                 "tusk_streaming_connections",
                 "Open streaming connections (WebSocket and SSE) on this replica",
             )?,
+            media_processed_total: IntCounterVec::new(
+                Opts::new(
+                    "tusk_media_processed_total",
+                    "Uploads processed by the workers, by kind and outcome",
+                ),
+                &["kind", "outcome"],
+            )?,
+            media_processing_seconds: HistogramVec::new(
+                HistogramOpts::new("tusk_media_processing_seconds", "Time to process one upload, by kind")
+                    .buckets(MEDIA_BUCKETS.to_vec()),
+                &["kind"],
+            )?,
             build_info: IntGaugeVec::new(
                 Opts::new("tusk_build_info", "Always 1: the version and role of this process"),
                 &["version", "role"],
@@ -200,6 +230,11 @@ impl Metrics {
         self.notifications_total.with_label_values(&[kind])
     }
 
+    /// `tusk_media_processed_total` of one kind and outcome.
+    pub fn media_processed(&self, kind: MediaKindLabel, outcome: MediaOutcome) -> IntCounter {
+        self.media_processed_total.with_label_values(&[kind.as_str(), outcome.as_str()])
+    }
+
     /// `tusk_jobs_total` of one job and outcome.
     pub fn jobs(&self, job: &str, outcome: JobOutcome) -> IntCounter {
         self.jobs_total.with_label_values(&[job, outcome.as_str()])
@@ -225,6 +260,8 @@ impl Metrics {
         r.register(Box::new(self.outbox_published_total.clone()))?;
         r.register(Box::new(self.feed_regenerations_total.clone()))?;
         r.register(Box::new(self.streaming_connections.clone()))?;
+        r.register(Box::new(self.media_processed_total.clone()))?;
+        r.register(Box::new(self.media_processing_seconds.clone()))?;
         r.register(Box::new(self.build_info.clone()))?;
         r.register(Box::new(self.dependency_up.clone()))?;
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
@@ -235,6 +272,12 @@ impl Metrics {
         }
         for publisher in OutboxPublisher::ALL {
             self.outbox_published(*publisher);
+        }
+        for kind in MediaKindLabel::ALL {
+            for outcome in MediaOutcome::ALL {
+                self.media_processed(*kind, *outcome);
+            }
+            self.media_processing_seconds.with_label_values(&[kind.as_str()]);
         }
         Ok(())
     }

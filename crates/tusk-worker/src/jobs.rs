@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use tracing::Instrument as _;
-use tusk_core::{Event, FanoutBatch, FeedAction, Id};
+use tusk_core::{Event, FanoutBatch, FeedAction, Id, ProfileImage};
 use tusk_queue::Message;
 use tusk_telemetry::JobOutcome;
 
@@ -24,7 +24,16 @@ pub(crate) trait Job {
 /// Creates every job's series at zero, so that dashboards, rules and
 /// autoscalers see them from the start rather than after the first failure.
 pub(crate) fn init_series(metrics: &tusk_telemetry::Metrics) {
-    for job in [PlanFanout::NAME, DeliverBatch::NAME, MergeFollow::NAME, UnmergeFollow::NAME, Notify::NAME] {
+    let all = [
+        PlanFanout::NAME,
+        DeliverBatch::NAME,
+        MergeFollow::NAME,
+        UnmergeFollow::NAME,
+        Notify::NAME,
+        ProcessUpload::NAME,
+        ProcessProfileImage::NAME,
+    ];
+    for job in all {
         for outcome in JobOutcome::ALL {
             metrics.jobs(job, *outcome);
         }
@@ -53,10 +62,46 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
         ) => timed(worker, UnmergeFollow { account_id, target_account_id }).await,
         // the fan-out queue's `follow.*` binding brings requests too: nothing to fan out
         Message::Event(
-            Event::FollowRequested { .. } | Event::Favourited { .. } | Event::Favourites { .. },
+            Event::FollowRequested { .. }
+            | Event::Favourited { .. }
+            | Event::Favourites { .. }
+            | Event::MediaUploaded { .. }
+            | Event::ProfileImageUploaded { .. },
         ) => Ok(()),
         Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
         Message::Notify(event) => timed(worker, Notify(event)).await,
+        Message::Media(Event::MediaUploaded { media_id, .. }) => timed(worker, ProcessUpload(media_id)).await,
+        Message::Media(Event::ProfileImageUploaded { account_id, image, upload_key }) => {
+            timed(worker, ProcessProfileImage { account_id, image, upload_key }).await
+        }
+        // nothing else is bound to the media queue
+        Message::Media(_) => Ok(()),
+    }
+}
+
+/// Processes an attachment upload into its variants (the `media` queue).
+struct ProcessUpload(Id);
+
+impl Job for ProcessUpload {
+    const NAME: &'static str = "process_upload";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.process_upload(self.0).await
+    }
+}
+
+/// Processes a new avatar or header and puts it on the profile (the `media` queue).
+struct ProcessProfileImage {
+    account_id: Id,
+    image: ProfileImage,
+    upload_key: String,
+}
+
+impl Job for ProcessProfileImage {
+    const NAME: &'static str = "process_profile_image";
+
+    async fn run(self, worker: &Worker) -> Result<(), JobError> {
+        worker.service.process_profile_image(self.account_id, self.image, &self.upload_key).await
     }
 }
 

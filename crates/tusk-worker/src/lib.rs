@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tusk_cache::Cache;
 use tusk_queue::{Consumer, ConsumerSettings, Publisher, Topology};
-use tusk_service::{FanoutSettings, Service, ServiceSettings};
+use tusk_service::{FanoutSettings, MediaSettings, Service, ServiceSettings};
 use tusk_store::Store;
 use tusk_telemetry::Metrics;
 
@@ -23,8 +23,14 @@ pub struct WorkerSettings {
     pub topology: Topology,
     /// Unacked messages RabbitMQ hands this worker at once (`TUSK_WORKER_PREFETCH`).
     pub prefetch: u16,
-    /// Jobs run concurrently (`TUSK_WORKER_CONCURRENCY`).
+    /// Jobs run concurrently (`TUSK_WORKER_CONCURRENCY`), over the queues but `media`.
     pub concurrency: usize,
+    /// The work queues this worker consumes, by group (`fanout`, `deliver`, `notify`, `media`;
+    /// `TUSK_WORKER_QUEUES`): a media worker Deployment takes `media` alone.
+    pub queues: Vec<String>,
+    /// Uploads processed at once (`TUSK_MEDIA_CONCURRENCY`): the media queue's own consumer, so
+    /// that decoding and transcoding never take the fan-out's slots.
+    pub media_concurrency: usize,
     /// How often the outbox relay and the queue-depth sampler run.
     pub poll_interval: Duration,
     /// Outbox events younger than this are left to the api that wrote them.
@@ -47,24 +53,47 @@ pub struct Worker {
     pub(crate) fanout: FanoutSettings,
     pub(crate) metrics: Metrics,
     pub(crate) settings: WorkerSettings,
-    pub(crate) consumer: Arc<Consumer>,
+    /// The consumer of the fan-out and notification queues, and the media queue's own.
+    pub(crate) consumers: Vec<Arc<Consumer>>,
 }
 
+/// The groups `tusk worker --queues` takes.
+pub const QUEUE_GROUPS: [&str; 4] = ["fanout", "deliver", "notify", "media"];
+
 impl Worker {
-    pub fn new(settings: WorkerSettings, store: Store, cache: Cache, metrics: Metrics) -> Self {
+    pub fn new(
+        settings: WorkerSettings,
+        store: Store,
+        cache: Cache,
+        metrics: Metrics,
+        media: MediaSettings,
+    ) -> Self {
         let publisher =
             Arc::new(Publisher::new(&settings.amqp_url, "tusk-worker-publisher", settings.topology.clone()));
-        let consumer = Consumer::new(
-            ConsumerSettings {
+        let topology = &settings.topology;
+        let queues = |groups: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            groups.filter_map(|group| topology.work_queue(group)).map(str::to_owned).collect()
+        };
+        let main = queues(&mut settings.queues.iter().filter(|group| *group != "media"));
+        let media_queues = queues(&mut settings.queues.iter().filter(|group| *group == "media"));
+        let consumers = [
+            ("tusk-worker", main, settings.concurrency),
+            ("tusk-worker-media", media_queues, settings.media_concurrency),
+        ]
+        .into_iter()
+        .filter(|(_, queues, _)| !queues.is_empty())
+        .map(|(name, queues, concurrency)| {
+            let consumer_settings = ConsumerSettings {
                 amqp_url: settings.amqp_url.clone(),
-                name: "tusk-worker".into(),
-                topology: settings.topology.clone(),
+                name: name.into(),
+                topology: topology.clone(),
+                queues,
                 prefetch: settings.prefetch,
-                concurrency: settings.concurrency,
-            },
-            Arc::clone(&publisher),
-            metrics.clone(),
-        );
+                concurrency,
+            };
+            Arc::new(Consumer::new(consumer_settings, Arc::clone(&publisher), metrics.clone()))
+        })
+        .collect();
         jobs::init_series(&metrics);
         // the worker hashes no password: one idle hashing thread
         let service_settings = ServiceSettings {
@@ -72,26 +101,29 @@ impl Worker {
             registrations: tusk_core::Registrations::default(),
             notifications: settings.notifications,
         };
-        let service = Service::new(service_settings, store, cache, publisher, metrics.clone());
+        let service = Service::new(service_settings, store, cache, publisher, metrics.clone(), media);
         let fanout = FanoutSettings {
             batch: settings.fanout_batch,
             active_period: settings.active_period,
             hybrid_threshold: settings.hybrid_threshold,
         };
-        Self { service, fanout, metrics, settings, consumer: Arc::new(consumer) }
+        Self { service, fanout, metrics, settings, consumers }
     }
 
-    /// Whether the consumer is connected to RabbitMQ.
+    /// Whether every consumer is connected to RabbitMQ.
     pub fn is_consuming(&self) -> bool {
-        self.consumer.is_consuming()
+        self.consumers.iter().all(|consumer| consumer.is_consuming())
     }
 
     /// Runs the consumer and the periodic tasks until `shutdown` is cancelled; then stops taking
     /// messages, finishes the ones in hand and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let periodic = tokio::spawn(periodic::run(self.clone(), shutdown.clone()));
-        let consumer = Arc::clone(&self.consumer);
-        consumer.run(&shutdown, |message| jobs::perform(&self, message)).await;
+        let consuming = self
+            .consumers
+            .iter()
+            .map(|consumer| consumer.run(&shutdown, |message| jobs::perform(&self, message)));
+        futures_util::future::join_all(consuming).await;
         let _ = periodic.await;
     }
 }

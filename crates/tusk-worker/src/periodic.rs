@@ -10,6 +10,8 @@ use crate::Worker;
 
 /// How often expired `Idempotency-Key`s are deleted.
 const EXPIRE_KEYS_EVERY: Duration = Duration::from_mins(1);
+/// How often unattached uploads older than a day, and uploads stuck in processing, are swept.
+const SWEEP_MEDIA_EVERY: Duration = Duration::from_mins(10);
 
 /// Runs every periodic task until `shutdown` is cancelled.
 pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
@@ -27,6 +29,13 @@ pub(crate) async fn run(worker: Worker, shutdown: CancellationToken) {
         every(settings.poll_interval, &shutdown, || service.relay_outbox(&relay, settings.relay_min_age)),
         every(EXPIRE_KEYS_EVERY, &shutdown, || service.expire_idempotency_keys()),
         every(settings.poll_interval, &shutdown, || depth.sample()),
+        every(SWEEP_MEDIA_EVERY, &shutdown, || async {
+            match service.sweep_media().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "unattached media deleted"),
+                Err(error) => tracing::warn!(%error, "media sweep failed"),
+            }
+        }),
     );
 }
 

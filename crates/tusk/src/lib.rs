@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tusk_api::{ApiSettings, AppState};
 use tusk_cache::Cache;
 use tusk_queue::{Publisher, QueueType, Topology};
-use tusk_service::Service;
+use tusk_service::{MediaSettings, Service};
 use tusk_store::Store;
 use tusk_telemetry::{Metrics, OnDependencyDown, Readiness, ReadinessCheck};
 use tusk_worker::{Worker, WorkerSettings};
@@ -35,6 +35,8 @@ pub struct Connections {
     pub active_period: Duration,
     /// How long a feed lives unread: users inactive longer get theirs rebuilt when they return.
     pub feed_ttl: Duration,
+    /// Where media bytes are kept (`TUSK_MEDIA_*`).
+    pub media: tusk_media::StorageConfig,
 }
 
 impl Connections {
@@ -97,6 +99,7 @@ pub struct Deps {
     pub store: Store,
     pub cache: Cache,
     pub metrics: Metrics,
+    pub media: MediaSettings,
 }
 
 impl Deps {
@@ -107,6 +110,10 @@ impl Deps {
                 .await
                 .context("connecting to Redis")?,
             metrics: Metrics::new()?,
+            media: MediaSettings {
+                storage: tusk_media::MediaStorage::new(&conn.media).context("opening media storage")?,
+                limits: tusk_media::Limits::default(),
+            },
         })
     }
 
@@ -168,6 +175,7 @@ fn api_state(deps: &Deps, conn: &Connections, settings: ApiSettings) -> (AppStat
         deps.cache.clone(),
         publisher.clone(),
         deps.metrics.clone(),
+        deps.media.clone(),
     );
     (AppState::new(settings, service, deps.metrics.clone()), publisher)
 }
@@ -218,7 +226,13 @@ pub async fn run_worker(
     admin: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let worker = Worker::new(settings, deps.store.clone(), deps.cache.clone(), deps.metrics.clone());
+    let worker = Worker::new(
+        settings,
+        deps.store.clone(),
+        deps.cache.clone(),
+        deps.metrics.clone(),
+        deps.media.clone(),
+    );
     let mut checks = deps.checks();
     checks.push(worker_check(worker.clone()));
     let readiness = Readiness::new(checks, OnDependencyDown::NotReady, shutdown.drain.clone());
@@ -240,7 +254,13 @@ pub async fn run_all(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let (state, publisher) = api_state(&deps, conn, api_settings);
-    let worker = Worker::new(worker_settings, deps.store.clone(), deps.cache.clone(), deps.metrics.clone());
+    let worker = Worker::new(
+        worker_settings,
+        deps.store.clone(),
+        deps.cache.clone(),
+        deps.metrics.clone(),
+        deps.media.clone(),
+    );
     let mut checks = deps.checks();
     checks.push(publisher_check(publisher));
     checks.push(worker_check(worker.clone()));

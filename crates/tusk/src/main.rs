@@ -91,6 +91,47 @@ struct ConnectionArgs {
     /// Seconds between turning /readyz false and stopping, on SIGTERM.
     #[arg(long, env = "TUSK_SHUTDOWN_DELAY", default_value_t = 0)]
     shutdown_delay: u64,
+    #[command(flatten)]
+    media: MediaArgs,
+}
+
+/// Where media bytes are kept; the api and the workers must agree.
+#[derive(Args)]
+struct MediaArgs {
+    /// `local` (a directory; one machine, or a shared volume) or `s3` (any S3-compatible store).
+    #[arg(long, env = "TUSK_MEDIA_BACKEND", default_value = "local", value_parser = ["local", "s3"])]
+    media_backend: String,
+    /// The directory of the local backend.
+    #[arg(long, env = "TUSK_MEDIA_ROOT", default_value = "media")]
+    media_root: std::path::PathBuf,
+    /// The S3 endpoint, for stores other than AWS (e.g. http://127.0.0.1:9000).
+    #[arg(long, env = "TUSK_MEDIA_S3_ENDPOINT")]
+    media_s3_endpoint: Option<String>,
+    #[arg(long, env = "TUSK_MEDIA_S3_BUCKET", default_value = "tusk-media")]
+    media_s3_bucket: String,
+    #[arg(long, env = "TUSK_MEDIA_S3_REGION", default_value = "us-east-1")]
+    media_s3_region: String,
+    #[arg(long, env = "TUSK_MEDIA_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    media_s3_access_key_id: Option<String>,
+    #[arg(long, env = "TUSK_MEDIA_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    media_s3_secret_access_key: Option<String>,
+}
+
+impl MediaArgs {
+    fn storage(&self) -> tusk_media::StorageConfig {
+        if self.media_backend == "s3" {
+            tusk_media::StorageConfig::S3 {
+                endpoint: self.media_s3_endpoint.clone(),
+                bucket: self.media_s3_bucket.clone(),
+                region: self.media_s3_region.clone(),
+                access_key_id: self.media_s3_access_key_id.clone(),
+                secret_access_key: self.media_s3_secret_access_key.clone(),
+                prefix: None,
+            }
+        } else {
+            tusk_media::StorageConfig::Local { root: self.media_root.clone() }
+        }
+    }
 }
 
 impl ConnectionArgs {
@@ -107,6 +148,7 @@ impl ConnectionArgs {
             // re-creates a feed that expired, so it never leaves one without a TTL
             active_period: Duration::from_hours(self.active_days.max(1) * 24),
             feed_ttl: Duration::from_hours((self.active_days.max(1) + 1) * 24),
+            media: self.media.storage(),
         }
     }
 }
@@ -126,6 +168,10 @@ struct ApiArgs {
     /// the domain, `ws://` without https).
     #[arg(long, env = "TUSK_STREAMING_URL")]
     streaming_url: Option<String>,
+    /// Where clients fetch media: a CDN or the bucket's public URL (default: the api serves
+    /// it at /system).
+    #[arg(long, env = "TUSK_MEDIA_PUBLIC_URL")]
+    media_public_url: Option<String>,
     /// Password hashes computed at once (0: half the cores, at least one, so that a sign-up
     /// flood leaves the other half to reads).
     #[arg(long, env = "TUSK_PASSWORD_HASHERS", default_value_t = 0)]
@@ -182,17 +228,34 @@ struct ApiArgs {
     /// Largest request body in bytes; larger get 413.
     #[arg(long, env = "TUSK_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     max_body_bytes: usize,
+    /// Largest body of an upload (media, avatars) in bytes: the largest file with its form.
+    #[arg(long, env = "TUSK_MAX_UPLOAD_BYTES", default_value_t = 104_857_600)]
+    max_upload_bytes: usize,
+    /// Uploads per account (Mastodon's: 30 per 30 minutes).
+    #[arg(long, env = "TUSK_RATE_LIMIT_MEDIA", default_value = "30/30m")]
+    rate_limit_media: Limit,
 }
 
 impl ApiArgs {
+    /// The instance's URLs; an empty TUSK_STREAMING_URL or TUSK_MEDIA_PUBLIC_URL is unset, not
+    /// an empty URL.
+    fn instance(&self) -> Instance {
+        let set = |url: &Option<String>| url.clone().filter(|url| !url.trim().is_empty());
+        let mut instance = Instance::new(self.domain.clone(), self.https);
+        if let Some(url) = set(&self.streaming_url) {
+            instance = instance.with_streaming_url(&url);
+        }
+        if let Some(url) = set(&self.media_public_url) {
+            instance = instance.with_media_url(&url);
+        }
+        instance
+    }
+
     fn settings(&self, notifications: bool) -> ApiSettings {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ApiSettings {
             // an empty TUSK_STREAMING_URL is unset, not an empty URL
-            instance: match self.streaming_url.as_deref().filter(|url| !url.trim().is_empty()) {
-                Some(url) => Instance::new(self.domain.clone(), self.https).with_streaming_url(url),
-                None => Instance::new(self.domain.clone(), self.https),
-            },
+            instance: self.instance(),
             password_hashers: if self.password_hashers == 0 {
                 (cores / 2).max(1)
             } else {
@@ -208,6 +271,7 @@ impl ApiArgs {
                 unauthenticated: self.rate_limit_unauthenticated,
                 statuses: self.rate_limit_statuses,
                 follows: self.rate_limit_follows,
+                media: self.rate_limit_media,
                 trusted_proxies: self.trusted_proxies.clone(),
             },
             http_limits: HttpLimits {
@@ -218,6 +282,7 @@ impl ApiArgs {
                 streaming: self.concurrency_streaming,
                 request_timeout: Duration::from_millis(self.request_timeout_ms),
                 max_body_bytes: self.max_body_bytes,
+                max_upload_bytes: self.max_upload_bytes,
             },
         }
     }
@@ -244,6 +309,14 @@ struct WorkerArgs {
     /// instead of pushed into every follower's feed.
     #[arg(long, env = "TUSK_HYBRID_THRESHOLD", default_value_t = 10_000)]
     hybrid_threshold: i64,
+    /// The work queues to consume, comma-separated: fanout, deliver, notify, media (a media
+    /// Deployment of its own runs `--queues media`, the others the rest).
+    #[arg(long, env = "TUSK_WORKER_QUEUES", value_delimiter = ',', default_value = "fanout,deliver,notify,media",
+          value_parser = tusk_worker::QUEUE_GROUPS)]
+    queues: Vec<String>,
+    /// Uploads one worker processes at once (decoding and transcoding: about one per core).
+    #[arg(long, env = "TUSK_MEDIA_CONCURRENCY", default_value_t = 2)]
+    media_concurrency: usize,
 }
 
 impl WorkerArgs {
@@ -259,6 +332,8 @@ impl WorkerArgs {
             active_period: conn.active_period,
             hybrid_threshold: self.hybrid_threshold,
             notifications,
+            queues: self.queues.clone(),
+            media_concurrency: self.media_concurrency.max(1),
         }
     }
 }

@@ -6,18 +6,19 @@ Chart name, truncated to 63 characters (the DNS label limit).
 {{- end }}
 
 {{/*
-Fully qualified app name. Truncated to 50 characters so that suffixes such as
-"-worker-metrics" still fit in 63.
+Fully qualified app name. Truncated to 48 characters so that the longest suffix of a Service
+name, "-worker-metrics" (15), still fits in 63 (the media workers' metrics Service is cut
+instead: tusk.workerMedia.metricsServiceName).
 */}}
 {{- define "tusk.fullname" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -95,10 +96,77 @@ The image reference.
 {{- end }}
 
 {{/*
-RabbitMQ queue names (operator contract: {prefix}.deliver and {prefix}.fanout).
+RabbitMQ queue names (operator contract: {prefix}.fanout, .deliver, .notify, .media).
 */}}
 {{- define "tusk.queuePrefix" -}}
 {{- .Values.config.TUSK_QUEUE_PREFIX | default "tusk" }}
+{{- end }}
+
+{{/*
+The queues the worker Deployment consumes once the media workers have their own Deployment
+(`tusk worker --queues`): every work queue but media.
+*/}}
+{{- define "tusk.worker.nonMediaQueues" -}}
+fanout,deliver,notify
+{{- end }}
+
+{{/*
+The media worker Deployment (worker.media.separate) and the objects named after it.
+*/}}
+{{- define "tusk.workerMedia.name" -}}
+{{- printf "%s-worker-media" (include "tusk.fullname" .) }}
+{{- end }}
+
+{{/*
+Its metrics Service. The fullname's 48 characters leave 15 for a suffix and
+"-worker-media-metrics" has 21, so the name is cut at 63 (a Service name is a DNS label); only
+a fullname over 42 characters is affected.
+*/}}
+{{- define "tusk.workerMedia.metricsServiceName" -}}
+{{- printf "%s-worker-media-metrics" (include "tusk.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+How the media workers scale: worker.media.autoscaling.mode, or the worker's when empty.
+*/}}
+{{- define "tusk.workerMedia.mode" -}}
+{{- .Values.worker.media.autoscaling.mode | default .Values.worker.autoscaling.mode }}
+{{- end }}
+
+{{- define "tusk.workerMedia.autoscaled" -}}
+{{- if and .Values.worker.media.separate (has (include "tusk.workerMedia.mode" .) (list "keda" "hpa")) }}true{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding TUSK_MEDIA_S3_ACCESS_KEY_ID and TUSK_MEDIA_S3_SECRET_ACCESS_KEY:
+media.s3.existingSecret, else existingSecret, else the chart's Secret.
+*/}}
+{{- define "tusk.media.secretName" -}}
+{{- .Values.media.s3.existingSecret | default (include "tusk.secretName" .) }}
+{{- end }}
+
+{{/*
+Media settings that templates cannot express in the schema. Included by the ConfigMap, which
+every install renders.
+*/}}
+{{- define "tusk.media.validate" -}}
+{{- $m := .Values.media }}
+{{- if and (eq $m.backend "local") (not $m.local.existingClaim) }}
+{{- fail "media.backend local needs media.local.existingClaim: a PersistentVolumeClaim every api and worker pod mounts (ReadWriteMany across nodes). The api and worker pods share no disk, and an emptyDir would hide uploads from the workers and lose them with the pod; use media.backend s3 (object storage) instead if you can." }}
+{{- end }}
+{{- if eq $m.backend "s3" }}
+{{- if not $m.s3.bucket }}{{ fail "media.s3.bucket is required with media.backend s3" }}{{ end }}
+{{- if and (not $m.s3.existingSecret) (not .Values.existingSecret) (or (not $m.s3.accessKeyId) (not $m.s3.secretAccessKey)) }}
+{{- fail "media.s3.accessKeyId and media.s3.secretAccessKey are required with media.backend s3 (or set media.s3.existingSecret, or existingSecret, to a Secret with the keys TUSK_MEDIA_S3_ACCESS_KEY_ID and TUSK_MEDIA_S3_SECRET_ACCESS_KEY)" }}
+{{- end }}
+{{- end }}
+{{- $as := .Values.worker.media.autoscaling }}
+{{- if include "tusk.workerMedia.autoscaled" . }}
+{{- if lt (int $as.maxReplicas) (int $as.minReplicas) }}{{ fail "worker.media.autoscaling.maxReplicas must be >= minReplicas" }}{{ end }}
+{{- if and (eq (include "tusk.workerMedia.mode" .) "hpa") (lt (int $as.minReplicas) 1) }}
+{{- fail "worker.media.autoscaling.minReplicas 0 needs KEDA (mode keda): an HPA cannot scale to zero" }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -127,7 +195,9 @@ versions turn into a huge negative number): NaN fails ">= 0" and "or vector(0)" 
 
 {{/*
 The pod template shared by the api and worker Deployments.
-Call with (dict "ctx" $ "component" "api" "tier" .Values.api "args" (list "api")).
+Call with (dict "ctx" $ "component" "api" "tier" .Values.api "args" (list "api")); optional:
+"service" (the OTEL_SERVICE_NAME, default tusk-<component>) and "tmpSizeLimit" (/tmp, default
+64Mi; the pods that process media need room for videos).
 */}}
 {{- define "tusk.podTemplate" -}}
 {{- $ctx := .ctx }}
@@ -187,6 +257,16 @@ spec:
               name: {{ include "tusk.secretName" $ctx }}
               key: {{ $key }}
         {{- end }}
+        {{- if eq $ctx.Values.media.backend "s3" }}
+        # object storage credentials (the rest of media.* is in the ConfigMap)
+        {{- range $key := list "TUSK_MEDIA_S3_ACCESS_KEY_ID" "TUSK_MEDIA_S3_SECRET_ACCESS_KEY" }}
+        - name: {{ $key }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "tusk.media.secretName" $ctx }}
+              key: {{ $key }}
+        {{- end }}
+        {{- end }}
         {{- if eq $component "api" }}
         - name: TUSK_LISTEN
           value: {{ printf "0.0.0.0:%v" $tier.port | quote }}
@@ -204,7 +284,7 @@ spec:
             fieldRef:
               fieldPath: metadata.namespace
         - name: OTEL_SERVICE_NAME
-          value: {{ printf "tusk-%s" $component | quote }}
+          value: {{ .service | default (printf "tusk-%s" $component) | quote }}
         {{- if $ctx.Values.otel.endpoint }}
         - name: OTEL_EXPORTER_OTLP_ENDPOINT
           value: {{ $ctx.Values.otel.endpoint | quote }}
@@ -245,11 +325,21 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- if eq $ctx.Values.media.backend "local" }}
+        - name: media
+          mountPath: {{ $ctx.Values.media.local.root }}
+        {{- end }}
   volumes:
-    # readOnlyRootFilesystem: a small writable /tmp in case a library wants one
+    # readOnlyRootFilesystem: a writable /tmp, small unless the pod transcodes videos there
     - name: tmp
       emptyDir:
-        sizeLimit: 64Mi
+        sizeLimit: {{ .tmpSizeLimit | default "64Mi" }}
+    {{- if eq $ctx.Values.media.backend "local" }}
+    # media.backend local: the volume every api and worker pod shares
+    - name: media
+      persistentVolumeClaim:
+        claimName: {{ $ctx.Values.media.local.existingClaim }}
+    {{- end }}
   {{- $nodeSelector := $tier.nodeSelector | default $ctx.Values.nodeSelector }}
   {{- with $nodeSelector }}
   nodeSelector:

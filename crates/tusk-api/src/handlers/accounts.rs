@@ -6,7 +6,8 @@ use axum::http::Uri;
 use axum::response::Response;
 use serde::Deserialize;
 use tusk_core::{
-    DisplayName, Email, FieldError, Id, Locale, Note, Password, Username, ValidationErrors, Visibility,
+    DisplayName, Email, FieldError, Id, Locale, Note, Password, ProfileImage, Username, ValidationErrors,
+    Visibility,
 };
 use tusk_store::AccountList;
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +17,9 @@ use crate::error::{
     ActionAnswers, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
-use crate::extract::{AppToken, IdsParams, Params, PathId, QueryParams, User, Viewer, lenient};
+use crate::extract::{
+    AppToken, FileFields, IdsParams, Params, PathId, QueryParams, User, Viewer, WithFiles, lenient,
+};
 use crate::pagination::{AccountPageParams, accounts_page};
 use crate::{ApiError, AppState};
 use tusk_service::{CredentialAccount, NewAccount, NewProfile};
@@ -290,6 +293,21 @@ pub struct UpdateCredentials {
     source_sensitive: Option<bool>,
     #[serde(rename = "source[language]")]
     source_language: Option<String>,
+    /// A new avatar (multipart file; JPEG, PNG, WebP or GIF up to 2 MB): cropped to 400x400
+    /// by the workers, shown once processed.
+    #[serde(default, skip)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    #[allow(dead_code)]
+    avatar: (),
+    /// A new header (multipart file, up to 2 MB): cropped to 1500x500.
+    #[serde(default, skip)]
+    #[schema(value_type = Option<String>, format = Binary)]
+    #[allow(dead_code)]
+    header: (),
+}
+
+impl FileFields for UpdateCredentials {
+    const FILES: &'static [&'static str] = &["avatar", "header"];
 }
 
 /// The posting defaults of `update_credentials` (the account's `source`).
@@ -350,7 +368,7 @@ fn default_privacy(raw: &str) -> Result<Visibility, FieldError> {
 pub async fn update_credentials(
     State(state): State<AppState>,
     User { account: me, .. }: User,
-    Params(mut params): Params<UpdateCredentials>,
+    WithFiles { mut params, files }: WithFiles<UpdateCredentials>,
 ) -> Result<Json<Account>, ApiError> {
     let mut errors = ValidationErrors::default();
     let display_name =
@@ -365,6 +383,17 @@ pub async fn update_credentials(
         .and_then(|l| errors.check("source[language]", Locale::parse(l)));
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    let pictures: Vec<(ProfileImage, axum::body::Bytes)> = [ProfileImage::Avatar, ProfileImage::Header]
+        .into_iter()
+        .filter_map(|image| files.get(image.as_str()).map(|bytes| (image, bytes.clone())))
+        .collect();
+    for (image, bytes) in &pictures {
+        state.service.check_profile_image(*image, bytes)?;
+    }
+    // the pictures show once the workers processed them
+    for (image, bytes) in pictures {
+        state.service.upload_profile_image(me, image, bytes).await?;
     }
     let profile = NewProfile {
         display_name,

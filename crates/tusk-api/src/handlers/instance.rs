@@ -10,22 +10,36 @@ const VERSION: &str = concat!("4.3.0 (compatible; Tusk ", env!("CARGO_PKG_VERSIO
 const SOURCE_URL: &str = "https://github.com/tusk-social/tusk";
 const DESCRIPTION: &str = "A Mastodon-compatible server built to stay fast when a crowd arrives at once.";
 
+/// What apps may upload, from the file types the workers process.
+const SUPPORTED_MIME_TYPES: [&str; 8] = [
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+];
+
 fn configuration(state: &AppState) -> Value {
+    let limits = state.service.media_limits();
     json!({
         "urls": { "streaming": state.instance.streaming_url() },
         "accounts": { "max_featured_tags": 0, "max_pinned_statuses": tusk_store::PIN_LIMIT },
         "statuses": {
             "max_characters": StatusText::MAX_CHARS,
-            "max_media_attachments": 0,
+            "max_media_attachments": tusk_core::instance::MAX_MEDIA_ATTACHMENTS,
             "characters_reserved_per_url": 23,
         },
         "media_attachments": {
-            "supported_mime_types": [],
-            "image_size_limit": 0,
-            "image_matrix_limit": 0,
-            "video_size_limit": 0,
-            "video_frame_rate_limit": 0,
-            "video_matrix_limit": 0,
+            "supported_mime_types": SUPPORTED_MIME_TYPES,
+            "description_limit": tusk_service::DESCRIPTION_LIMIT,
+            "image_size_limit": limits.image_bytes,
+            "image_matrix_limit": limits.image_pixels,
+            "video_size_limit": limits.video_bytes,
+            "video_frame_rate_limit": limits.max_video_frame_rate,
+            "video_matrix_limit": limits.video_pixels,
         },
         "polls": { "max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0 },
         "timelines": { "max_page_size": PageRange::MAX_LIMIT },

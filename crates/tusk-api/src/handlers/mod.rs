@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod follow_requests;
 pub mod instance;
 pub mod later;
+pub mod media;
 pub mod notifications;
 pub mod oauth;
 pub mod search;

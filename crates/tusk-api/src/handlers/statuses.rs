@@ -34,11 +34,11 @@ pub struct CreateStatus {
     #[serde(default, deserialize_with = "lenient::id_opt")]
     #[schema(value_type = Option<String>, pattern = "^[0-9]+$")]
     in_reply_to_id: Option<Id>,
-    /// Attachments. Not supported yet (they come with media uploads): any id is unknown here,
-    /// so a non-empty list is refused with 422, as Mastodon refuses an unknown id, and nothing
-    /// is posted. An empty list is a text post.
+    /// Attachments: up to 4 of one's own processed, unattached uploads, in this order. An
+    /// unknown, foreign, attached or unfinished id is a 422, and nothing is posted.
+    #[serde(default, deserialize_with = "lenient::id_list")]
     #[schema(value_type = Option<Vec<String>>)]
-    media_ids: Option<serde_json::Value>,
+    media_ids: Vec<Id>,
     /// A poll. Not supported yet: refused with 422, nothing posted.
     #[schema(value_type = Option<Object>)]
     poll: Option<serde_json::Value>,
@@ -60,9 +60,7 @@ impl CreateStatus {
             Some(serde_json::Value::String(text)) => !text.trim().is_empty(),
             Some(_) => true,
         };
-        if given(&self.media_ids) {
-            Some("Media attachments are not supported on this server yet")
-        } else if given(&self.poll) || given(&self.poll_options) {
+        if given(&self.poll) || given(&self.poll_options) {
             Some("Polls are not supported on this server yet")
         } else if given(&self.scheduled_at) {
             Some("Scheduled statuses are not supported on this server yet")
@@ -107,8 +105,9 @@ pub async fn create(
     if let Some(unsupported) = params.unsupported() {
         return Err(ApiError::Unprocessable(unsupported.into()));
     }
-    let text = StatusText::parse_with_spoiler(&params.status, params.spoiler_text.trim())
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let text =
+        StatusText::parse_post(&params.status, params.spoiler_text.trim(), !params.media_ids.is_empty())
+            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let visibility = match params.visibility.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(raw) => Some(Visibility::parse(raw).map_err(ApiError::Unprocessable)?),
@@ -126,6 +125,7 @@ pub async fn create(
             in_reply_to: params.in_reply_to_id,
             idempotency_key: idempotency_key(&headers),
             domain: &state.instance.domain,
+            media_ids: &params.media_ids,
         })
         .await?;
     let author = state.load_account(status.account_id).await?;

@@ -52,7 +52,7 @@ pub struct PublicParams {
 }
 
 /// `GET /api/v1/timelines/public`: every status here is local, so `local` changes nothing,
-/// `remote` leaves nothing, and with no media `only_media` leaves nothing either.
+/// `remote` leaves nothing; `only_media` keeps the statuses with attachments.
 #[utoipa::path(
     get,
     path = "/api/v1/timelines/public",
@@ -72,10 +72,10 @@ pub async fn public(
     OriginalUri(uri): OriginalUri,
     QueryParams(params): QueryParams<PublicParams>,
 ) -> Result<TimelinePage, ApiError> {
-    let statuses = if params.remote.unwrap_or(false) || params.only_media.unwrap_or(false) {
+    let statuses = if params.remote.unwrap_or(false) {
         Vec::new()
     } else {
-        state.public_timeline(viewer, &params.page.range()).await?
+        state.public_timeline(viewer, &params.page.range(), params.only_media.unwrap_or(false)).await?
     };
     Ok(TimelinePage::new(&state.instance, &uri, &["local", "remote", "limit", "only_media"], statuses))
 }
@@ -99,8 +99,8 @@ pub struct AccountStatusesParams {
 }
 
 /// `GET /api/v1/accounts/:id/statuses`: what the viewer may see of the account's statuses.
-/// `pinned` leaves its pinned statuses; Tusk has no media or hashtag timelines yet: `only_media`
-/// and `tagged` leave nothing.
+/// `pinned` leaves its pinned statuses, `only_media` those with attachments; Tusk has no
+/// hashtag timelines yet: `tagged` leaves nothing.
 #[utoipa::path(
     get,
     path = "/api/v1/accounts/{id}/statuses",
@@ -126,7 +126,8 @@ pub async fn account_statuses(
         exclude_replies: params.exclude_replies.unwrap_or(false),
         exclude_reblogs: params.exclude_reblogs.unwrap_or(false),
         pinned: params.pinned.unwrap_or(false),
-        nothing: params.only_media.unwrap_or(false) || params.tagged.is_some_and(|t| !t.is_empty()),
+        only_media: params.only_media.unwrap_or(false),
+        nothing: params.tagged.is_some_and(|t| !t.is_empty()),
     };
     let statuses = state.account_statuses(viewer, account, &query, &params.page.range()).await?;
     let kept = ["limit", "only_media", "exclude_replies", "exclude_reblogs", "pinned", "tagged"];

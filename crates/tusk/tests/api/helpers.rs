@@ -18,6 +18,39 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// Where a test app keeps its media.
+#[derive(Clone, Copy)]
+enum Media {
+    /// A directory of its own under the system's temporary directory.
+    Local,
+    /// The test S3-compatible server (`TUSK_TEST_S3_*`, as deploy/local/lib.sh's `ensure_s3`
+    /// starts it), under a prefix of its own.
+    S3,
+}
+
+impl Media {
+    fn config(self, name: &str) -> tusk_media::StorageConfig {
+        match self {
+            Self::Local => tusk_media::StorageConfig::Local {
+                root: std::env::temp_dir().join("tusk-test-media").join(name),
+            },
+            Self::S3 => test_s3(name),
+        }
+    }
+}
+
+/// The test S3-compatible server's bucket, under the prefix `prefix`.
+pub fn test_s3(prefix: &str) -> tusk_media::StorageConfig {
+    tusk_media::StorageConfig::S3 {
+        endpoint: Some(env_or("TUSK_TEST_S3_ENDPOINT", "http://127.0.0.1:9100")),
+        bucket: env_or("TUSK_TEST_S3_BUCKET", "tusk-test"),
+        region: "us-east-1".into(),
+        access_key_id: Some(env_or("TUSK_TEST_S3_ACCESS_KEY_ID", "tusk")),
+        secret_access_key: Some(env_or("TUSK_TEST_S3_SECRET_ACCESS_KEY", "tusk-secret-key")),
+        prefix: Some(prefix.to_owned()),
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub admin: String,
@@ -72,7 +105,14 @@ impl TestApp {
             "TUSK_TEST_REDIS_CLUSTER_URL",
             "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103",
         );
-        Self::spawn_full(tweak, true, QueueType::Classic, cluster).await
+        Self::spawn_full(tweak, true, QueueType::Classic, cluster, Media::Local).await
+    }
+
+    /// With its media in the test S3-compatible server (deploy/local/lib.sh's `ensure_s3`
+    /// starts it), under a prefix of its own in the bucket.
+    pub async fn spawn_on_s3() -> Self {
+        let redis_url = env_or("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+        Self::spawn_full(|_| {}, true, QueueType::Classic, redis_url, Media::S3).await
     }
 
     async fn spawn_inner(
@@ -81,7 +121,7 @@ impl TestApp {
         queue_type: QueueType,
     ) -> Self {
         let redis_url = env_or("TUSK_TEST_REDIS_URL", "redis://127.0.0.1:6379");
-        Self::spawn_full(tweak, with_worker, queue_type, redis_url).await
+        Self::spawn_full(tweak, with_worker, queue_type, redis_url, Media::Local).await
     }
 
     async fn spawn_full(
@@ -89,6 +129,7 @@ impl TestApp {
         with_worker: bool,
         queue_type: QueueType,
         redis_url: String,
+        media: Media,
     ) -> Self {
         let name = format!("tusk_test_{:016x}", rand::rng().random::<u64>());
         let conn = Connections {
@@ -104,6 +145,7 @@ impl TestApp {
             queue_type,
             active_period: Duration::from_hours(7 * 24),
             feed_ttl: Duration::from_hours(8 * 24),
+            media: media.config(&name),
         };
         tusk::migrate(&conn)
             .await
@@ -137,6 +179,8 @@ impl TestApp {
             active_period: Duration::from_hours(7 * 24),
             hybrid_threshold: 10_000,
             notifications: true,
+            queues: tusk_worker::QUEUE_GROUPS.map(str::to_owned).to_vec(),
+            media_concurrency: 2,
         };
         tweak(&mut worker_settings);
         // api and worker get their own connections and metrics, as separate processes would
@@ -330,6 +374,28 @@ impl TestApp {
         page.as_array().expect("array").iter().map(|s| s["id"].as_str().expect("id").to_owned()).collect()
     }
 
+    /// The use-cases over this app's connections, for a test to run a worker's task itself.
+    pub fn service(&self) -> tusk_service::Service {
+        let publisher = std::sync::Arc::new(tusk_queue::Publisher::new(
+            &self.conn.amqp_url,
+            "tusk-test",
+            self.conn.topology(),
+        ));
+        let settings = tusk_service::ServiceSettings {
+            password_hashers: 1,
+            registrations: tusk_core::Registrations::Open,
+            notifications: true,
+        };
+        tusk_service::Service::new(
+            settings,
+            self.deps.store.clone(),
+            self.deps.cache.clone(),
+            publisher,
+            self.deps.metrics.clone(),
+            self.deps.media.clone(),
+        )
+    }
+
     pub async fn metrics(&self, admin: &str) -> String {
         self.http.get(format!("{admin}/metrics")).send().await.expect("metrics").text().await.expect("text")
     }
@@ -462,6 +528,22 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Waits (at most a minute) for `check` to find something, and returns it.
+pub async fn eventually_some<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A counter's value in a Prometheus text page (0 when absent).

@@ -182,6 +182,7 @@ async fn the_outbox_relay_publishes_what_the_api_did_not() {
             idempotency_key: None,
             mentions: &[],
             tags: &[],
+            media_ids: &[],
         })
         .await
         .unwrap()

@@ -16,6 +16,7 @@ mod http;
 mod interactions;
 mod kept;
 mod launch;
+mod media;
 mod notifications;
 mod oauth;
 mod openapi;

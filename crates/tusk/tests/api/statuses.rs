@@ -106,16 +106,17 @@ async fn bad_statuses_are_refused_and_not_stored() {
     assert_eq!(status_count(&app).await, 1);
 }
 
-/// Media, polls and scheduling come with later issues: until then a post asking for them is
-/// refused with a clear 422 (a photo post must not become a text post, a scheduled post must not
-/// go out at once), and nothing is posted; the empty values apps send with text posts pass.
+/// Polls and scheduling come with later issues: until then a post asking for them is refused
+/// with a clear 422 (a scheduled post must not go out at once), as is an attachment that does
+/// not exist (a photo post must not become a text post), and nothing is posted; the empty values
+/// apps send with text posts pass.
 #[tokio::test]
-async fn media_polls_and_schedules_are_refused_until_supported() {
+async fn unknown_media_polls_and_schedules_are_refused() {
     let app = TestApp::spawn().await;
     let alice = app.sign_up("alice").await;
     let statuses = app.url("/api/v1/statuses");
     let refused = [
-        (json!({ "status": "a photo", "media_ids": ["110000000000000001"] }), "Media attachments"),
+        (json!({ "status": "a photo", "media_ids": ["110000000000000001"] }), "Media attachment"),
         (json!({ "status": "a poll", "poll": { "options": ["yes", "no"], "expires_in": 3600 } }), "Polls"),
         (json!({ "status": "later", "scheduled_at": "2030-01-01T00:00:00Z" }), "Scheduled statuses"),
     ];

@@ -40,6 +40,9 @@ impl Stack {
             queue_type: QueueType::Classic,
             active_period: Duration::from_hours(7 * 24),
             feed_ttl: Duration::from_hours(8 * 24),
+            media: tusk_media::StorageConfig::Local {
+                root: std::env::temp_dir().join("tusk-faults-media").join(&name),
+            },
         };
         tusk::migrate(&conn).await.expect("migrate on the private servers");
         let deps = Deps::connect(&conn).await.expect("connect");
