@@ -2,8 +2,8 @@
 // Drives Tusk through megalodon, the TypeScript Mastodon client library many Node and Electron
 // apps are built on (this project did not write it), the way such an app does: detect the
 // server, register an app, sign up and sign in, read the instance, post, read home, follow and
-// favourite, read notifications, search, save and read markers, and listen on the user stream
-// (WebSocket) for an `update` and a `notification`.
+// favourite, read notifications, upload a photo and post it, search, save and read markers, and
+// listen on the user stream (WebSocket) for an `update` and a `notification`.
 //
 // Usage: megalodon_flow.mjs BASE_URL   (exits non-zero, with the failing step, on any failure)
 // megalodon is looked up in $TUSK_CLIENTS_NODE/node_modules (default
@@ -15,7 +15,9 @@
 
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { homedir } from 'node:os';
+import { createReadStream, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { deflateSync, crc32 } from 'node:zlib';
 import { join } from 'node:path';
 
 const NODE_DIR = process.env.TUSK_CLIENTS_NODE || join(homedir(), '.cache/tusk/tools/clients-node');
@@ -36,6 +38,33 @@ function step(name) {
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
+}
+
+/** A real PNG (a colour gradient), for the upload. */
+function tinyPng(width, height) {
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    rows.push(0);
+    for (let x = 0; x < width; x++) rows.push((x * 255 / width) | 0, (y * 255 / height) | 0, 128);
+  }
+  const chunk = (kind, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(kind, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.from(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -187,6 +216,30 @@ async function main(base) {
     step('the user stream delivers the favourite as a `notification`');
     await eventually('a favourite notification event', () =>
       notified.some((n) => n.type === 'favourite' && n.account.id === bobMe.id && n.status?.id === own.id));
+
+    step('alice uploads a photo (uploadMedia: /api/v2/media, then getMedia until processed) and posts it');
+    const photoPath = join(tmpdir(), `tusk-megalodon-${suffix}.png`);
+    writeFileSync(photoPath, tinyPng(64, 48));
+    const uploaded = (await alice.uploadMedia(createReadStream(photoPath), { description: 'a gradient' })).data;
+    check(uploaded.id, `uploadMedia answered ${JSON.stringify(uploaded)}`);
+    const media = await eventually('the photo to be processed', async () => {
+      const seen = (await alice.getMedia(uploaded.id)).data;
+      return seen.url ? seen : null;
+    });
+    const photo = (await alice.postStatus(`A photo from megalodon ${suffix}`, { media_ids: [media.id] })).data;
+    check(photo.media_attachments?.[0]?.id === media.id, `the post's attachments are ${JSON.stringify(photo.media_attachments)}`);
+
+    step('the photo reaches bob\'s home (getHomeTimeline), and both of its files download');
+    const shown = await eventually('the photo in bob\'s home', async () =>
+      (await bob.getHomeTimeline({ limit: 40 })).data.find((s) => s.id === photo.id));
+    const attachment = shown.media_attachments[0];
+    check(attachment.type === 'image' && attachment.description === 'a gradient', `attachment is ${JSON.stringify(attachment)}`);
+    for (const field of ['url', 'preview_url']) {
+      const response = await fetch(attachment[field]);
+      const kind = response.headers.get('content-type') ?? '';
+      check(response.ok && kind.startsWith('image/'), `${field} ${attachment[field]} answered ${response.status} ${kind}`);
+      check((await response.arrayBuffer()).byteLength > 0, `${field} is empty`);
+    }
 
     step('alice finds bob (search, type accounts)');
     const results = (await alice.search(users.bob.username, { type: 'accounts' })).data;

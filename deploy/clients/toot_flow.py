@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives Tusk through toot, the Mastodon command-line client this project did not write, the
 way a person at a terminal does: `toot login_cli` (password grant), `toot whoami`, `toot follow`,
-`toot post`, `toot timelines home`, `toot notifications`, `toot search`.
+`toot post` (with `--media` too), `toot timelines home`, `toot notifications`, `toot search`.
 
 Usage: toot_flow.py BASE_URL   (exits non-zero, with the failing step, on any failure)
 Run it with the Python of the venv deploy/clients/install.sh fills: the `toot` beside that Python
@@ -165,6 +165,22 @@ def main(base, home):
                [f"@{bob['username']} now follows you", f"@{bob['username']} favourited your status", text])
     kinds = {(n["type"], n["account"]["id"]) for n in json.loads(toot.run("notifications", "--json"))}
     check({("follow", bob["id"]), ("favourite", bob["id"])} <= kinds, f"notifications --json holds {kinds}")
+
+    step("toot post --media (a photo with alt text); it reaches bob's home with its files")
+    picture = Path(toot.env["HOME"], "photo.png")
+    picture.write_bytes(flowkit.png(320, 200))
+    photo_text = f"A photo from toot {suffix}"
+    out = toot.run("post", "--media", str(picture), "--description", "a gradient", photo_text)
+    check(out.startswith("Toot posted: "), f"post --media said:\n{out}")
+
+    def photo_in_bobs_home():
+        bobs_home = api.call("GET", "/api/v1/timelines/home?limit=40", token=bob["token"])
+        return next((s for s in bobs_home if photo_text in s["content"] and s["media_attachments"]), None)
+
+    photo = eventually("the photo in bob's home", photo_in_bobs_home)
+    attachment = photo["media_attachments"][0]
+    check(attachment["type"] == "image" and attachment["description"] == "a gradient", f"attachment is {attachment}")
+    flowkit.check_media_served(attachment)
 
     step("toot search bob")
     out = toot.run("search", bob["username"])

@@ -183,14 +183,17 @@ ensure_chromium() {
     log "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo installed)"
 }
 
-# ffmpeg/ffprobe (Debian's), which the media workers run for GIFs and videos (crates/tusk-media),
-# and s3s-fs (crates.io), the S3-compatible server the S3 storage tests run against (ensure_s3).
+# ffmpeg/ffprobe and heif-convert (Debian's), which the media workers run for GIFs, videos and
+# HEIC photos (crates/tusk-media), and s3s-fs (crates.io), the S3-compatible server the S3
+# storage tests run against (ensure_s3).
 TUSK_S3S_FS_VERSION=0.14.1 # the last release that builds on the workspace's Rust 1.95 (0.15+ need 1.96)
 TUSK_TOOLS_DIR="$HOME/.cache/tusk/tools"
 ensure_media_tools() {
     if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
         apt_install --no-install-recommends ffmpeg
     fi
+    # heif-enc comes along: the tests make their HEIC files with it
+    command -v heif-convert >/dev/null || apt_install --no-install-recommends libheif-examples
     log "ffmpeg: $(ffmpeg -hide_banner -version 2>/dev/null | head -n 1)"
     local s3s="$TUSK_TOOLS_DIR/bin/s3s-fs"
     if [[ ! -x $s3s || $("$s3s" --version 2>/dev/null) != *"$TUSK_S3S_FS_VERSION"* ]]; then
@@ -203,11 +206,11 @@ ensure_media_tools() {
     fi
 }
 
-# An S3-compatible server (s3s-fs) on 127.0.0.1:9100, for the S3 storage tests: access key
+# An S3-compatible server (s3s-fs) on 127.0.0.1:9310 (clear of the admin ports 9100/9101), for the S3 storage tests: access key
 # `tusk`, secret `tusk-secret-key`, objects under ~/.cache/tusk/s3 (a bucket is a directory there;
 # bucket `tusk-test` is created). Started detached if not answering (log ~/.cache/tusk/s3.log),
 # never stopped.
-TUSK_S3_ADDR=127.0.0.1:9100
+TUSK_S3_ADDR=127.0.0.1:9310
 TUSK_S3_ROOT="$HOME/.cache/tusk/s3"
 s3_up() { curl -s -o /dev/null --max-time 2 "http://$TUSK_S3_ADDR/"; }
 ensure_s3() {

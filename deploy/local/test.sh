@@ -46,6 +46,12 @@ log "cargo machete (unused dependencies)"
 command -v promtool >/dev/null || "$TUSK_ROOT/deploy/local/prometheus.sh" install
 # chromium + chromedriver: crates/tusk/tests/browser signs in through the OAuth page
 ensure_chromium 9>&-
+# ffmpeg (the media workers transcode GIFs and videos) and the S3-compatible server the S3
+# storage tests use (s3s-fs, bucket tusk-test)
+ensure_media_tools 9>&-
+ensure_s3 9>&-
+export TUSK_TEST_S3_ENDPOINT="${TUSK_TEST_S3_ENDPOINT:-http://$TUSK_S3_ADDR}"
+export TUSK_TEST_S3_BUCKET="${TUSK_TEST_S3_BUCKET:-tusk-test}"
 # Mastodon.py and toot (PyPI), megalodon (npm): the third-party clients crates/tusk/tests/api/clients.rs
 # drives through whole flows
 "$TUSK_ROOT/deploy/clients/install.sh" 9>&-
@@ -73,6 +79,9 @@ log "Redis Cluster: flushing its nodes (they serve the tests only)"
 for port in "${TUSK_CLUSTER_PORTS[@]}"; do
     redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null
 done
+
+log "media: deleting what earlier test runs stored (S3 bucket tusk-test, local directories)"
+rm -rf "${TUSK_S3_ROOT:?}/tusk-test/"* "${TMPDIR:-/tmp}/tusk-test-media" "${TMPDIR:-/tmp}/tusk-faults-media"
 
 log "Redis: deleting keys tusk_test_*"
 redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'tusk_test_*' |

@@ -101,7 +101,7 @@ pub enum MediaKind {
 #[derive(Clone, Debug)]
 pub struct Inspected {
     pub format: Format,
-    /// From the image header; `None` for videos and HEIC (the worker's ffprobe/decoder checks them).
+    /// From the image header; `None` for videos (the worker's ffprobe checks them).
     pub width: Option<u32>,
     pub height: Option<u32>,
 }
@@ -123,7 +123,16 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<Inspected, MediaError> {
             check_pixels(format, w, h, limits)?;
             (Some(w), Some(h))
         }
-        Format::Heic | Format::Mp4 | Format::Mov | Format::Webm => (None, None),
+        // HEIC's size is in a box of its `meta` box; a file where it isn't found is the
+        // worker's to refuse.
+        Format::Heic => match crate::heic::heic_dimensions(bytes) {
+            Some((w, h)) => {
+                check_pixels(format, w, h, limits)?;
+                (Some(w), Some(h))
+            }
+            None => (None, None),
+        },
+        Format::Mp4 | Format::Mov | Format::Webm => (None, None),
     };
     Ok(Inspected { format, width, height })
 }

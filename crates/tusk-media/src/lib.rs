@@ -7,6 +7,7 @@
 
 mod error;
 mod format;
+mod heic;
 mod keys;
 mod picture;
 mod placeholder;

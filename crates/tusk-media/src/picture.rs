@@ -1,6 +1,7 @@
 //! Still images, animated GIF avatars and the previews of everything: decoded with limits checked
 //! before any pixel buffer exists, re-encoded from pixels so no metadata of the upload survives.
 
+use std::future::Future;
 use std::io::Cursor;
 
 use bytes::Bytes;
@@ -60,16 +61,32 @@ pub fn process_image(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaEr
     if bytes.len() >= limits.image_bytes {
         return Err(MediaError::TooLarge);
     }
-    if format == Format::Gif && is_animated_gif(bytes, limits)? {
-        return gifv_on_own_runtime(bytes, limits);
+    if format == Format::Heic {
+        let (bytes, limits) = (Bytes::copy_from_slice(bytes), limits.clone());
+        return on_own_runtime(async move { crate::heic::process_heic(bytes, &limits).await });
     }
-    let decoded = decode(bytes, format, limits)?;
-    let has_alpha = decoded.color().has_alpha();
+    if format == Format::Gif && is_animated_gif(bytes, limits)? {
+        let (bytes, limits) = (Bytes::copy_from_slice(bytes), limits.clone());
+        return on_own_runtime(async move { crate::video::process_video(bytes, Format::Gif, &limits).await });
+    }
+    let decoded = decode(bytes, format, limits, Orientation::FromMetadata)?;
     // PNG and GIF stay lossless; photos (and opaque WebP, whose encoder here is lossless only,
     // so several times larger) become JPEG.
-    let lossless = matches!(format, Format::Png | Format::Gif) || has_alpha;
+    let lossless = matches!(format, Format::Png | Format::Gif) || decoded.color().has_alpha();
+    still(&decoded, lossless)
+}
+
+/// A HEIC upload that heif-convert turned into a PNG: pixels already upright (libheif applies
+/// the container's rotation), output JPEG like Mastodon's `IMAGE_CONVERTED_STYLES`.
+pub(crate) fn process_converted(png: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
+    let decoded = decode(png, Format::Png, limits, Orientation::AsStored)?;
+    let lossless = decoded.color().has_alpha();
+    still(&decoded, lossless)
+}
+
+fn still(decoded: &DynamicImage, lossless: bool) -> Result<Processed, MediaError> {
     let (width, height) = fit_within(decoded.width(), decoded.height(), ORIGINAL_PIXELS);
-    let original = resize(&decoded, width, height, ResizeCrop::Keep)?;
+    let original = resize(decoded, width, height, ResizeCrop::Keep)?;
     let original_variant = if lossless { encode_png(&original)? } else { encode_jpeg(&original)? };
     let (small, blurhash) = preview(&original)?;
     Ok(Processed {
@@ -94,13 +111,17 @@ pub fn process_profile_image(
     limits: &Limits,
 ) -> Result<ProcessedProfile, MediaError> {
     let format = image_format(bytes)?;
+    // Mastodon's AVATAR_IMAGE_MIME_TYPES: no HEIC.
+    if format == Format::Heic {
+        return Err(MediaError::Unsupported("File type is not supported".into()));
+    }
     if bytes.len() >= limits.profile_bytes {
         return Err(MediaError::TooLarge);
     }
     if format == Format::Gif && is_animated_gif(bytes, limits)? {
         return animated_profile(bytes, which, limits);
     }
-    let decoded = decode(bytes, format, limits)?;
+    let decoded = decode(bytes, format, limits, Orientation::FromMetadata)?;
     let (width, height) = cover_dimensions(decoded.width(), decoded.height(), which);
     let resized = resize(&decoded, width, height, ResizeCrop::Cover)?;
     let original = if matches!(format, Format::Png | Format::Gif) || resized.color().has_alpha() {
@@ -125,13 +146,12 @@ pub(crate) fn preview(picture: &DynamicImage) -> Result<(Variant, String), Media
 
 /// The poster frame ffmpeg extracted (a PNG it wrote), as the small variant and the blurhash.
 pub(crate) fn poster(png: &[u8], limits: &Limits) -> Result<(Variant, String), MediaError> {
-    preview(&decode(png, Format::Png, limits)?)
+    preview(&decode(png, Format::Png, limits, Orientation::AsStored)?)
 }
 
 fn image_format(bytes: &[u8]) -> Result<Format, MediaError> {
     match Format::sniff(bytes) {
-        Some(format @ (Format::Jpeg | Format::Png | Format::Gif | Format::Webp)) => Ok(format),
-        Some(Format::Heic) => Err(MediaError::Unsupported("HEIC images are not supported here".into())),
+        Some(format @ (Format::Jpeg | Format::Png | Format::Gif | Format::Webp | Format::Heic)) => Ok(format),
         Some(Format::Mp4 | Format::Mov | Format::Webm) | None => {
             Err(MediaError::Unsupported("File type is not supported".into()))
         }
@@ -140,7 +160,12 @@ fn image_format(bytes: &[u8]) -> Result<Format, MediaError> {
 
 /// Decodes with every limit checked before the pixel buffer is allocated, and turns the result
 /// upright (EXIF orientation) in 8-bit RGB, or RGBA when some pixel is not opaque.
-fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<DynamicImage, MediaError> {
+fn decode(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    orientation: Orientation,
+) -> Result<DynamicImage, MediaError> {
     // Our own header read first: a bomb is refused before any decoder state exists.
     let (w, h) = header_dimensions(format, bytes)
         .filter(|&(w, h)| w > 0 && h > 0)
@@ -154,9 +179,14 @@ fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<DynamicImage,
     if decoder.total_bytes() > limits.decode_alloc_bytes {
         return Err(MediaError::Invalid(format!("{w}x{h} images are not supported")));
     }
-    let orientation = decoder.orientation().map_err(decode_error)?;
+    let turn = match orientation {
+        Orientation::FromMetadata => Some(decoder.orientation().map_err(decode_error)?),
+        Orientation::AsStored => None,
+    };
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    image.apply_orientation(orientation);
+    if let Some(turn) = turn {
+        image.apply_orientation(turn);
+    }
     Ok(normalize(image))
 }
 
@@ -170,6 +200,15 @@ fn normalize(image: DynamicImage) -> DynamicImage {
         return DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(rgba).into_rgb8());
     }
     DynamicImage::ImageRgb8(image.into_rgb8())
+}
+
+/// Whether a decoded picture is turned as its metadata says.
+#[derive(Clone, Copy)]
+enum Orientation {
+    /// EXIF orientation (a camera's JPEG is stored sideways and tagged).
+    FromMetadata,
+    /// Pixels already upright: ffmpeg's frames, heif-convert's output.
+    AsStored,
 }
 
 fn decoder_limits(limits: &Limits) -> image::Limits {
@@ -218,22 +257,23 @@ fn gif_decoder<'a>(bytes: &'a [u8], limits: &Limits) -> Result<GifDecoder<Cursor
     Ok(decoder)
 }
 
-/// `process_image` is synchronous; ffmpeg is driven by tokio. A thread of its own with a
-/// runtime of its own works whatever the caller's context (a blocking pool thread, or none).
-fn gifv_on_own_runtime(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
-    let bytes = Bytes::copy_from_slice(bytes);
-    let limits = limits.clone();
+/// `process_image` is synchronous; ffmpeg and heif-convert are driven by tokio. A thread of its
+/// own with a runtime of its own works whatever the caller's context (a blocking pool thread, or
+/// none).
+fn on_own_runtime(
+    work: impl Future<Output = Result<Processed, MediaError>> + Send + 'static,
+) -> Result<Processed, MediaError> {
     let worker = std::thread::Builder::new()
-        .name("tusk-media-gifv".into())
+        .name("tusk-media-tool".into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| MediaError::Processing(format!("runtime: {e}")))?;
-            runtime.block_on(crate::video::process_video(bytes, Format::Gif, &limits))
+            runtime.block_on(work)
         })
         .map_err(|e| MediaError::Processing(format!("thread: {e}")))?;
-    worker.join().map_err(|_| MediaError::Processing("the GIF transcode panicked".into()))?
+    worker.join().map_err(|_| MediaError::Processing("the conversion panicked".into()))?
 }
 
 /// Each frame cover-cropped and resized, re-quantized into a new GIF; the first frame as PNG.

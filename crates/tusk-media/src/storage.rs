@@ -144,7 +144,7 @@ impl MediaStorage {
                     .with_region(region)
                     .with_client_options(client)
                     .with_retry(retry)
-                    // Endpoints like http://127.0.0.1:9100 have no bucket subdomains.
+                    // Endpoints like http://127.0.0.1:9310 have no bucket subdomains.
                     .with_virtual_hosted_style_request(false);
                 if let Some(endpoint) = endpoint {
                     builder =

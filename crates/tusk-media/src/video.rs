@@ -34,11 +34,14 @@ pub async fn process_media(bytes: Bytes, limits: &Limits) -> Result<Processed, M
             return process_video(bytes, Format::Gif, limits).await;
         }
     }
+    if format == Format::Heic {
+        return crate::heic::process_heic(bytes, limits).await;
+    }
     let limits = limits.clone();
     blocking(move || process_image(&bytes, &limits)).await
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, MediaError> + Send + 'static,
 ) -> Result<T, MediaError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| MediaError::Processing(format!("image work: {e}")))?
@@ -255,7 +258,7 @@ fn os_args<'a>(args: &'a [&str]) -> impl Iterator<Item = OsString> + 'a {
     args.iter().map(OsString::from)
 }
 
-async fn read(path: &Path) -> Result<Vec<u8>, MediaError> {
+pub(crate) async fn read(path: &Path) -> Result<Vec<u8>, MediaError> {
     tokio::fs::read(path)
         .await
         .map_err(|e| MediaError::Processing(format!("reading {}: {e}", path.display())))
@@ -264,7 +267,7 @@ async fn read(path: &Path) -> Result<Vec<u8>, MediaError> {
 /// Runs a tool with a deadline; the child is killed when the deadline passes (the future holding
 /// it is dropped). `Err` for a tool that could not run or timed out, `Ok(Err(stderr))` for one
 /// that exited non-zero.
-async fn run(
+pub(crate) async fn run(
     program: &str,
     args: Vec<OsString>,
     timeout: Duration,

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use image::codecs::gif::GifDecoder;
 use image::{AnimationDecoder, ImageFormat, Rgba, RgbaImage};
 use support::{
-    animated_gif, contains, exif_tiff, ffmpeg, ffprobe, gradient, jpeg, jpeg_markers, png_chunk,
-    png_claiming, png_rgb, png_rgba, with_app1_exif, with_png_chunks,
+    animated_gif, contains, exif_tiff, ffmpeg, ffprobe, gradient, heic_from_jpeg, jpeg, jpeg_markers,
+    png_chunk, png_claiming, png_rgb, png_rgba, with_app1_exif, with_png_chunks,
 };
 use tusk_media::{
     Format, Limits, MediaError, MediaKind, ORIGINAL_PIXELS, ProfileImage, SMALL_PIXELS, inspect,
@@ -157,6 +157,34 @@ fn transparency_keeps_png_previews() -> Result<()> {
     assert_eq!(processed.small.content_type, "image/png");
     let decoded = image::load_from_memory(&processed.small.bytes)?;
     assert!(decoded.color().has_alpha());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heic_becomes_jpeg_without_its_exif() -> Result<()> {
+    let tiff = exif_tiff(6);
+    let upload = heic_from_jpeg(&with_app1_exif(&jpeg(&gradient(300, 200))?, &tiff))?;
+    let inspected = inspect(&upload, &Limits::default())?;
+    assert_eq!(inspected.format, Format::Heic);
+    assert_eq!((inspected.width, inspected.height), (Some(300), Some(200)));
+    // heif-enc carried the EXIF over: it is there to be dropped.
+    assert!(contains(&upload, b"Exif") && contains(&upload, &tiff[92..]));
+
+    let via_media = process_media(Bytes::from(upload.clone()), &Limits::default()).await?;
+    let via_image = process_image(&upload, &Limits::default())?;
+    for processed in [via_media, via_image] {
+        assert_eq!(processed.kind, MediaKind::Image);
+        for variant in [&processed.original, &processed.small] {
+            assert_eq!(variant.content_type, "image/jpeg");
+            assert!(!jpeg_markers(&variant.bytes)?.contains(&0xE1));
+            assert!(!contains(&variant.bytes, b"Exif") && !contains(&variant.bytes, &tiff[92..]));
+            // HEIF turns pixels with its own `irot` box, never by EXIF: stored size it is.
+            assert_eq!((variant.width, variant.height), (300, 200));
+        }
+    }
+    // Mastodon's avatars take no HEIC.
+    let err = process_profile_image(&upload, ProfileImage::Avatar, &Limits::default()).err();
+    assert!(matches!(err, Some(MediaError::Unsupported(_))), "{err:?}");
     Ok(())
 }
 

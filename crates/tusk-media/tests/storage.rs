@@ -10,7 +10,7 @@ use tusk_media::{
 fn s3_config(prefix: &str) -> StorageConfig {
     let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     StorageConfig::S3 {
-        endpoint: Some(env("TUSK_TEST_S3_ENDPOINT", "http://127.0.0.1:9100")),
+        endpoint: Some(env("TUSK_TEST_S3_ENDPOINT", "http://127.0.0.1:9310")),
         bucket: env("TUSK_TEST_S3_BUCKET", "tusk-test"),
         region: "us-east-1".into(),
         access_key_id: Some(env("TUSK_TEST_S3_ACCESS_KEY", "tusk")),

@@ -216,3 +216,21 @@ pub fn ffprobe(path: &Path) -> Result<serde_json::Value> {
     }
     Ok(serde_json::from_slice(&output.stdout)?)
 }
+
+/// A HEIC of `jpeg` made by heif-enc (libheif-examples), which copies the JPEG's EXIF into it.
+pub fn heic_from_jpeg(jpeg: &[u8]) -> Result<Vec<u8>> {
+    let dir = tempfile::tempdir()?;
+    let (input, output) = (dir.path().join("in.jpg"), dir.path().join("out.heic"));
+    std::fs::write(&input, jpeg)?;
+    let status = Command::new("heif-enc")
+        .arg("--quiet")
+        .arg("-o")
+        .arg(&output)
+        .arg(&input)
+        .output()
+        .context("running heif-enc (deploy/local/lib.sh ensure_media_tools installs it)")?;
+    if !status.status.success() {
+        bail!("heif-enc: {}", String::from_utf8_lossy(&status.stderr));
+    }
+    Ok(std::fs::read(&output)?)
+}

@@ -42,7 +42,7 @@ impl Media {
 /// The test S3-compatible server's bucket, under the prefix `prefix`.
 pub fn test_s3(prefix: &str) -> tusk_media::StorageConfig {
     tusk_media::StorageConfig::S3 {
-        endpoint: Some(env_or("TUSK_TEST_S3_ENDPOINT", "http://127.0.0.1:9100")),
+        endpoint: Some(env_or("TUSK_TEST_S3_ENDPOINT", "http://127.0.0.1:9310")),
         bucket: env_or("TUSK_TEST_S3_BUCKET", "tusk-test"),
         region: "us-east-1".into(),
         access_key_id: Some(env_or("TUSK_TEST_S3_ACCESS_KEY_ID", "tusk")),

@@ -386,8 +386,8 @@ async fn avatars_and_headers_are_cropped_stripped_and_replace_the_old_ones() {
 async fn a_video_is_transcoded_with_a_poster_and_its_duration() {
     let app = TestApp::spawn().await;
     let alice = app.sign_up("alice").await;
-    let dir = tempfile_dir();
-    let path = dir.join("clip.mov");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mov");
     files::ffmpeg(&[
         "-f",
         "lavfi",
@@ -430,12 +430,6 @@ async fn a_video_is_transcoded_with_a_poster_and_its_duration() {
     assert!(!files::contains(&video, b"secret") && !files::contains(&video, b"+48.8584"), "metadata left");
     let (headers, _) = app.fetch(media["preview_url"].as_str().unwrap()).await;
     assert_eq!(headers["content-type"], "image/jpeg");
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tusk-media-test-{:016x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test]
