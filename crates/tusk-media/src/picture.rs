@@ -158,8 +158,8 @@ fn image_format(bytes: &[u8]) -> Result<Format, MediaError> {
     }
 }
 
-/// Decodes with every limit checked before the pixel buffer is allocated, and turns the result
-/// upright (EXIF orientation) in 8-bit RGB, or RGBA when some pixel is not opaque.
+/// Decodes with every limit checked before the pixel buffer is allocated, turned upright as
+/// `orientation` says, in 8-bit RGB, or RGBA when some pixel is not opaque.
 fn decode(
     bytes: &[u8],
     format: Format,
@@ -180,7 +180,8 @@ fn decode(
         return Err(MediaError::Invalid(format!("{w}x{h} images are not supported")));
     }
     let turn = match orientation {
-        Orientation::FromMetadata => Some(decoder.orientation().map_err(decode_error)?),
+        // Unreadable EXIF is no reason to refuse a photo: it is shown as stored.
+        Orientation::FromMetadata => decoder.orientation().ok(),
         Orientation::AsStored => None,
     };
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;

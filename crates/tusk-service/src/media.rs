@@ -36,6 +36,8 @@ pub struct Upload {
 /// Mastodon's limit on an attachment's description.
 pub const DESCRIPTION_LIMIT: usize = 1500;
 
+/// How long an upload may wait for a worker to take it up before the request stops waiting.
+const BACKLOG_WAIT: Duration = Duration::from_millis(300);
 /// Unattached uploads older than this are deleted (Mastodon's `MediaCleanupScheduler`: a day).
 const UNATTACHED_TTL: Duration = Duration::from_hours(24);
 /// An upload still processing after this failed: its job was lost, or parked after its retries.
@@ -171,15 +173,25 @@ impl Service {
         Ok(row)
     }
 
-    /// `account`'s attachment `id` once processed (done or failed), or as it is after `budget`.
-    /// Polled with a growing interval: a few indexed reads per upload, none once done.
-    pub async fn media_when_processed(&self, account: Id, id: Id, budget: Duration) -> Result<MediaRow> {
-        let deadline = Instant::now() + budget;
+    /// `account`'s attachment `id` once processed (done or failed), or as it is after `budget`,
+    /// or, unless `patient`, at once when no worker took it up within [`BACKLOG_WAIT`] (the
+    /// workers are busy: the caller answers 202 rather than wait for a backlog). Polled with a
+    /// growing interval: a few indexed reads per upload.
+    pub async fn media_when_processed(
+        &self,
+        account: Id,
+        id: Id,
+        budget: Duration,
+        patient: bool,
+    ) -> Result<MediaRow> {
+        let started = Instant::now();
+        let deadline = started + budget;
         let mut pause = Duration::from_millis(25);
         loop {
             let row = self.media_of(account, id).await?;
             let now = Instant::now();
-            if row.state != "processing" || now >= deadline {
+            let backlogged = !patient && !row.started && now - started >= BACKLOG_WAIT;
+            if row.state != "processing" || now >= deadline || backlogged {
                 return Ok(row);
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
@@ -275,6 +287,7 @@ impl Service {
         let Some(upload_key) = pending.upload_key.as_deref().filter(|_| pending.state == "processing") else {
             return Ok(None);
         };
+        self.store().start_media(id).await?;
         let bytes = match self.media_storage().get(upload_key).await {
             Ok(bytes) => bytes,
             Err(MediaError::NotFound) => {

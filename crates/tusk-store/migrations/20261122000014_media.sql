@@ -29,6 +29,9 @@ CREATE TABLE media_attachments (
     blurhash     text,
     file_size    bigint,
     created_at   timestamptz NOT NULL DEFAULT now(),
+    -- when a worker took it up: an upload not taken up within a moment waits in a backlog, and
+    -- `POST /api/v2/media` answers 202 at once rather than waiting for it
+    started_at   timestamptz,
     processed_at timestamptz
 );
 CREATE INDEX media_attachments_status ON media_attachments (status_id, position) WHERE status_id IS NOT NULL;
@@ -44,7 +47,7 @@ LANGUAGE sql STABLE AS $$
         'kind', m.kind, 'state', m.state, 'error', m.error,
         'original_key', m.original_key, 'small_key', m.small_key, 'meta', m.meta,
         'description', m.description, 'focus_x', m.focus_x, 'focus_y', m.focus_y,
-        'blurhash', m.blurhash)
+        'blurhash', m.blurhash, 'started', m.started_at IS NOT NULL)
 $$;
 
 -- Avatars and headers: the keys of their processed variants (the static one differs when the

@@ -31,6 +31,9 @@ pub struct MediaRow {
     pub focus_x: f64,
     pub focus_y: f64,
     pub blurhash: Option<String>,
+    /// Whether a worker has taken it up.
+    #[serde(default)]
+    pub started: bool,
 }
 
 impl MediaRow {
@@ -226,6 +229,17 @@ impl Store {
         .bind(id)
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    /// Notes that a worker took the upload up (the api stops waiting for an upload that waits
+    /// in a backlog).
+    #[tracing::instrument(name = "pg start_media", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
+    pub async fn start_media(&self, id: Id) -> Result<()> {
+        sqlx::query("UPDATE media_attachments SET started_at = now() WHERE id = $1 AND state = 'processing'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Marks an upload processed, with its variants; `false` when it is not processing any

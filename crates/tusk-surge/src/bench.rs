@@ -1030,3 +1030,172 @@ pub async fn notifications(args: &NotificationsArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct MediaArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Photos generated (a mix of phone and camera sizes), each processed once by the worker and
+    /// once by the bare loop.
+    #[arg(long, default_value_t = 24)]
+    photos: usize,
+    /// Uploads/s sent while the worker is busy (open loop), and seconds of them.
+    #[arg(long, default_value_t = 5.0)]
+    upload_rate: f64,
+    #[arg(long, default_value_t = 10)]
+    upload_secs: u64,
+}
+
+/// The sizes of the photos: a 12 MP phone photo (4:3), a 24 MP camera's (3:2), a portrait
+/// phone crop and a 1080p screenshot, as people arriving from another network upload them.
+const PHOTO_SIZES: [(u32, u32); 4] = [(4032, 3024), (6000, 4000), (1080, 1350), (1920, 1080)];
+
+/// A photo-like JPEG: smooth gradients with fine noise (what makes a JPEG of a photo large and
+/// slow to decode), from a fixed seed.
+fn photo(width: u32, height: u32, seed: u64) -> anyhow::Result<Vec<u8>> {
+    use image::ImageEncoder as _;
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..height {
+        for x in 0..width {
+            let noise: i32 = rng.random_range(-12..=12);
+            let channel =
+                |base: u32| u8::try_from((i64::from(base) + i64::from(noise)).clamp(0, 255)).unwrap_or(0);
+            pixels.extend([
+                channel(x * 255 / width),
+                channel(y * 255 / height),
+                channel((x + y) * 255 / (width + height)),
+            ]);
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).write_image(
+        &pixels,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    Ok(out)
+}
+
+/// Images/s of tusk-media's pipeline (decode, orient, resize, encode both variants, blurhash)
+/// run back to back in this process: what one worker could do with no queue, storage or
+/// database around it.
+fn bare_pipeline(photos: &[Vec<u8>]) -> anyhow::Result<f64> {
+    let limits = tusk_media::Limits::default();
+    let started = Instant::now();
+    for photo in photos {
+        tusk_media::process_image(photo, &limits).map_err(|e| anyhow::anyhow!("bare pipeline: {e}"))?;
+    }
+    Ok(photos.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+fn upload(http: &reqwest::Client, api: &str, token: &str, photo: &[u8]) -> reqwest::RequestBuilder {
+    let part = reqwest::multipart::Part::bytes(photo.to_vec()).file_name("photo.jpg");
+    http.post(format!("{api}/api/v2/media"))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+}
+
+/// `tusk-surge bench media`: images/s one worker (one upload at a time:
+/// `TUSK_MEDIA_CONCURRENCY=1`) processes from the `media` queue, uploaded through the api and
+/// stored in a local media directory, against the same pipeline run in a bare loop in this
+/// process; then the p99 of uploads sent while the worker works through a backlog.
+pub async fn media(args: &MediaArgs) -> anyhow::Result<()> {
+    let photos: Vec<Vec<u8>> = (0..args.photos)
+        .map(|i| {
+            let (width, height) = PHOTO_SIZES[i % PHOTO_SIZES.len()];
+            photo(width, height, i as u64)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let megabytes = photos.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
+    println!("{} photos generated ({megabytes:.1} MB of JPEG)", photos.len());
+    // the bare loop first, on an idle machine, as the worker will be
+    let bare = bare_pipeline(&photos)?;
+    println!("  bare pipeline: {bare:.2} images/s");
+    if photos.len() < 2 {
+        bail!("at least 2 photos are needed");
+    }
+
+    let root = std::env::temp_dir().join(format!("tusk-bench-media-{}", std::process::id()));
+    let mut stack = Stack::prepare(&args.stack, "media").await?;
+    seed::seed(&stack.store, &stack.redis_url, &stack.redis_prefix, &seed_options(1_000)).await?;
+    let uploader: Vec<(tusk_core::Id, String)> =
+        sqlx::query_as("SELECT id, username FROM accounts ORDER BY id LIMIT 1")
+            .fetch_all(stack.store.pool())
+            .await?;
+    let users = seed::create_tokens(&stack.store, &uploader).await?;
+    let token = users.first().context("no account seeded")?.token.clone();
+    let env = [
+        ("TUSK_MEDIA_ROOT", root.display().to_string()),
+        ("TUSK_MEDIA_CONCURRENCY", "1".to_owned()),
+        ("TUSK_RATE_LIMIT_MEDIA", "off".to_owned()),
+    ];
+    stack.start(Tiers::ApiAndWorker, &env).await?;
+    let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build()?;
+
+    // every photo is uploaded at once: the queue holds them, the worker takes one at a time
+    let mut sent = Vec::with_capacity(photos.len());
+    for photo in &photos {
+        sent.push(upload(&http, &stack.api_url, &token, photo).send());
+    }
+    for response in futures_util::future::join_all(sent).await {
+        let response = response?;
+        if !response.status().is_success() {
+            bail!("an upload answered {}: {}", response.status(), response.text().await.unwrap_or_default());
+        }
+    }
+    // while the worker works through the backlog, more uploads come in: their latency
+    let small = photo(1080, 1350, 999)?;
+    let busy =
+        open_loop(args.upload_rate, Duration::from_secs(1), Duration::from_secs(args.upload_secs), |_| {
+            upload(&http, &stack.api_url, &token, &small)
+        })
+        .await?;
+    // the photos are the first uploads (lowest ids), and the queue hands them out first
+    let photos_total = i64::try_from(photos.len())?;
+    let started = Instant::now();
+    let (done, failed, span): (i64, i64, f64) = loop {
+        let (done, failed, span): (i64, i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'failed'), \
+                    extract(epoch FROM max(processed_at) - min(processed_at))::float8 \
+             FROM (SELECT state, processed_at FROM media_attachments ORDER BY id LIMIT $1) photos",
+        )
+        .bind(photos_total)
+        .fetch_one(stack.store.pool())
+        .await?;
+        if done + failed >= photos_total {
+            break (done, failed, span.unwrap_or(0.0));
+        }
+        if started.elapsed() > Duration::from_mins(10) {
+            bail!("only {done} of {photos_total} photos processed after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    if failed > 0 {
+        bail!("{failed} uploads failed processing");
+    }
+    drop(stack);
+    let _ = std::fs::remove_dir_all(&root);
+    // completions over the time between the first and the last: the worker's steady rate,
+    // without the first upload's arrival
+    let worker = (done - 1) as f64 / span;
+    println!(
+        "  worker: {done} photos processed, first to last in {span:.1} s; uploads while busy: {} at {}/s, p50 {:.1} ms, p99 {:.1} ms, {} errors",
+        busy.sent,
+        args.upload_rate,
+        busy.p(0.5),
+        busy.p(0.99),
+        busy.errors
+    );
+    if busy.errors > 0 {
+        bail!("{} uploads failed while the worker was busy", busy.errors);
+    }
+    println!(
+        "media images/s: {worker:.2}, bare pipeline images/s: {bare:.2}, ratio: {:.2}, upload p99: {:.0} ms",
+        worker / bare,
+        busy.p(0.99)
+    );
+    Ok(())
+}

@@ -50,6 +50,9 @@ enum Bench {
     /// Favourites/s one popular post absorbs with notifications on, against the same storm
     /// with them off, and the p99 of the author's grouped notifications page at 100,000.
     Notifications(bench::NotificationsArgs),
+    /// Images/s one worker processes from the media queue against the same pipeline in a bare
+    /// loop, and the upload p99 while the worker is busy.
+    Media(bench::MediaArgs),
 }
 
 #[derive(Args)]
@@ -85,5 +88,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(Bench::Flood(args)) => bench::flood(&args).await,
         Command::Bench(Bench::Memory(args)) => bench::memory(&args).await,
         Command::Bench(Bench::Notifications(args)) => bench::notifications(&args).await,
+        Command::Bench(Bench::Media(args)) => bench::media(&args).await,
     }
 }

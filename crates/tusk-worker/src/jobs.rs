@@ -60,22 +60,22 @@ pub(crate) async fn perform(worker: &Worker, message: Message) -> Result<(), Job
             Event::FollowRemoved { account_id, target_account_id }
             | Event::AccountMuted { account_id, target_account_id },
         ) => timed(worker, UnmergeFollow { account_id, target_account_id }).await,
-        // the fan-out queue's `follow.*` binding brings requests too: nothing to fan out
-        Message::Event(
-            Event::FollowRequested { .. }
-            | Event::Favourited { .. }
-            | Event::Favourites { .. }
-            | Event::MediaUploaded { .. }
-            | Event::ProfileImageUploaded { .. },
-        ) => Ok(()),
         Message::Batch(batch) => timed(worker, DeliverBatch(batch)).await,
         Message::Notify(event) => timed(worker, Notify(event)).await,
         Message::Media(Event::MediaUploaded { media_id, .. }) => timed(worker, ProcessUpload(media_id)).await,
         Message::Media(Event::ProfileImageUploaded { account_id, image, upload_key }) => {
             timed(worker, ProcessProfileImage { account_id, image, upload_key }).await
         }
-        // nothing else is bound to the media queue
-        Message::Media(_) => Ok(()),
+        // the fan-out queue's `follow.*` binding brings requests too: nothing to fan out; and
+        // nothing but uploads is bound to the media queue
+        Message::Event(
+            Event::FollowRequested { .. }
+            | Event::Favourited { .. }
+            | Event::Favourites { .. }
+            | Event::MediaUploaded { .. }
+            | Event::ProfileImageUploaded { .. },
+        )
+        | Message::Media(_) => Ok(()),
     }
 }
 

@@ -99,37 +99,41 @@ struct ConnectionArgs {
 #[derive(Args)]
 struct MediaArgs {
     /// `local` (a directory; one machine, or a shared volume) or `s3` (any S3-compatible store).
-    #[arg(long, env = "TUSK_MEDIA_BACKEND", default_value = "local", value_parser = ["local", "s3"])]
-    media_backend: String,
+    #[arg(long = "media-backend", env = "TUSK_MEDIA_BACKEND", default_value = "local", value_parser = ["local", "s3"])]
+    backend: String,
     /// The directory of the local backend.
-    #[arg(long, env = "TUSK_MEDIA_ROOT", default_value = "media")]
-    media_root: std::path::PathBuf,
+    #[arg(long = "media-root", env = "TUSK_MEDIA_ROOT", default_value = "media")]
+    root: std::path::PathBuf,
     /// The S3 endpoint, for stores other than AWS (e.g. http://127.0.0.1:9000).
-    #[arg(long, env = "TUSK_MEDIA_S3_ENDPOINT")]
-    media_s3_endpoint: Option<String>,
-    #[arg(long, env = "TUSK_MEDIA_S3_BUCKET", default_value = "tusk-media")]
-    media_s3_bucket: String,
-    #[arg(long, env = "TUSK_MEDIA_S3_REGION", default_value = "us-east-1")]
-    media_s3_region: String,
-    #[arg(long, env = "TUSK_MEDIA_S3_ACCESS_KEY_ID", hide_env_values = true)]
-    media_s3_access_key_id: Option<String>,
-    #[arg(long, env = "TUSK_MEDIA_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    media_s3_secret_access_key: Option<String>,
+    #[arg(long = "media-s3-endpoint", env = "TUSK_MEDIA_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    #[arg(long = "media-s3-bucket", env = "TUSK_MEDIA_S3_BUCKET", default_value = "tusk-media")]
+    s3_bucket: String,
+    #[arg(long = "media-s3-region", env = "TUSK_MEDIA_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    #[arg(long = "media-s3-access-key-id", env = "TUSK_MEDIA_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    s3_access_key_id: Option<String>,
+    #[arg(
+        long = "media-s3-secret-access-key",
+        env = "TUSK_MEDIA_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    s3_secret_access_key: Option<String>,
 }
 
 impl MediaArgs {
     fn storage(&self) -> tusk_media::StorageConfig {
-        if self.media_backend == "s3" {
+        if self.backend == "s3" {
             tusk_media::StorageConfig::S3 {
-                endpoint: self.media_s3_endpoint.clone(),
-                bucket: self.media_s3_bucket.clone(),
-                region: self.media_s3_region.clone(),
-                access_key_id: self.media_s3_access_key_id.clone(),
-                secret_access_key: self.media_s3_secret_access_key.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                bucket: self.s3_bucket.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
                 prefix: None,
             }
         } else {
-            tusk_media::StorageConfig::Local { root: self.media_root.clone() }
+            tusk_media::StorageConfig::Local { root: self.root.clone() }
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::{ApiError, AppState};
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Answer {
     /// `/api/v2/media`: waits a moment for an image (most photos are done well within it, and
-    /// apps then skip polling), not for a video; 202 when not done.
+    /// apps then skip polling), but not for a video nor for busy workers; 202 when not done.
     Soon,
     /// `/api/v1/media`, synchronous for the apps that still call it: waits longer, always 200.
     Done,
@@ -125,7 +125,7 @@ async fn upload(
     let row = if budget.is_zero() {
         row
     } else {
-        state.service.media_when_processed(account, row.id, budget).await?
+        state.service.media_when_processed(account, row.id, budget, answer == Answer::Done).await?
     };
     if let Some(error) = row.error.as_ref().filter(|_| row.is_failed()) {
         return Err(ApiError::Unprocessable(error.clone()));

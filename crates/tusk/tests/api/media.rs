@@ -372,7 +372,7 @@ async fn avatars_and_headers_are_cropped_stripped_and_replace_the_old_ones() {
     let account = eventually_some("the animated avatar to show", || async {
         let account = app.get_json(&alice.token, &account_path).await;
         let avatar = account["avatar"].as_str().unwrap();
-        (avatar != first && avatar.ends_with(".gif")).then_some(account)
+        (avatar != first && avatar.rsplit('.').next() == Some("gif")).then_some(account)
     })
     .await;
     assert_ne!(account["avatar_static"], account["avatar"]);
