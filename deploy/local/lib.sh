@@ -184,8 +184,8 @@ ensure_chromium() {
 }
 
 # ffmpeg/ffprobe and heif-convert (Debian's), which the media workers run for GIFs, videos and
-# HEIC photos (crates/tusk-media), and s3s-fs (crates.io), the S3-compatible server the S3
-# storage tests run against (ensure_s3).
+# HEIC photos (crates/tusk-media); ensure_s3s_fs: s3s-fs (crates.io), the S3-compatible server
+# the S3 storage tests run against (ensure_s3).
 TUSK_S3S_FS_VERSION=0.14.1 # the last release that builds on the workspace's Rust 1.95 (0.15+ need 1.96)
 TUSK_TOOLS_DIR="$HOME/.cache/tusk/tools"
 ensure_media_tools() {
@@ -195,6 +195,9 @@ ensure_media_tools() {
     # heif-enc comes along: the tests make their HEIC files with it
     command -v heif-convert >/dev/null || apt_install --no-install-recommends libheif-examples
     log "ffmpeg: $(ffmpeg -hide_banner -version 2>/dev/null | head -n 1)"
+}
+
+ensure_s3s_fs() {
     local s3s="$TUSK_TOOLS_DIR/bin/s3s-fs"
     if [[ ! -x $s3s || $("$s3s" --version 2>/dev/null) != *"$TUSK_S3S_FS_VERSION"* ]]; then
         ensure_cargo
@@ -219,7 +222,7 @@ ensure_s3() {
         log "s3s-fs: running on $TUSK_S3_ADDR"
         return
     fi
-    ensure_media_tools
+    ensure_s3s_fs
     log "s3s-fs: starting on $TUSK_S3_ADDR"
     setsid nohup "$TUSK_TOOLS_DIR/bin/s3s-fs" --host "${TUSK_S3_ADDR%:*}" --port "${TUSK_S3_ADDR##*:}" \
         --access-key tusk --secret-key tusk-secret-key "$TUSK_S3_ROOT" \

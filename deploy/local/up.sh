@@ -20,6 +20,8 @@ export TUSK_LOG_FORMAT="${TUSK_LOG_FORMAT:-pretty}"
 export RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}"
 
 ensure_services
+# ffmpeg and heif-convert: the worker processes GIFs, videos and HEIC photos with them
+ensure_media_tools
 ensure_cargo
 
 log "building (cargo build --release -p tusk, target dir $CARGO_TARGET_DIR)"
@@ -85,6 +87,8 @@ start() {
     log "$role: started (pid $pid)"
 }
 
+# api and worker share the local media directory (the local backend: one machine)
+MEDIA_ROOT="${TUSK_MEDIA_ROOT:-$HOME/.cache/tusk/media}"
 # Pin each role's listen addresses so the ports below hold even if TUSK_ADMIN_LISTEN is set.
 # Locally one address plays every user of the smoke surge, so the rate limits are off unless
 # set in the environment (production defaults: README, Rate limits).
@@ -94,8 +98,9 @@ start api TUSK_LISTEN="$API_LISTEN" TUSK_ADMIN_LISTEN="0.0.0.0:${API_ADMIN##*:}"
     TUSK_RATE_LIMIT_AUTHENTICATED="${TUSK_RATE_LIMIT_AUTHENTICATED:-off}" \
     TUSK_RATE_LIMIT_UNAUTHENTICATED="${TUSK_RATE_LIMIT_UNAUTHENTICATED:-off}" \
     TUSK_RATE_LIMIT_STATUSES="${TUSK_RATE_LIMIT_STATUSES:-off}" \
-    TUSK_RATE_LIMIT_FOLLOWS="${TUSK_RATE_LIMIT_FOLLOWS:-off}"
-start worker TUSK_ADMIN_LISTEN="0.0.0.0:${WORKER_ADMIN##*:}"
+    TUSK_RATE_LIMIT_FOLLOWS="${TUSK_RATE_LIMIT_FOLLOWS:-off}" \
+    TUSK_RATE_LIMIT_MEDIA="${TUSK_RATE_LIMIT_MEDIA:-off}" TUSK_MEDIA_ROOT="$MEDIA_ROOT"
+start worker TUSK_ADMIN_LISTEN="0.0.0.0:${WORKER_ADMIN##*:}" TUSK_MEDIA_ROOT="$MEDIA_ROOT"
 
 log "waiting for readiness (up to ${READY_WAIT}s)"
 deadline=$((SECONDS + READY_WAIT))

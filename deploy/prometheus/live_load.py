@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A short, bounded load on a local `tusk api`, so that every metric the dashboards, rules and
 autoscalers read has samples: sign-ups (created and invalid), follows and unfollows (merge and
-unmerge jobs), statuses (fan-out plan and batch jobs), home timelines, a deletion, a public SSE
-stream, and some 401/404/422 answers. Standard library only.
+unmerge jobs), statuses (fan-out plan and batch jobs), home timelines, a deletion, photo uploads
+(the media queue's jobs), a public SSE stream, and some 401/404/422 answers. Standard library
+only.
 
     deploy/prometheus/live_load.py http://127.0.0.1:3390 [--users 30] [--seconds 25]
 
@@ -16,14 +17,37 @@ import collections
 import json
 import random
 import socket
+import struct
 import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 
 STATS = collections.Counter()
+BOUNDARY = "tusk-live-load-boundary"
+
+
+def png(width, height):
+    """A real PNG (a colour gradient), for the uploads."""
+    rows = b"".join(
+        b"\x00" + bytes(c for x in range(width) for c in (x * 255 // width, y * 255 // height, 128))
+        for y in range(height)
+    )
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def upload_body(picture):
+    """A multipart form with `picture` as `file`."""
+    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + picture + f"\r\n--{BOUNDARY}--\r\n".encode()
 UNEXPECTED = []
 LOCK = threading.Lock()
 
@@ -32,7 +56,8 @@ class Api:
     def __init__(self, base):
         self.base = base.rstrip("/")
 
-    def call(self, method, path, token=None, form=None, body=None, expect=(200,), timeout=15):
+    def call(self, method, path, token=None, form=None, body=None, expect=(200,), timeout=15,
+             content_type="application/json"):
         """One request; returns (status, parsed JSON or None). Records the status, and any
         answer not in `expect` as unexpected."""
         headers = {}
@@ -44,7 +69,7 @@ class Api:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         elif body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -219,6 +244,15 @@ def main():
     if posted:
         token, sid = posted[0]
         api.call("DELETE", f"/api/v1/statuses/{sid}", token=token)
+
+    # --- photo uploads (v2 and v1), read back: the upload routes' and the media jobs' series ---
+    multipart = f"multipart/form-data; boundary={BOUNDARY}"
+    for i, (token, _, _) in enumerate(users[:6]):
+        path = "/api/v2/media" if i % 2 == 0 else "/api/v1/media"
+        status, media = api.call("POST", path, token=token, body=upload_body(png(64 + i, 48)),
+                                 content_type=multipart, expect=(200, 202))
+        if media and media.get("id"):
+            api.call("GET", f"/api/v1/media/{media['id']}", token=token, expect=(200, 206))
 
     # --- a few late sign-ups, so that sign-up rates are still non-zero when the check runs ----
     run_pool(range(args.users, args.users + 3), sign_up, 2)

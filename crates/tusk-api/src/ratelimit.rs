@@ -250,6 +250,9 @@ struct Standing {
     /// Requests counted in the window, this one included.
     count: u64,
     window_end: u64,
+    /// The window's length, seconds: in the key, so that two limits of one name with other
+    /// periods (replicas configured differently) never share a counter.
+    period: u64,
 }
 
 impl Standing {
@@ -311,7 +314,12 @@ pub(crate) async fn rate_limit(State(state): State<AppState>, request: Request, 
     if let Some((family, account, mut standing)) = family {
         // recorded only once the action happened, as Mastodon records after the save
         if response.status().is_success() {
-            let window = RateWindow { limit: family.name(), subject: &account, ends_at: standing.window_end };
+            let window = RateWindow {
+                limit: family.name(),
+                period: standing.period,
+                subject: &account,
+                ends_at: standing.window_end,
+            };
             match tokio::time::timeout(COUNT_TIMEOUT, state.service.rate_hit(window)).await {
                 Ok(Ok(count)) => standing.count = count,
                 Ok(Err(error)) => limiter.counted(false, &error),
@@ -413,10 +421,11 @@ async fn count_before(state: &AppState, subjects: &Subjects, now: u64) -> tusk_s
         let account = account.to_string();
         let limit = family.limit(limits);
         let window_end = limit.window_end(now);
-        let window = RateWindow { limit: family.name(), subject: &account, ends_at: window_end };
+        let period = limit.period.as_secs();
+        let window = RateWindow { limit: family.name(), period, subject: &account, ends_at: window_end };
         let done = state.service.rate_count(window).await?;
         // as if this one is counted: a request that would go past the limit is refused
-        let standing = Standing { limit: limit.count, count: done + 1, window_end };
+        let standing = Standing { limit: limit.count, count: done + 1, window_end, period };
         Ok::<_, tusk_service::ServiceError>(Some((*family, account, standing)))
     };
     let (general, signups, sign_ins, family) = tokio::try_join!(general, signups, sign_ins, family)?;
@@ -439,8 +448,10 @@ async fn hit(
     now: u64,
 ) -> tusk_service::Result<Standing> {
     let window_end = limit.window_end(now);
-    let count = state.service.rate_hit(RateWindow { limit: name, subject, ends_at: window_end }).await?;
-    Ok(Standing { limit: limit.count, count, window_end })
+    let period = limit.period.as_secs();
+    let count =
+        state.service.rate_hit(RateWindow { limit: name, period, subject, ends_at: window_end }).await?;
+    Ok(Standing { limit: limit.count, count, window_end, period })
 }
 
 fn too_many_requests(spent: Standing, now: u64) -> Response {

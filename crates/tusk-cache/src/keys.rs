@@ -41,10 +41,11 @@ impl Keys {
         format!("{}streaming:listeners", self.prefix)
     }
 
-    /// `{prefix}ratelimit:{limit}:{subject}:{window_end}`: a fixed-window request counter,
-    /// expiring when its window ends.
-    pub fn rate_limit(&self, limit: &str, subject: &str, window_end: u64) -> String {
-        format!("{}ratelimit:{limit}:{subject}:{window_end}", self.prefix)
+    /// `{prefix}ratelimit:{limit}:{period}:{subject}:{window_end}`: a fixed-window request
+    /// counter, expiring when its window ends; the period keeps a 5-minute and an hourly
+    /// window ending at the same second apart.
+    pub fn rate_limit(&self, limit: &str, period: u64, subject: &str, window_end: u64) -> String {
+        format!("{}ratelimit:{limit}:{period}:{subject}:{window_end}", self.prefix)
     }
 
     /// `{prefix}token:{sha256 hex}`: a live access token's row as JSON, or `revoked`; keyed by

@@ -269,11 +269,7 @@ impl Service {
     pub async fn process_upload(&self, id: Id) -> Result<()> {
         let started = Instant::now();
         if let Some((kind, outcome)) = self.process_pending_upload(id).await? {
-            self.metrics().media_processed(kind, outcome).inc();
-            self.metrics()
-                .media_processing_seconds
-                .with_label_values(&[kind.as_str()])
-                .observe(started.elapsed().as_secs_f64());
+            self.metrics().record_media(kind, outcome, started.elapsed());
         }
         Ok(())
     }
@@ -428,11 +424,7 @@ impl Service {
             ProfileImage::Avatar => MediaKindLabel::Avatar,
             ProfileImage::Header => MediaKindLabel::Header,
         };
-        self.metrics().media_processed(kind, outcome).inc();
-        self.metrics()
-            .media_processing_seconds
-            .with_label_values(&[kind.as_str()])
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics().record_media(kind, outcome, started.elapsed());
         Ok(())
     }
 

@@ -216,6 +216,11 @@ impl Stack {
             ("AMQP_URL", args.amqp.clone()),
             ("TUSK_QUEUE_PREFIX", queue_prefix.clone()),
             ("TUSK_QUEUE_TYPE", "classic".to_owned()),
+            // the stack's own media directory, never the working directory
+            (
+                "TUSK_MEDIA_ROOT",
+                std::env::temp_dir().join(format!("tusk-bench-media-{name}")).display().to_string(),
+            ),
             ("TUSK_LISTEN", api_listen.clone()),
             ("TUSK_DOMAIN", api_listen.clone()),
             // one client address plays every user here: the per-IP and per-account limits would

@@ -237,6 +237,12 @@ impl Metrics {
         self.media_processed_total.with_label_values(&[kind.as_str(), outcome.as_str()])
     }
 
+    /// One processed upload: counted by kind and outcome, its time by kind.
+    pub fn record_media(&self, kind: MediaKindLabel, outcome: MediaOutcome, took: std::time::Duration) {
+        self.media_processed(kind, outcome).inc();
+        self.media_processing_seconds.with_label_values(&[kind.as_str()]).observe(took.as_secs_f64());
+    }
+
     /// `tusk_jobs_total` of one job and outcome.
     pub fn jobs(&self, job: &str, outcome: JobOutcome) -> IntCounter {
         self.jobs_total.with_label_values(&[job, outcome.as_str()])

@@ -69,7 +69,8 @@ pub struct UpdateMedia {
     description: Option<String>,
     /// `x,y`, each between -1.0 and 1.0.
     focus: Option<String>,
-    /// A new preview image.
+    /// A new preview image: not supported yet (refused with 422, nothing changed); send it
+    /// with the upload instead.
     #[serde(default, skip)]
     #[schema(value_type = Option<String>, format = Binary)]
     #[allow(dead_code)]
@@ -255,8 +256,13 @@ pub async fn update(
     State(state): State<AppState>,
     User { account, .. }: User,
     PathId(id): PathId,
-    WithFiles { params, .. }: WithFiles<UpdateMedia>,
+    WithFiles { params, files }: WithFiles<UpdateMedia>,
 ) -> Result<Response, ApiError> {
+    if files.contains_key("thumbnail") {
+        return Err(ApiError::Unprocessable(
+            "Changing the thumbnail of an upload is not supported on this server yet; send it with the upload".into(),
+        ));
+    }
     let description = description(params.description.as_deref())?;
     let focus = focus(params.focus.as_deref())?;
     let row = state.service.update_media(account, id, description.as_deref(), focus).await?;

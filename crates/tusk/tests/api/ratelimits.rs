@@ -302,6 +302,35 @@ async fn statuses_and_follows_are_limited_per_account() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn uploads_are_limited_per_account_and_a_refused_one_is_not_counted() {
+    let app = TestApp::spawn().await;
+    let replica = replica(&app, limits(|l| l.media = Limit::new(2, Duration::from_hours(24)))).await;
+    let alice = app.sign_up("alice").await;
+    let png = crate::media::files::png_rgb(&crate::media::files::gradient(16, 16)).unwrap();
+    let upload = |bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name("a.png"));
+        app.http.post(replica.url("/api/v2/media")).bearer_auth(&alice.token).multipart(form).send()
+    };
+    // a text file is refused, and not counted
+    assert_eq!(upload(b"not a picture".to_vec()).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for remaining in [1, 0] {
+        let response = upload(png.clone()).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        assert_eq!(header(&response, "x-ratelimit-limit"), "2");
+        assert_eq!(header(&response, "x-ratelimit-remaining"), remaining.to_string());
+    }
+    let refused = upload(png).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.json::<Value>().await.unwrap(), json!({ "error": "Too many requests" }));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM media_attachments")
+        .fetch_one(app.deps.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 2, "the refused upload stored nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_redis_requests_are_served_unlimited() {
     let app = TestApp::spawn().await;
     // nothing listens on port 1: every count fails

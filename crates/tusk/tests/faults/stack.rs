@@ -76,6 +76,7 @@ impl Stack {
             .env("AMQP_URL", &conn.amqp_url)
             .env("TUSK_QUEUE_PREFIX", &conn.queue_prefix)
             .env("TUSK_QUEUE_TYPE", "classic")
+            .env("TUSK_MEDIA_ROOT", std::env::temp_dir().join("tusk-faults-media").join(&conn.queue_prefix))
             .env("TUSK_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("TUSK_DB_POOL_SIZE", "4")
             .env("TUSK_LOG_FORMAT", "pretty")
