@@ -17,31 +17,20 @@ import collections
 import json
 import random
 import socket
-import struct
 import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
+from pathlib import Path
+
+# the PNG writer the client flows use (deploy/clients/flowkit.py, standard library only)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients"))
+from flowkit import png  # noqa: E402
 
 STATS = collections.Counter()
 BOUNDARY = "tusk-live-load-boundary"
-
-
-def png(width, height):
-    """A real PNG (a colour gradient), for the uploads."""
-    rows = b"".join(
-        b"\x00" + bytes(c for x in range(width) for c in (x * 255 // width, y * 255 // height, 128))
-        for y in range(height)
-    )
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def upload_body(picture):

@@ -227,15 +227,14 @@ impl Service {
     /// Checks the attachments of a post being made by `account`: at most 4, each its own, not
     /// attached elsewhere, processed; not a video with anything else (Mastodon's
     /// `PostStatusService#validate_media!`).
-    pub(crate) async fn check_attachable(&self, account: Id, ids: &[Id]) -> Result<Vec<MediaRow>> {
+    pub(crate) async fn check_attachable(&self, account: Id, ids: &[Id]) -> Result<()> {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         if ids.len() > tusk_core::instance::MAX_MEDIA_ATTACHMENTS {
             return Err(ServiceError::Unprocessable("Cannot attach more than 4 files".into()));
         }
         let rows = self.store().media(ids).await?;
-        let mut ordered = Vec::with_capacity(ids.len());
         for id in ids {
             let row = rows
                 .iter()
@@ -251,15 +250,14 @@ impl Service {
                     "Cannot attach files that have not finished processing. Try again in a moment!".into(),
                 ));
             }
-            ordered.push(row.clone());
         }
-        let videos = ordered.iter().filter(|row| row.kind != "image").count();
-        if videos > 0 && ordered.len() > 1 {
+        // every id names one of `rows` now: a video (or gifv) must be alone
+        if ids.len() > 1 && rows.iter().any(|row| row.kind != "image") {
             return Err(ServiceError::Unprocessable(
                 "Cannot attach a video to a post that already contains images".into(),
             ));
         }
-        Ok(ordered)
+        Ok(())
     }
 
     /// The worker's job for an upload: processes it into its variants and marks it done, or

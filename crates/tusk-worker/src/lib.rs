@@ -71,11 +71,12 @@ impl Worker {
         let publisher =
             Arc::new(Publisher::new(&settings.amqp_url, "tusk-worker-publisher", settings.topology.clone()));
         let topology = &settings.topology;
-        let queues = |groups: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+        // the media queue's work queues (`media`) or the others'
+        let queues = |media: bool| -> Vec<String> {
+            let groups = settings.queues.iter().filter(|group| (*group == "media") == media);
             groups.filter_map(|group| topology.work_queue(group)).map(str::to_owned).collect()
         };
-        let main = queues(&mut settings.queues.iter().filter(|group| *group != "media"));
-        let media_queues = queues(&mut settings.queues.iter().filter(|group| *group == "media"));
+        let (main, media_queues) = (queues(false), queues(true));
         let consumers = [
             ("tusk-worker", main, settings.concurrency),
             ("tusk-worker-media", media_queues, settings.media_concurrency),

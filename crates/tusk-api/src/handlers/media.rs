@@ -112,7 +112,6 @@ async fn upload(
     let file = files
         .remove("file")
         .ok_or_else(|| ApiError::Unprocessable("Validation failed: File can't be blank".into()))?;
-    let video = tusk_media::Format::sniff(&file).is_some_and(tusk_media::Format::is_video);
     let upload = Upload {
         account,
         file,
@@ -122,7 +121,7 @@ async fn upload(
     };
     let row = state.service.upload_media(upload).await?;
     // a video takes longer than any request should wait: 202 at once from v2, as Mastodon's
-    let budget = answer.budget(video);
+    let budget = answer.budget(row.kind == "video");
     let row = if budget.is_zero() {
         row
     } else {
