@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tusk_core::{Id, Instance, Visibility, html};
 use tusk_store::{
     AccountRow, AppRow, MediaRow, Relationship as RelationshipRow, StatusRow, StatusStats, TokenRow,
@@ -17,6 +18,43 @@ use tusk_store::{
 };
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+/// An entity serialized once, for the responses that embed it many times over (an author in
+/// every status of a page, and in every page while its row stays the same): serializing it
+/// copies the JSON. Reads of its fields go to the entity.
+pub struct Rendered<T> {
+    value: T,
+    /// `None` only if serializing failed: then each serialization tries again (and fails as
+    /// the entity's own would).
+    json: Option<Box<RawValue>>,
+}
+
+impl<T: Serialize> Rendered<T> {
+    pub fn new(value: T) -> Self {
+        let json = serde_json::value::to_raw_value(&value).ok();
+        Self { value, json }
+    }
+}
+
+impl<T> std::ops::Deref for Rendered<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Serialize> Serialize for Rendered<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.json {
+            Some(json) => json.serialize(serializer),
+            None => self.value.serialize(serializer),
+        }
+    }
+}
+
+/// An account as statuses and notifications embed it: rendered and serialized once.
+pub type EmbeddedAccount = Arc<Rendered<Account>>;
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -180,7 +218,7 @@ impl Preferences {
 }
 
 /// A status (a post), as the viewer sees it.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Status {
     #[schema(value_type = String, example = "109348567819048456")]
     pub id: Id,
@@ -215,9 +253,10 @@ pub struct Status {
     #[schema(value_type = Option<Status>, no_recursion)]
     pub reblog: Option<Box<Status>>,
     pub application: Option<StatusApplication>,
-    /// Shared by the statuses of one page that have the same author (rendered once).
+    /// Shared by the statuses that have the same author, rendered once per version of its row
+    /// (render.rs).
     #[schema(value_type = Account)]
-    pub account: Arc<Account>,
+    pub account: EmbeddedAccount,
     pub media_attachments: Vec<MediaAttachment>,
     pub mentions: Vec<Mention>,
     pub tags: Vec<Tag>,
@@ -235,7 +274,7 @@ pub struct Status {
 
 /// An uploaded file: an image, a GIF turned into a silent looping video (`gifv`) or a video.
 /// While it is processed, `url` and `preview_url` are null.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct MediaAttachment {
     #[schema(value_type = String)]
     pub id: Id,
@@ -282,7 +321,7 @@ impl MediaAttachment {
 }
 
 /// A local account a status mentions.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Mention {
     #[schema(value_type = String)]
     pub id: Id,
@@ -292,7 +331,7 @@ pub struct Mention {
 }
 
 /// A hashtag of a status: its name (lowercase) and its page.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Tag {
     pub name: String,
     pub url: String,
@@ -327,7 +366,7 @@ impl html::Links for StatusLinks<'_> {
 }
 
 /// The app a status was posted from.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct StatusApplication {
     pub name: String,
     pub website: Option<String>,
@@ -335,11 +374,11 @@ pub struct StatusApplication {
 
 impl Status {
     pub fn new(instance: &Instance, row: &StatusRow, author: &AccountRow) -> Self {
-        Self::by(instance, row, &author.username, Arc::new(Account::new(instance, author)))
+        Self::by(instance, row, &author.username, Arc::new(Rendered::new(Account::new(instance, author))))
     }
 
     /// A status whose author (named `username`) is rendered already.
-    pub fn by(instance: &Instance, row: &StatusRow, username: &str, account: Arc<Account>) -> Self {
+    pub fn by(instance: &Instance, row: &StatusRow, username: &str, account: EmbeddedAccount) -> Self {
         Self {
             id: row.id,
             created_at: time(row.created_at),
@@ -533,13 +572,13 @@ pub struct Notification {
     pub group_key: String,
     /// Who did it.
     #[schema(value_type = Account)]
-    pub account: Arc<Account>,
+    pub account: EmbeddedAccount,
     /// The status concerned (mention, reblog, favourite).
     pub status: Option<Status>,
 }
 
 impl Notification {
-    pub fn new(row: &tusk_store::NotificationRow, account: Arc<Account>, status: Option<Status>) -> Self {
+    pub fn new(row: &tusk_store::NotificationRow, account: EmbeddedAccount, status: Option<Status>) -> Self {
         Self {
             id: row.id,
             kind: row.kind.clone(),
@@ -604,7 +643,7 @@ impl NotificationGroup {
 #[derive(Serialize, ToSchema)]
 pub struct GroupedNotificationsResults {
     #[schema(value_type = Vec<Account>)]
-    pub accounts: Vec<Arc<Account>>,
+    pub accounts: Vec<EmbeddedAccount>,
     /// With `expand_accounts=partial_avatars`: the sample accounts not in `accounts`, each
     /// with what an avatar row shows.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ mod openapi;
 mod overload;
 mod pagination;
 mod ratelimit;
+mod render;
 mod route;
 mod router;
 mod state;

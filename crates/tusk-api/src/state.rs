@@ -38,6 +38,8 @@ pub struct App {
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
     pub(crate) rate_limiter: crate::ratelimit::RateLimiter,
     pub(crate) overload: crate::overload::Overload,
+    /// Statuses and accounts rendered already (render.rs).
+    pub(crate) rendered: crate::render::RenderMemo,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
             rate_limiter: crate::ratelimit::RateLimiter::new(settings.rate_limits),
             overload,
+            rendered: crate::render::RenderMemo::default(),
         }))
     }
 }

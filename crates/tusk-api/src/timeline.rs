@@ -2,14 +2,14 @@
 //! (tusk-service), the Mastodon rendering is the api's.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use tusk_core::{Id, PageRange};
 use tusk_service::{GroupedNotifications, NotificationView, StatusView};
 use tusk_store::{AccountRow, StatusRow};
 
 use crate::entities::{
-    Account, GroupedNotificationsResults, Notification, NotificationGroup, PartialAccountWithAvatar, Status,
+    EmbeddedAccount, GroupedNotificationsResults, Notification, NotificationGroup, PartialAccountWithAvatar,
+    Status,
 };
 use crate::{ApiError, AppState};
 
@@ -17,10 +17,11 @@ pub(crate) use tusk_service::AccountStatusesQuery;
 
 impl AppState {
     /// Renders a view as a Mastodon Status, the original inside a reblog; each author is
-    /// rendered once per call of [`AppState::render_views`] (`authors`).
-    fn render(&self, view: &StatusView, authors: &mut HashMap<Id, Arc<Account>>) -> Status {
+    /// looked up once per call of [`AppState::render_views`] (`authors`), each status and
+    /// author rendered once per version of its row (render.rs).
+    fn render(&self, view: &StatusView, authors: &mut HashMap<Id, EmbeddedAccount>) -> Status {
         let account = self.account_once(&view.author, authors);
-        let mut rendered = Status::by(&self.instance, &view.status, &view.author.username, account);
+        let mut rendered = self.rendered.status(&self.instance, &view.status, &view.author.username, account);
         rendered.with_stats(&view.stats);
         if let Some(original) = &view.reblog {
             rendered.reblog = Some(Box::new(self.render(original, authors)));
@@ -112,7 +113,7 @@ impl AppState {
         let mut authors = HashMap::new();
         let statuses = page.statuses.iter().map(|status| self.render(status, &mut authors)).collect();
         // the service lists each sample account once, in the order the groups name them
-        let rendered: Vec<Arc<Account>> =
+        let rendered: Vec<EmbeddedAccount> =
             page.accounts.iter().map(|row| self.account_once(row, &mut authors)).collect();
         let (full, partial_accounts) = if partial {
             let firsts: HashSet<Id> =
@@ -130,8 +131,8 @@ impl AppState {
         }
     }
 
-    fn account_once(&self, row: &AccountRow, authors: &mut HashMap<Id, Arc<Account>>) -> Arc<Account> {
-        authors.entry(row.id).or_insert_with(|| Arc::new(Account::new(&self.instance, row))).clone()
+    fn account_once(&self, row: &AccountRow, authors: &mut HashMap<Id, EmbeddedAccount>) -> EmbeddedAccount {
+        authors.entry(row.id).or_insert_with(|| self.rendered.account(&self.instance, row)).clone()
     }
 
     pub(crate) async fn load_account(&self, id: Id) -> Result<AccountRow, ApiError> {

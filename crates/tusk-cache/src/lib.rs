@@ -13,7 +13,7 @@ mod viewer;
 use std::time::Duration;
 
 pub use connection::RedisConnection;
-pub use entities::{EntityKind, decode_entities};
+pub use entities::{Decoder, EntityKind, decode_entities};
 pub use feed::Feed;
 pub use keys::Keys;
 pub use ratelimit::RateWindow;

@@ -1,5 +1,7 @@
 //! The entity cache: statuses, accounts and status counts from Redis, PostgreSQL behind it.
 
+use std::sync::Arc;
+
 use tusk_cache::{EntityKind, Lookup};
 use tusk_core::Id;
 use tusk_store::{AccountRow, StatusRow};
@@ -48,6 +50,30 @@ impl Service {
             |a| a.id,
         )
         .await
+    }
+
+    /// [`Service::fill_statuses`] for rows shared with the decoder's (a page's).
+    pub(crate) async fn fill_shared_statuses(
+        &self,
+        ids: &[Id],
+        cached: Vec<Option<Arc<StatusRow>>>,
+    ) -> Result<Vec<Arc<StatusRow>>> {
+        let fetch = |missing: Vec<Id>| async move {
+            Ok(self.store().statuses(&missing).await?.into_iter().map(Arc::new).collect())
+        };
+        self.fill(EntityKind::Status, ids, cached, fetch, |s| s.id).await
+    }
+
+    /// [`Service::fill_accounts`] for rows shared with the decoder's (a page's).
+    pub(crate) async fn fill_shared_accounts(
+        &self,
+        ids: &[Id],
+        cached: Vec<Option<Arc<AccountRow>>>,
+    ) -> Result<Vec<Arc<AccountRow>>> {
+        let fetch = |missing: Vec<Id>| async move {
+            Ok(self.store().accounts(&missing).await?.into_iter().map(Arc::new).collect())
+        };
+        self.fill(EntityKind::Account, ids, cached, fetch, |a| a.id).await
     }
 
     pub async fn load_account(&self, id: Id) -> Result<AccountRow> {

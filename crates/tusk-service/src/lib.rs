@@ -31,7 +31,7 @@ mod visibility;
 
 use std::sync::Arc;
 
-use tusk_cache::Cache;
+use tusk_cache::{Cache, Decoder};
 use tusk_core::{Registrations, ValidationErrors};
 use tusk_queue::Publisher;
 use tusk_store::{Store, StoreError};
@@ -119,6 +119,9 @@ pub struct ServiceSettings {
     pub notifications: bool,
 }
 
+/// Rows of each kind kept decoded: the statuses and authors of a few thousand busy home pages.
+const DECODED_ROWS: usize = 20_000;
+
 /// The use-cases, with their connections; cheap to clone.
 #[derive(Clone)]
 pub struct Service(Arc<Inner>);
@@ -135,6 +138,9 @@ struct Inner {
     media: MediaSettings,
     /// The instance's counts and when they were read (instance.rs).
     instance_stats: tokio::sync::Mutex<Option<(std::time::Instant, tusk_store::InstanceStats)>>,
+    /// The statuses and accounts of pages, decoded from the entity cache (timelines.rs).
+    decoded_statuses: Decoder<tusk_store::StatusRow>,
+    decoded_accounts: Decoder<tusk_store::AccountRow>,
 }
 
 impl Service {
@@ -157,6 +163,8 @@ impl Service {
             notifications: settings.notifications,
             media,
             instance_stats: tokio::sync::Mutex::new(None),
+            decoded_statuses: Decoder::new(DECODED_ROWS),
+            decoded_accounts: Decoder::new(DECODED_ROWS),
         }))
     }
 

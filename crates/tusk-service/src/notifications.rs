@@ -193,7 +193,7 @@ impl Service {
         let (accounts, views) =
             tokio::join!(self.load_accounts(&account_ids), self.status_views(Some(me), &status_ids));
         let views = views?;
-        let visible = self.visible_among(Some(me), views.iter().map(|v| &v.status)).await?;
+        let visible = self.visible_among(Some(me), views.iter().map(|v| &*v.status)).await?;
         Ok((
             accounts?.into_iter().map(|a| (a.id, a)).collect(),
             views.into_iter().filter(|v| visible.contains(&v.status.id)).map(|v| (v.status.id, v)).collect(),

@@ -3,6 +3,7 @@
 //! asks PostgreSQL one thing: what the reader did with the statuses on it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tusk_cache::{EntityKind, Feed, Interactions, decode_entities};
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id, Interacted, PageRange};
@@ -14,8 +15,10 @@ use crate::{Result, Service};
 /// with it, and for a reblog, the original.
 #[derive(Clone, Debug)]
 pub struct StatusView {
-    pub status: StatusRow,
-    pub author: AccountRow,
+    /// Shared with the other views of the page that show it (a reblogged original).
+    pub status: Arc<StatusRow>,
+    /// Shared by the views of the page by the same author.
+    pub author: Arc<AccountRow>,
     pub stats: StatusStats,
     pub reblog: Option<Box<StatusView>>,
 }
@@ -23,8 +26,8 @@ pub struct StatusView {
 /// Statuses read for a page, with what their views need.
 #[derive(Default)]
 struct Loaded {
-    rows: HashMap<Id, StatusRow>,
-    authors: HashMap<Id, AccountRow>,
+    rows: HashMap<Id, Arc<StatusRow>>,
+    authors: HashMap<Id, Arc<AccountRow>>,
     stats: HashMap<Id, StatusStats>,
 }
 
@@ -48,8 +51,8 @@ impl Loaded {
         let view = |id: &Id| {
             let status = self.rows.get(id)?;
             Some(StatusView {
-                status: status.clone(),
-                author: self.authors.get(&status.account_id)?.clone(),
+                status: Arc::clone(status),
+                author: Arc::clone(self.authors.get(&status.account_id)?),
                 stats: self.stats.get(id)?.clone(),
                 reblog: None,
             })
@@ -282,7 +285,7 @@ impl Service {
             .await;
         let [statuses, counts] = two(&mut first.entities);
         let (statuses, stats) = tokio::join!(
-            self.fill_statuses(ids, decode_entities(statuses)),
+            self.fill_shared_statuses(ids, self.0.decoded_statuses.decode(ids, statuses)),
             self.stats_from(viewer, ids, decode_entities(counts), first.interactions)
         );
         loaded.stats = stats?;
@@ -308,16 +311,16 @@ impl Service {
         let accounts = second.entities.pop().unwrap_or_default();
         let [statuses, counts] = two(&mut second.entities);
         let (statuses, stats, accounts) = tokio::join!(
-            self.fill_statuses(&originals, decode_entities(statuses)),
+            self.fill_shared_statuses(&originals, self.0.decoded_statuses.decode(&originals, statuses)),
             self.stats_from(viewer, &originals, decode_entities(counts), second.interactions),
-            self.fill_accounts(&authors, decode_entities(accounts)),
+            self.fill_shared_accounts(&authors, self.0.decoded_accounts.decode(&authors, accounts)),
         );
         loaded.stats.extend(stats?);
         loaded.authors.extend(accounts?.into_iter().map(|a| (a.id, a)));
         let statuses = statuses?;
         let unmet = loaded.unseen(statuses.iter().map(|s| s.account_id), |l, id| l.authors.contains_key(id));
         loaded.rows.extend(statuses.into_iter().map(|s| (s.id, s)));
-        loaded.authors.extend(self.load_accounts(&unmet).await?.into_iter().map(|a| (a.id, a)));
+        loaded.authors.extend(self.load_accounts(&unmet).await?.into_iter().map(|a| (a.id, Arc::new(a))));
         Ok(loaded)
     }
 

@@ -5,7 +5,7 @@ use tusk_core::{DisplayName, Email, Id, Locale, Note, Username, Visibility};
 use crate::{Result, Store, StoreError, TokenRow};
 
 /// An account with its counts, as the api renders it.
-#[derive(Clone, Debug, sqlx::FromRow, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, Serialize, Deserialize)]
 pub struct AccountRow {
     pub id: Id,
     pub username: String,

@@ -8,7 +8,7 @@ use crate::paging::{keyset, newest_first};
 use crate::{Result, Store, StoreError};
 
 /// A status as stored, with the name of the app that posted it; cached in Redis as it is.
-#[derive(Clone, Debug, sqlx::FromRow, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, Serialize, Deserialize)]
 pub struct StatusRow {
     pub id: Id,
     pub account_id: Id,
