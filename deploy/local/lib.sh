@@ -218,15 +218,26 @@ TUSK_S3_ROOT="$HOME/.cache/tusk/s3"
 s3_up() { curl -s -o /dev/null --max-time 2 "http://$TUSK_S3_ADDR/"; }
 ensure_s3() {
     mkdir -p "$TUSK_S3_ROOT/tusk-test"
+    # s3s-fs resolves every path against its working directory: one started from a directory
+    # since deleted (an earlier CI clone) fails every request, so it is stopped and started anew
+    local pid
+    for pid in $(pgrep -f "$TUSK_TOOLS_DIR/bin/s3s-fs" || true); do
+        if [[ $(readlink "/proc/$pid/cwd") == *" (deleted)" ]]; then
+            log "s3s-fs: its working directory is gone; restarting it"
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do s3_up || break; sleep 0.2; done
+        fi
+    done
     if s3_up; then
         log "s3s-fs: running on $TUSK_S3_ADDR"
         return
     fi
     ensure_s3s_fs
     log "s3s-fs: starting on $TUSK_S3_ADDR"
-    setsid nohup "$TUSK_TOOLS_DIR/bin/s3s-fs" --host "${TUSK_S3_ADDR%:*}" --port "${TUSK_S3_ADDR##*:}" \
+    # from /, which outlives any clone this script runs from
+    (cd / && setsid nohup "$TUSK_TOOLS_DIR/bin/s3s-fs" --host "${TUSK_S3_ADDR%:*}" --port "${TUSK_S3_ADDR##*:}" \
         --access-key tusk --secret-key tusk-secret-key "$TUSK_S3_ROOT" \
-        </dev/null >>"$HOME/.cache/tusk/s3.log" 2>&1 8>&- 9>&- &
+        </dev/null >>"$HOME/.cache/tusk/s3.log" 2>&1 8>&- 9>&- &)
     wait_until 30 "s3s-fs on $TUSK_S3_ADDR (see ~/.cache/tusk/s3.log)" s3_up
     log "s3s-fs: running on $TUSK_S3_ADDR"
 }
