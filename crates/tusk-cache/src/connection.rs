@@ -1,9 +1,13 @@
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::caching::{CacheConfig, CacheMode};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, IntoConnectionInfo as _, Pipeline, ProtocolVersion, RedisFuture, Value};
+
+use crate::near::{NEAR_CACHE_KEYS, NEAR_CACHE_TTL, near};
 
 /// Every Redis call gives up after this long, so a stalled Redis turns into an error, not a hang.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,18 +26,27 @@ impl RedisConnection {
     /// connected, so the process starts while Redis is down and `/readyz` tells).
     pub async fn open(url: &str) -> redis::RedisResult<Self> {
         let nodes: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let near_cache = CacheConfig::new()
+            .set_mode(CacheMode::OptIn)
+            .set_size(NonZeroUsize::new(NEAR_CACHE_KEYS).unwrap_or(NonZeroUsize::MIN))
+            .set_default_client_ttl(NEAR_CACHE_TTL);
         if nodes.len() > 1 {
             let client = ClusterClient::builder(nodes)
                 .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(RESPONSE_TIMEOUT)
+                .use_protocol(ProtocolVersion::RESP3)
+                .cache_config(near_cache)
                 .build()?;
             Ok(Self::Cluster(client.get_async_connection().await?))
         } else {
-            let client = redis::Client::open(url)?;
+            let info = url.into_connection_info()?;
+            let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+            let client = redis::Client::open(info.set_redis_settings(resp3))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_number_of_retries(2);
+                .set_number_of_retries(2)
+                .set_cache_config(near_cache);
             Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, config)?))
         }
     }
@@ -79,7 +92,8 @@ enum Entry {
     /// A command, and whether its reply is kept.
     Command(Cmd, bool),
     /// `MGET` of these keys: one command on a single server, one `GET` per key on a cluster
-    /// (the keys may be in different slots); either way its reply is one array.
+    /// (the keys may be in different slots); either way its reply is one array. Entity reads
+    /// only, so always through the near cache.
     Mget(Vec<String>),
 }
 
@@ -137,7 +151,7 @@ impl Batch {
                             kept += 1;
                         }
                         Entry::Mget(keys) => {
-                            pipe.add_command(redis::cmd("MGET").arg(keys).to_owned());
+                            pipe.add_command(near(redis::cmd("MGET").arg(keys).to_owned(), None));
                             kept += 1;
                         }
                     }
@@ -164,7 +178,9 @@ impl Batch {
         for (index, entry) in self.entries.iter().enumerate() {
             match entry {
                 Entry::Command(cmd, _) => commands.push((index, cmd.clone())),
-                Entry::Mget(keys) => commands.extend(keys.iter().map(|key| (index, Cmd::get(key)))),
+                Entry::Mget(keys) => {
+                    commands.extend(keys.iter().map(|key| (index, near(Cmd::get(key), None))));
+                }
             }
         }
         let mut by_slot: std::collections::BTreeMap<u16, Vec<usize>> = std::collections::BTreeMap::new();

@@ -14,6 +14,7 @@
 use redis::Cmd;
 
 use crate::connection::Batch;
+use crate::near::near;
 use tusk_core::{HOME_FEED_MAX_ITEMS, Id, PageRange};
 
 use crate::{Cache, Result, StreamEvent, Timeline};
@@ -72,8 +73,9 @@ impl Cache {
 
     /// Adds `ids` (and the marker, if `complete`) to one feed and, if `trim`, trims it to the
     /// newest 800 (the marker has rank 0 and stays). A rebuild sets the TTL; a fan-out write does
-    /// not, to keep it at one or two commands per feed (reads renew the TTL, and it outlives the
-    /// activity window, so fan-out, which only writes to active users, finds the key with its TTL).
+    /// not, to keep it at one or two commands per feed (a reader's hourly activity mark renews its
+    /// home feed's TTL, which outlives the activity window, so fan-out, which only writes to active
+    /// users, finds the key with its TTL; an account feed lives its TTL and is rebuilt).
     fn add_and_trim(&self, batch: &mut Batch, key: &str, ids: &[Id], complete: bool, trim: bool) {
         let mut members: Vec<(f64, i64)> = ids.iter().map(|id| (score(*id), id.0)).collect();
         if complete {
@@ -186,7 +188,8 @@ impl Cache {
     }
 
     /// One page of each feed, newest first, in one round trip; `None` for a feed that is missing
-    /// or incomplete and has to be rebuilt. Each feed read renews its TTL.
+    /// or incomplete and has to be rebuilt. Read through the near cache, so no read writes: a
+    /// home feed's TTL is renewed with its reader's activity mark ([`Cache::home_context`]).
     pub async fn feed_pages(&self, feeds: &[Feed], range: &PageRange) -> Result<Vec<Option<Vec<Id>>>> {
         let mut batch = Batch::default();
         for feed in feeds {
@@ -203,7 +206,7 @@ impl Cache {
         // the marker (score 0) is never inside a page: the lower bound is exclusive of 0
         let lower = range.lower().map_or_else(|| "(0".to_owned(), |id| score(id).to_string());
         let key = self.feed_key(feed);
-        batch.add(Cmd::zscore(&key, COMPLETE_MARKER));
+        batch.add(near(Cmd::zscore(&key, COMPLETE_MARKER), None));
         let mut range_cmd = redis::cmd("ZRANGE");
         if range.from_bottom() {
             range_cmd.arg(&key).arg(&lower).arg(&upper).arg("BYSCORE");
@@ -211,8 +214,7 @@ impl Cache {
             range_cmd.arg(&key).arg(&upper).arg(&lower).arg("BYSCORE").arg("REV");
         }
         range_cmd.arg("LIMIT").arg(0).arg(fetch);
-        batch.add(range_cmd);
-        batch.add_ignored(Cmd::expire(&key, self.feed_ttl_secs()));
+        batch.add(near(range_cmd, None));
     }
 
     /// Every id in a feed, newest first (for tests and diagnostics).

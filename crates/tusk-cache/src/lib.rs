@@ -6,16 +6,21 @@ mod connection;
 mod entities;
 mod feed;
 mod keys;
+mod near;
 mod ratelimit;
 mod stream;
 mod viewer;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tusk_core::Id;
 
 pub use connection::RedisConnection;
 pub use entities::{Decoder, EntityKind, decode_entities};
 pub use feed::Feed;
 pub use keys::Keys;
+pub use near::NearCacheCollector;
 pub use ratelimit::RateWindow;
 pub use stream::{StreamEvent, Timeline};
 pub use viewer::{HomeContext, Interactions, Lookup, TokenEntry};
@@ -38,7 +43,14 @@ pub struct Cache {
     feed_ttl: Duration,
     /// A node to subscribe on: on a cluster, PUBLISH reaches every node.
     pubsub: redis::Client,
+    /// When this process last set each account's activity mark, so that within the mark's hour a
+    /// warm home read sends Redis no write (see [`Cache::home_context`]).
+    marked: Arc<quick_cache::sync::Cache<Id, std::time::Instant>>,
 }
+
+/// How many accounts' activity marks a process remembers (see `Cache::marked`); one it forgot
+/// sets its mark again, which Redis answers as already set.
+const MARKED_ACCOUNTS: usize = 100_000;
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,7 +64,13 @@ impl Cache {
     pub async fn connect(url: &str, prefix: &str, feed_ttl: Duration) -> Result<Self> {
         let first = url.split(',').map(str::trim).find(|s| !s.is_empty()).unwrap_or(url);
         let pubsub = redis::Client::open(first)?;
-        Ok(Self { conn: RedisConnection::open(url).await?, keys: Keys::new(prefix), feed_ttl, pubsub })
+        Ok(Self {
+            conn: RedisConnection::open(url).await?,
+            keys: Keys::new(prefix),
+            feed_ttl,
+            pubsub,
+            marked: Arc::new(quick_cache::sync::Cache::new(MARKED_ACCOUNTS)),
+        })
     }
 
     fn feed_ttl_secs(&self) -> i64 {

@@ -11,11 +11,15 @@ use tusk_core::{Id, Interacted, PageRange};
 
 use crate::connection::Batch;
 use crate::feed::feed_page;
+use crate::near::near;
 use crate::{Cache, Result};
 use crate::{EntityKind, Feed};
 
 /// How long a token's row is cached: a backstop, since a revocation replaces the entry at once.
 const TOKEN_TTL: Duration = Duration::from_mins(5);
+/// How long a replica uses a token's entry from its near cache at most: a revocation reaches
+/// it at once through Redis's invalidation, save in the race [`crate::connection`] describes.
+const TOKEN_NEAR_TTL: Duration = Duration::from_secs(10);
 /// The value that replaces a revoked token's entry, for as long as a reader that read the row
 /// before the revocation could still try to cache it.
 const REVOKED: &str = "revoked";
@@ -92,7 +96,8 @@ impl Cache {
     /// The cached entry of the token with this digest.
     pub async fn token_entry<T: DeserializeOwned>(&self, digest: &[u8]) -> Result<TokenEntry<T>> {
         let mut conn = self.conn.clone();
-        let raw: Option<String> = Cmd::get(self.keys.token(digest)).query_async(&mut conn).await?;
+        let raw: Option<String> =
+            near(Cmd::get(self.keys.token(digest)), Some(TOKEN_NEAR_TTL)).query_async(&mut conn).await?;
         Ok(match raw {
             None => TokenEntry::Missing,
             Some(raw) if raw == REVOKED => TokenEntry::Revoked,
@@ -125,21 +130,38 @@ impl Cache {
         Ok(())
     }
 
-    /// Reads the page `range` of the account's home feed, sets its activity mark if it is not
-    /// set, and reads its cached hybrid followees and hidden accounts, in one round trip.
+    /// Reads the page `range` of the account's home feed and its cached hybrid followees and
+    /// hidden accounts, in one round trip or none (all of it is read through the near cache).
+    /// Once an hour per replica it also sets the account's activity mark, if not set, and
+    /// renews its home feed's TTL (the feed outlives the activity window by far).
     pub async fn home_context(&self, account: Id, range: &PageRange) -> Result<HomeContext> {
         let mut batch = Batch::default();
         self.add_feed_page(&mut batch, Feed::Home(account), range);
-        let mut mark = redis::cmd("SET");
-        mark.arg(self.keys.active_mark(account)).arg(1).arg("NX").arg("EX").arg(ACTIVE_MARK_TTL.as_secs());
-        batch.add(mark);
-        batch.add(Cmd::get(self.keys.hybrid_followees(account)));
-        batch.add(Cmd::get(self.keys.hidden_accounts(account)));
-        let (marker, members, set, hybrid, hidden): (_, _, Option<String>, Option<String>, Option<String>) =
-            batch.run(&self.conn).await?;
+        batch.add(near(Cmd::get(self.keys.hybrid_followees(account)), None));
+        batch.add(near(Cmd::get(self.keys.hidden_accounts(account)), None));
+        let marking = self.marked.get(&account).is_none_or(|at| at.elapsed() >= ACTIVE_MARK_TTL);
+        if marking {
+            let mut mark = redis::cmd("SET");
+            mark.arg(self.keys.active_mark(account))
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(ACTIVE_MARK_TTL.as_secs());
+            batch.add(mark);
+            batch.add_ignored(Cmd::expire(self.keys.home_feed(account), self.feed_ttl_secs()));
+        }
+        let mut replies: Vec<redis::Value> = batch.run(&self.conn).await?;
+        // the mark's reply comes last: OK when this read set it, nil when it was set
+        let set = if marking { replies.pop() } else { None };
+        let (marker, members, hybrid, hidden): (_, _, Option<String>, Option<String>) =
+            redis::FromRedisValue::from_redis_value(redis::Value::Array(replies))
+                .map_err(redis::RedisError::from)?;
+        if marking {
+            self.marked.insert(account, std::time::Instant::now());
+        }
         Ok(HomeContext {
             home_page: feed_page((marker, members), range),
-            activity_due: set.is_some(),
+            activity_due: set.is_some_and(|reply| reply != redis::Value::Nil),
             hybrid_followees: ids_from(hybrid),
             hidden_accounts: ids_from(hidden),
         })
@@ -201,7 +223,7 @@ impl Cache {
                 hmget.arg(format!("{kind}:{id}"));
             }
         }
-        hmget
+        near(hmget, None)
     }
 
     /// Caches what `account` did with the statuses from `horizon` up, the statuses of each

@@ -104,12 +104,15 @@ pub struct Deps {
 
 impl Deps {
     pub async fn connect(conn: &Connections) -> anyhow::Result<Self> {
+        let cache = Cache::connect(&conn.redis_url, &conn.redis_prefix, conn.feed_ttl)
+            .await
+            .context("connecting to Redis")?;
+        let metrics = Metrics::new()?;
+        metrics.registry.register(Box::new(tusk_cache::NearCacheCollector::new(&cache)?))?;
         Ok(Self {
             store: Store::connect_lazy(&conn.database_url, conn.database_pool_size)?,
-            cache: Cache::connect(&conn.redis_url, &conn.redis_prefix, conn.feed_ttl)
-                .await
-                .context("connecting to Redis")?,
-            metrics: Metrics::new()?,
+            cache,
+            metrics,
             media: MediaSettings {
                 storage: tusk_media::MediaStorage::new(&conn.media).context("opening media storage")?,
                 limits: tusk_media::Limits::default(),

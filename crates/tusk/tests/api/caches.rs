@@ -1,4 +1,5 @@
 //! What the caches promise: a warm home read is a Redis read (no PostgreSQL statement at all),
+//! answered from the api's near cache when nothing it reads changed (no Redis round trip),
 //! and every write that changes a cached thing (a token's revocation, a mute or block, a count,
 //! the reader's own favourites and reblogs) shows on the next request, on any replica.
 
@@ -7,7 +8,7 @@ use serde_json::{Value, json};
 use tusk_cache::Feed;
 use tusk_core::Id;
 
-use crate::helpers::{Replica, TestApp, User, eventually, expect_error};
+use crate::helpers::{Replica, TestApp, User, eventually, expect_error, metric_value};
 
 /// Waits until the api's pool has handed out no connection for a while: the background work
 /// of earlier requests (an activity write) is done.
@@ -69,6 +70,23 @@ async fn a_warm_home_read_issues_no_postgresql_statement() {
         assert_eq!(&page, expected, "{query}");
         assert_eq!(statements, 0, "a warm home read ({query}) issued {statements} PostgreSQL statements");
     }
+    // nothing changed since: the api's near cache answers every read without asking Redis
+    let near = |metrics: &str, outcome: &str| {
+        metric_value(metrics, &format!("tusk_redis_near_cache_total{{outcome=\"{outcome}\"}}"))
+    };
+    let before = app.metrics(&app.admin).await;
+    for (query, expected) in &pages {
+        assert_eq!(&app.home_ids(&alice, query).await, expected, "{query}");
+    }
+    let after = app.metrics(&app.admin).await;
+    assert_eq!(near(&after, "miss"), near(&before, "miss"), "a warm home read asked Redis");
+    // per page: token, feed marker and page, hidden, hybrid, statuses, counts, interactions, authors
+    assert!(
+        near(&after, "hit") >= near(&before, "hit") + 8 * pages.len() as u64,
+        "near cache hits went from {} to {}",
+        near(&before, "hit"),
+        near(&after, "hit")
+    );
     let (statements, page) =
         checkouts_of(&app, app.get_json(&alice.token, "/api/v1/timelines/home?limit=2")).await;
     assert_eq!(statements, 0);

@@ -1,0 +1,87 @@
+//! The near cache: the replies of the reads marked [`near`] are kept in the process and dropped
+//! when Redis says their key changed (server-assisted client-side caching: RESP3 and
+//! `CLIENT TRACKING ON OPTIN`, redis-rs's `cache-aio`), so a read whose keys did not change
+//! since costs no round trip and no work in Redis: a warm home read, whose statuses, authors,
+//! counts, feed page, token and interactions were all read a moment ago, sends Redis nothing.
+//! Everything kept is dropped on a reconnect (the invalidations sent meanwhile were lost) and
+//! on `FLUSHDB`/`FLUSHALL`.
+//!
+//! Marked: the entity reads (statuses, accounts, counts), a reader's token, home feed page,
+//! hidden accounts, hybrid followees and interactions. Never marked: writes, rate-limit
+//! counters, streaming.
+
+use std::time::Duration;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounterVec, Opts};
+use redis::{Cmd, CommandCacheConfig};
+
+use crate::RedisConnection;
+
+/// At most this many keys are kept, least recently used out first (a status entry is about
+/// 2 KiB, so at most about 200 MiB, and much less in practice: most keys are small).
+pub(crate) const NEAR_CACHE_KEYS: usize = 100_000;
+
+/// How long a kept reply is used at most. Redis's invalidation is what keeps a reply fresh;
+/// this bounds the one thing it misses: a write that lands between Redis sending a read's reply
+/// and the reply being kept (the invalidation arrives first and finds nothing to drop).
+pub(crate) const NEAR_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Marks a read for the near cache, kept at most `ttl` (at most [`NEAR_CACHE_TTL`] when `None`).
+pub(crate) fn near(mut cmd: Cmd, ttl: Option<Duration>) -> Cmd {
+    let config = CommandCacheConfig::new();
+    cmd.set_cache_config(match ttl {
+        Some(ttl) => config.set_client_side_ttl(ttl),
+        None => config,
+    });
+    cmd
+}
+
+impl RedisConnection {
+    /// The near cache's `(hits, misses, invalidated)` since the process started.
+    pub fn near_cache_statistics(&self) -> (u64, u64, u64) {
+        let statistics = match self {
+            Self::Single(conn) => conn.get_cache_statistics(),
+            Self::Cluster(conn) => conn.get_cache_statistics(),
+        };
+        statistics.map_or((0, 0, 0), |s| (s.hit as u64, s.miss as u64, s.invalidate as u64))
+    }
+}
+
+/// `tusk_redis_near_cache_total{outcome}` read at each scrape: `hit` (answered in the process),
+/// `miss` (asked Redis), `invalidated` (entries dropped: changed in Redis, expired or evicted).
+pub struct NearCacheCollector {
+    conn: RedisConnection,
+    counters: IntCounterVec,
+}
+
+impl NearCacheCollector {
+    pub fn new(cache: &crate::Cache) -> prometheus::Result<Self> {
+        let counters = IntCounterVec::new(
+            Opts::new(
+                "tusk_redis_near_cache_total",
+                "Reads through the process's near cache of Redis replies, by outcome (hit: no round trip; \
+                 miss: asked Redis; invalidated: entries dropped as changed, expired or evicted)",
+            ),
+            &["outcome"],
+        )?;
+        Ok(Self { conn: cache.conn.clone(), counters })
+    }
+}
+
+impl Collector for NearCacheCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.counters.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let (hit, miss, invalidated) = self.conn.near_cache_statistics();
+        for (outcome, value) in [("hit", hit), ("miss", miss), ("invalidated", invalidated)] {
+            let counter = self.counters.with_label_values(&[outcome]);
+            // the statistics only grow; the counter follows them
+            counter.inc_by(value.saturating_sub(counter.get()));
+        }
+        self.counters.collect()
+    }
+}
