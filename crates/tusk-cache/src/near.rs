@@ -54,6 +54,8 @@ impl RedisConnection {
 pub struct NearCacheCollector {
     conn: RedisConnection,
     counters: IntCounterVec,
+    /// One scrape at a time brings the counters up to the statistics.
+    syncing: std::sync::Mutex<()>,
 }
 
 impl NearCacheCollector {
@@ -66,7 +68,7 @@ impl NearCacheCollector {
             ),
             &["outcome"],
         )?;
-        Ok(Self { conn: cache.conn.clone(), counters })
+        Ok(Self { conn: cache.conn.clone(), counters, syncing: std::sync::Mutex::default() })
     }
 }
 
@@ -76,6 +78,7 @@ impl Collector for NearCacheCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (hit, miss, invalidated) = self.conn.near_cache_statistics();
         for (outcome, value) in [("hit", hit), ("miss", miss), ("invalidated", invalidated)] {
             let counter = self.counters.with_label_values(&[outcome]);

@@ -18,7 +18,7 @@ use crate::{EntityKind, Feed};
 /// How long a token's row is cached: a backstop, since a revocation replaces the entry at once.
 const TOKEN_TTL: Duration = Duration::from_mins(5);
 /// How long a replica uses a token's entry from its near cache at most: a revocation reaches
-/// it at once through Redis's invalidation, save in the race [`crate::connection`] describes.
+/// it at once through Redis's invalidation, save in the race `near::NEAR_CACHE_TTL` describes.
 const TOKEN_NEAR_TTL: Duration = Duration::from_secs(10);
 /// The value that replaces a revoked token's entry, for as long as a reader that read the row
 /// before the revocation could still try to cache it.
