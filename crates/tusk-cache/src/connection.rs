@@ -1,13 +1,11 @@
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::caching::{CacheConfig, CacheMode};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo as _, Pipeline, ProtocolVersion, RedisFuture, Value};
 
-use crate::near::{NEAR_CACHE_KEYS, NEAR_CACHE_TTL, near};
+use crate::near::{near, near_cache_config};
 
 /// Every Redis call gives up after this long, so a stalled Redis turns into an error, not a hang.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -26,16 +24,12 @@ impl RedisConnection {
     /// connected, so the process starts while Redis is down and `/readyz` tells).
     pub async fn open(url: &str) -> redis::RedisResult<Self> {
         let nodes: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        let near_cache = CacheConfig::new()
-            .set_mode(CacheMode::OptIn)
-            .set_size(NonZeroUsize::new(NEAR_CACHE_KEYS).unwrap_or(NonZeroUsize::MIN))
-            .set_default_client_ttl(NEAR_CACHE_TTL);
         if nodes.len() > 1 {
             let client = ClusterClient::builder(nodes)
                 .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(RESPONSE_TIMEOUT)
                 .use_protocol(ProtocolVersion::RESP3)
-                .cache_config(near_cache)
+                .cache_config(near_cache_config())
                 .build()?;
             Ok(Self::Cluster(client.get_async_connection().await?))
         } else {
@@ -46,7 +40,7 @@ impl RedisConnection {
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
                 .set_number_of_retries(2)
-                .set_cache_config(near_cache);
+                .set_cache_config(near_cache_config());
             Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, config)?))
         }
     }
@@ -151,7 +145,7 @@ impl Batch {
                             kept += 1;
                         }
                         Entry::Mget(keys) => {
-                            pipe.add_command(near(redis::cmd("MGET").arg(keys).to_owned(), None));
+                            pipe.add_command(near(redis::cmd("MGET").arg(keys).to_owned()));
                             kept += 1;
                         }
                     }
@@ -179,7 +173,7 @@ impl Batch {
             match entry {
                 Entry::Command(cmd, _) => commands.push((index, cmd.clone())),
                 Entry::Mget(keys) => {
-                    commands.extend(keys.iter().map(|key| (index, near(Cmd::get(key), None))));
+                    commands.extend(keys.iter().map(|key| (index, near(Cmd::get(key)))));
                 }
             }
         }

@@ -206,7 +206,7 @@ impl Cache {
         // the marker (score 0) is never inside a page: the lower bound is exclusive of 0
         let lower = range.lower().map_or_else(|| "(0".to_owned(), |id| score(id).to_string());
         let key = self.feed_key(feed);
-        batch.add(near(Cmd::zscore(&key, COMPLETE_MARKER), None));
+        batch.add(near(Cmd::zscore(&key, COMPLETE_MARKER)));
         let mut range_cmd = redis::cmd("ZRANGE");
         if range.from_bottom() {
             range_cmd.arg(&key).arg(&lower).arg(&upper).arg("BYSCORE");
@@ -214,7 +214,7 @@ impl Cache {
             range_cmd.arg(&key).arg(&upper).arg(&lower).arg("BYSCORE").arg("REV");
         }
         range_cmd.arg("LIMIT").arg(0).arg(fetch);
-        batch.add(near(range_cmd, None));
+        batch.add(near(range_cmd));
     }
 
     /// Every id in a feed, newest first (for tests and diagnostics).

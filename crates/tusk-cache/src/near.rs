@@ -10,37 +10,48 @@
 //! hidden accounts, hybrid followees and interactions. Never marked: writes, rate-limit
 //! counters, streaming.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntCounterVec, Opts};
+use redis::caching::{CacheConfig, CacheMode};
 use redis::{Cmd, CommandCacheConfig};
 
 use crate::RedisConnection;
 
-/// At most this many keys are kept, least recently used out first (a status entry is about
-/// 2 KiB, so at most about 200 MiB, and much less in practice: most keys are small).
-pub(crate) const NEAR_CACHE_KEYS: usize = 100_000;
+/// At most this many keys are kept, least recently used out first.
+const NEAR_CACHE_KEYS: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
 
 /// How long a kept reply is used at most. Redis's invalidation is what keeps a reply fresh;
 /// this bounds the one thing it misses: a write that lands between Redis sending a read's reply
 /// and the reply being kept (the invalidation arrives first and finds nothing to drop).
-pub(crate) const NEAR_CACHE_TTL: Duration = Duration::from_secs(30);
+const NEAR_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// Marks a read for the near cache, kept at most `ttl` (at most [`NEAR_CACHE_TTL`] when `None`).
-pub(crate) fn near(mut cmd: Cmd, ttl: Option<Duration>) -> Cmd {
-    let config = CommandCacheConfig::new();
-    cmd.set_cache_config(match ttl {
-        Some(ttl) => config.set_client_side_ttl(ttl),
-        None => config,
-    });
+/// The connections' near cache: only the reads marked [`near`] go through it.
+pub(crate) fn near_cache_config() -> CacheConfig {
+    CacheConfig::new()
+        .set_mode(CacheMode::OptIn)
+        .set_size(NEAR_CACHE_KEYS)
+        .set_default_client_ttl(NEAR_CACHE_TTL)
+}
+
+/// Marks a read for the near cache, its reply used at most [`NEAR_CACHE_TTL`].
+pub(crate) fn near(mut cmd: Cmd) -> Cmd {
+    cmd.set_cache_config(CommandCacheConfig::new());
+    cmd
+}
+
+/// Marks a read for the near cache, its reply used at most `ttl` (shorter than the default).
+pub(crate) fn near_for(mut cmd: Cmd, ttl: Duration) -> Cmd {
+    cmd.set_cache_config(CommandCacheConfig::new().set_client_side_ttl(ttl));
     cmd
 }
 
 impl RedisConnection {
     /// The near cache's `(hits, misses, invalidated)` since the process started.
-    pub fn near_cache_statistics(&self) -> (u64, u64, u64) {
+    fn near_cache_statistics(&self) -> (u64, u64, u64) {
         let statistics = match self {
             Self::Single(conn) => conn.get_cache_statistics(),
             Self::Cluster(conn) => conn.get_cache_statistics(),

@@ -11,7 +11,7 @@ use tusk_core::{Id, Interacted, PageRange};
 
 use crate::connection::Batch;
 use crate::feed::feed_page;
-use crate::near::near;
+use crate::near::{near, near_for};
 use crate::{Cache, Result};
 use crate::{EntityKind, Feed};
 
@@ -97,7 +97,7 @@ impl Cache {
     pub async fn token_entry<T: DeserializeOwned>(&self, digest: &[u8]) -> Result<TokenEntry<T>> {
         let mut conn = self.conn.clone();
         let raw: Option<String> =
-            near(Cmd::get(self.keys.token(digest)), Some(TOKEN_NEAR_TTL)).query_async(&mut conn).await?;
+            near_for(Cmd::get(self.keys.token(digest)), TOKEN_NEAR_TTL).query_async(&mut conn).await?;
         Ok(match raw {
             None => TokenEntry::Missing,
             Some(raw) if raw == REVOKED => TokenEntry::Revoked,
@@ -137,8 +137,8 @@ impl Cache {
     pub async fn home_context(&self, account: Id, range: &PageRange) -> Result<HomeContext> {
         let mut batch = Batch::default();
         self.add_feed_page(&mut batch, Feed::Home(account), range);
-        batch.add(near(Cmd::get(self.keys.hybrid_followees(account)), None));
-        batch.add(near(Cmd::get(self.keys.hidden_accounts(account)), None));
+        batch.add(near(Cmd::get(self.keys.hybrid_followees(account))));
+        batch.add(near(Cmd::get(self.keys.hidden_accounts(account))));
         let marking = self.marked.get(&account).is_none_or(|at| at.elapsed() >= ACTIVE_MARK_TTL);
         if marking {
             let mut mark = redis::cmd("SET");
@@ -223,7 +223,7 @@ impl Cache {
                 hmget.arg(format!("{kind}:{id}"));
             }
         }
-        near(hmget, None)
+        near(hmget)
     }
 
     /// Caches what `account` did with the statuses from `horizon` up, the statuses of each
